@@ -1,0 +1,65 @@
+"""Shared fixtures: real data from ../shared (skipped cleanly when absent), a temporary VFR
+home, and a real PostgreSQL URL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vfr.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("VFR_SHARED_DATA", REPO.parent / "shared" / "data"))
+SP500_PRICES = SHARED_DATA / "sp500" / "prices_daily.parquet"
+SP500_UNIVERSE = SHARED_DATA / "sp500" / "constituents.csv"
+PG_URL = os.environ.get("VFR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+#: A small, sector-diverse slice of the development set used by fast tests.
+SMALL_SYMBOLS = ["AAPL", "MSFT", "JPM", "XOM", "JNJ", "WMT", "PG", "KO", "INTC", "CSCO",
+                 "PFE", "GE", "HD", "MRK", "T", "BA", "CVX", "ORCL", "AMGN", "MMM"]
+
+
+def require_shared(path: Path = SP500_PRICES) -> Path:
+    """Skip the calling test, saying why, when the shared development data is absent."""
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (needs ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sp500_raw_small() -> pd.DataFrame:
+    """Raw rows (as in the Parquet file) of 20 real S&P 500 stocks, 2010-2019."""
+    path = require_shared()
+    df = pd.read_parquet(
+        path,
+        filters=[("symbol", "in", SMALL_SYMBOLS), ("date", ">=", pd.Timestamp("2010-01-01"))],
+    )
+    return df.reset_index(drop=True)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with every embedded store inside a fresh temporary folder."""
+    return Settings(home=tmp_path / "vfr-home")
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """URL of a real PostgreSQL database with a fresh schema for this test (dropped after)."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    schema = f"vfr_test_{uuid.uuid4().hex[:10]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}")
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
