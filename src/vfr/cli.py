@@ -1,0 +1,193 @@
+"""`vfr` command line: parses arguments and calls the packages (no logic of its own).
+
+Configuration comes from ``VFR_*`` environment variables (see :class:`vfr.config.Settings`);
+``--home`` overrides ``VFR_HOME`` for one command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vfr.config import Settings, get_settings
+from vfr.errors import VFRError
+
+app = typer.Typer(help="VFR: stock analysis and ML-enhanced stock selection.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+data_app = typer.Typer(help="Market data: ingest prices into the market store.", no_args_is_help=True)
+features_app = typer.Typer(help="Features: build point-in-time features from stored prices.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="The whole pipeline on your own data.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="VFR working folder (default $VFR_HOME or ~/.vfr).")]
+
+
+def _settings(home: Path | None, **overrides) -> Settings:
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    return get_settings(**({"home": home} if home else {}), **extra)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=1)
+
+
+def _table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
+    for _, row in df.iterrows():
+        table.add_row(*[floats.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in row])
+    return table
+
+
+@app.command()
+def demo(home: HomeOpt = None) -> None:
+    """Run the whole pipeline on real sample data shipped by PyPI packages (no download)."""
+    from vfr.pipeline import run_demo
+
+    try:
+        result = run_demo(_settings(home), console=err)
+    except VFRError as exc:
+        _fail(exc)
+    out.print(_table(result.backtest.comparison.reset_index(names="strategy")[
+        ["strategy", "cagr", "sharpe_ratio", "max_drawdown"]], "Demo backtest"))
+    out.print(f"report: {result.report}")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    prices: Annotated[Path, typer.Option(help="Parquet file, AlphaVantage CSV folder or Yahoo CSV(s).")],
+    universe: Annotated[Path | None, typer.Option(help="constituents.csv (Symbol, Name, Sector).")] = None,
+    top_n: Annotated[int | None, typer.Option(help="Stocks held by the backtest.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Ingest, build features, train, select and backtest in one go."""
+    from vfr.pipeline import run_pipeline
+
+    try:
+        result = run_pipeline(_settings(home), prices, universe, top_n=top_n, console=err)
+    except VFRError as exc:
+        _fail(exc)
+    out.print(f"report: {result.report}")
+
+
+@data_app.command("ingest")
+def data_ingest(
+    prices: Annotated[Path, typer.Argument(help="Parquet file, AlphaVantage CSV folder or Yahoo CSV(s).")],
+    universe: Annotated[Path | None, typer.Option(help="constituents.csv (Symbol, Name, Sector).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Validate, adjust and upsert prices into the market store (idempotent)."""
+    from vfr.pipeline import stage_ingest
+
+    try:
+        report = stage_ingest(_settings(home), prices, universe, console=err)
+    except (VFRError, FileNotFoundError) as exc:
+        _fail(exc)
+    out.print(str(report))
+
+
+@features_app.command("build")
+def features_build(home: HomeOpt = None) -> None:
+    """Build the technical features (and cross-sectional ranks) for every stored price row."""
+    from vfr.pipeline import stage_features
+
+    try:
+        rows = stage_features(_settings(home), console=err)
+    except VFRError as exc:
+        _fail(exc)
+    out.print(f"{rows:,} feature rows written")
+
+
+@app.command("train")
+def train_cmd(
+    horizon: Annotated[str | None, typer.Option(help="Label horizon: 1d, 1w or 1m.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Train LightGBM (split + walk-forward), evaluate against baselines, register in MLflow."""
+    from vfr.pipeline import model_metrics_table, stage_train
+
+    try:
+        outcome = stage_train(_settings(home, horizon=horizon), console=err)
+    except VFRError as exc:
+        _fail(exc)
+    table = model_metrics_table(outcome.result)[["roc_auc", "accuracy", "rank_ic_mean", "rank_icir", "decile_spread"]]
+    out.print(_table(table.reset_index(names="predictor"), "Out-of-sample metrics", "{:.4f}"))
+    out.print(f"registered v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")
+
+
+@app.command("select")
+def select_cmd(
+    date: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: latest).")] = None,
+    include_ml: Annotated[bool, typer.Option("--include-ml", help="Blend in the champion model.")] = False,
+    top: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols to rank.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the full table to this CSV.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Rank stocks by classic score, optionally blended 85/15 with ML (confidence-weighted)."""
+    from vfr.pipeline import stage_select
+
+    try:
+        sel = stage_select(_settings(home), date=date, include_ml=include_ml,
+                           symbols=[s.strip().upper() for s in symbols.split(",")] if symbols else None)
+    except (VFRError, ValueError) as exc:
+        _fail(exc)
+    if csv:
+        sel.table.to_csv(csv, index=False)
+    out.print(_table(sel.table.head(top), f"Selection on {sel.date.date()}"))
+    out.print(f"ML: {sel.ml_status}" + (f" (model v{sel.model_version})" if sel.model_version else ""))
+
+
+@app.command("backtest")
+def backtest_cmd(
+    top_n: Annotated[int | None, typer.Option(help="Stocks held.")] = None,
+    start: Annotated[str | None, typer.Option(help="First date YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date YYYY-MM-DD.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Backtest classic, ML and composite selections out of sample, weekly, with costs."""
+    from vfr.pipeline import stage_backtest
+
+    try:
+        bt = stage_backtest(_settings(home), top_n=top_n, start=start, end=end, console=err)
+    except VFRError as exc:
+        _fail(exc)
+    cols = [c for c in ("cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown")
+            if c in bt.comparison.columns]
+    out.print(_table(bt.comparison[cols].reset_index(names="strategy"), "Backtest"))
+    out.print(f"report: {bt.report}")
+
+
+@models_app.command("list")
+def models_list(home: HomeOpt = None) -> None:
+    """Registered versions of the model and which one is champion."""
+    from vfr.ml import ModelRegistry
+
+    settings = _settings(home)
+    versions = ModelRegistry.from_settings(settings).versions(settings.model_name)
+    if not versions:
+        out.print(f"no versions of {settings.model_name} registered at {settings.resolved_tracking_uri}")
+        return
+    out.print(_table(pd.DataFrame(versions).astype(str), settings.model_name))
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""The main job: ingest -> features -> train (+ evaluate, register) -> select -> backtest.
+
+Each stage reads its inputs from the market store (or the registry) and writes its outputs
+atomically, so a stage that fails leaves the results of earlier stages as they were, and each
+stage can be run on its own (``vfr data ingest``, ``vfr features build``, ``vfr train``,
+``vfr select``, ``vfr backtest``). Progress is shown with Rich.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from vfr.backtest import BacktestResult, run_backtest, write_report
+from vfr.config import Settings
+from vfr.data import MarketStore, ingest
+from vfr.data.samples import DEMO_UNIVERSE, sp500_index_returns, write_demo_csvs
+from vfr.errors import StageError
+from vfr.features import build_features
+from vfr.ml import ModelRegistry, RegistryError, TrainConfig, TrainResult, ic_by_date, label_columns, make_labels, train
+from vfr.scoring import Selection, blend, classic_scores, ml_components, select
+
+FEATURES_TABLE = "features"
+PREDICTIONS_TABLE = "predictions_oos"
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Progress]:
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        yield progress
+
+
+def _console(console: Console | None) -> Console:
+    return console if console is not None else Console(stderr=True)
+
+
+# -- stages -----------------------------------------------------------------------------
+def stage_ingest(settings: Settings, prices: Path, universe: Path | None = None, console: Console | None = None):
+    """Read, validate, adjust and upsert prices (and the universe) into the market store."""
+    console = _console(console)
+    with _progress(console) as progress, MarketStore.from_settings(settings) as store:
+        task = progress.add_task(f"ingest {Path(prices).name}", total=1)
+        report = ingest(Path(prices), store, universe_path=Path(universe) if universe else None)
+        progress.advance(task)
+    return report
+
+
+def stage_features(settings: Settings, console: Console | None = None) -> int:
+    """Build features from the stored prices and replace the features table. Returns rows."""
+    console = _console(console)
+    with MarketStore.from_settings(settings) as store:
+        if not store.has_table("prices"):
+            raise StageError("features: the store has no prices; run `vfr data ingest` first")
+        prices = store.read_prices()
+        if prices.empty:
+            raise StageError("features: the store has no prices; run `vfr data ingest` first")
+        with _progress(console) as progress:
+            task = progress.add_task("features", total=int(prices["symbol"].nunique()))
+            features = build_features(prices, progress=lambda n: progress.advance(task, n))
+        store.replace_table(FEATURES_TABLE, features)
+    return len(features)
+
+
+@dataclass
+class TrainOutcome:
+    """What `vfr train` did: the result, the registered version and whether it became champion."""
+
+    result: TrainResult
+    version: str
+    champion: bool
+    reason: str
+
+
+def champion_gate(metrics: dict[str, dict[str, float]]) -> tuple[bool, str]:
+    """Is a model good enough to become the first champion?
+
+    Rule: walk-forward out-of-sample ROC-AUC above 0.5 and mean Rank IC above 0 (it ranks
+    better than chance), and Rank IC above the 20-day-momentum baseline's.
+    """
+    m = metrics["model"]
+    auc, ric = m.get("roc_auc", float("nan")), m.get("rank_ic_mean", float("nan"))
+    mom = metrics.get("momentum_20d", {}).get("rank_ic_mean", float("-inf"))
+    if not (np.isfinite(auc) and auc > 0.5):
+        return False, f"out-of-sample ROC-AUC {auc:.4f} is not above 0.5"
+    if not (np.isfinite(ric) and ric > 0):
+        return False, f"out-of-sample mean Rank IC {ric:.4f} is not above 0"
+    if np.isfinite(mom) and ric <= mom:
+        return False, f"Rank IC {ric:.4f} does not beat the momentum baseline's {mom:.4f}"
+    return True, f"ROC-AUC {auc:.4f} > 0.5, Rank IC {ric:.4f} > max(0, momentum {mom:.4f})"
+
+
+def _flat_metrics(result: TrainResult) -> dict[str, float]:
+    out = {}
+    for scope, metrics in (("test", result.split_metrics), ("wf", result.walk_forward_metrics)):
+        for who, values in metrics.items():
+            for k, v in values.items():
+                out[f"{scope}.{who}.{k}"] = float(v)
+    return out
+
+
+def stage_train(settings: Settings, config: TrainConfig | None = None, console: Console | None = None) -> TrainOutcome:
+    """Train on the stored features, write OOS predictions, register the model in MLflow.
+
+    The predictions table and the registry change only after training has succeeded.
+    """
+    console = _console(console)
+    config = config or TrainConfig.from_settings(settings)
+    with MarketStore.from_settings(settings) as store:
+        if not store.has_table(FEATURES_TABLE):
+            raise StageError("train: the store has no features; run `vfr features build` first")
+        features = store.read_table(FEATURES_TABLE)
+        labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]))
+        n_dates = features["date"].nunique()
+        with _progress(console) as progress:
+            n_windows = max(0, -(-(n_dates - config.train_window - config.embargo) // config.retrain_every))
+            task = progress.add_task("walk-forward training", total=n_windows or None)
+            result = train(features, labels, config, progress=lambda n: progress.advance(task, n))
+        registry = ModelRegistry.from_settings(settings)
+        meta = {
+            "feature_columns": result.feature_columns, "label": result.label, "horizon": config.horizon,
+            "label_definition": f"1 if the {config.horizon_days}-trading-day forward return exceeds the universe "
+                                f"mean on the feature date, else 0; window (t, t+{config.horizon_days}]",
+            "training_window": [str(d.date()) for d in result.training_window],
+            "data_fingerprint": result.data_fingerprint, "best_iteration": result.best_iteration,
+            "split": result.split.describe(), "walk_forward": {"step": config.retrain_every,
+                                                                "window": config.train_window,
+                                                                "embargo": config.embargo,
+                                                                "folds": len(result.windows)},
+        }
+        params = config.lgbm_params() | {"num_boost_round": result.best_iteration, "date_stride": config.date_stride,
+                                          "horizon": config.horizon}
+        with tempfile.TemporaryDirectory() as tmp:
+            imp = Path(tmp) / "feature_importance.csv"
+            result.feature_importance.to_csv(imp)
+            version = registry.register(settings.model_name, result.model, params=params,
+                                        metrics=_flat_metrics(result), metadata=meta, artifacts={"reports": imp})
+        store.replace_table(PREDICTIONS_TABLE, result.oos_predictions.assign(model_version=version))
+        champion = False
+        if registry.champion_version(settings.model_name) is None:
+            ok, reason = champion_gate(result.walk_forward_metrics)
+            if ok:
+                registry.set_champion(settings.model_name, version)
+                champion = True
+        else:
+            reason = f"a champion exists (v{registry.champion_version(settings.model_name)}); " \
+                     "new versions are challengers until compared"
+    return TrainOutcome(result=result, version=version, champion=champion, reason=reason)
+
+
+def stage_select(settings: Settings, *, date: str | None = None, include_ml: bool = False, top: int | None = None,
+                 symbols: list[str] | None = None, model_version: str | None = None) -> Selection:
+    """Rank the universe on a date (default: the latest) from the stored features."""
+    with MarketStore.from_settings(settings) as store:
+        if not store.has_table(FEATURES_TABLE):
+            raise StageError("select: the store has no features; run `vfr features build` first")
+        day = pd.Timestamp(date) if date else None
+        if day is None:
+            day = store.read_table(FEATURES_TABLE, columns=["date"])["date"].max()
+        features = store.read_table(FEATURES_TABLE, start=day, end=day)
+        universe = store.read_universe() if store.has_table("securities") else None
+    model, version, error = None, None, None
+    if include_ml:
+        try:
+            loaded = ModelRegistry.from_settings(settings).load(settings.model_name, model_version)
+            model, version = loaded, loaded.version
+        except RegistryError as exc:
+            error = str(exc)
+    return select(features, date=day, universe=universe, include_ml=include_ml, model=model,
+                  model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols)
+
+
+@dataclass
+class BacktestOutcome:
+    """Backtests of the strategies on the same out-of-sample period, and the report."""
+
+    results: dict[str, BacktestResult]
+    report: Path
+    comparison: pd.DataFrame
+    model_metrics: pd.DataFrame | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _strategy_scores(features: pd.DataFrame, oos: pd.DataFrame | None, ml_weight: float) -> dict[str, pd.DataFrame]:
+    classic = classic_scores(features)[["date", "symbol", "classic_score"]]
+    out = {"classic": classic.rename(columns={"classic_score": "score"})}
+    if oos is not None and not oos.empty:
+        merged = classic.merge(oos[["date", "symbol", "prob"]], on=["date", "symbol"], how="inner")
+        ml_score, conf = ml_components(merged["prob"], merged["date"])
+        merged["score"] = blend(merged["classic_score"], ml_score, conf, ml_weight)
+        out = {"classic": out["classic"].merge(merged[["date", "symbol"]], on=["date", "symbol"]),
+               "ml": merged[["date", "symbol", "prob"]].rename(columns={"prob": "score"}),
+               "composite": merged[["date", "symbol", "score"]]}
+    return out
+
+
+def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str | None = None, end: str | None = None,
+                   benchmark: pd.Series | None = None, title: str = "VFR backtest",
+                   model_metrics: pd.DataFrame | None = None, console: Console | None = None) -> BacktestOutcome:
+    """Backtest classic, ML and composite selections out of sample and write one report.
+
+    ML scores are the walk-forward out-of-sample probabilities (each made by a model fitted
+    only on data before its date). Without them only the classic strategy runs.
+    """
+    console = _console(console)
+    top_n = top_n or settings.top_n
+    with MarketStore.from_settings(settings) as store:
+        if not store.has_table(FEATURES_TABLE):
+            raise StageError("backtest: the store has no features; run `vfr features build` first")
+        prices = store.read_prices(columns=["symbol", "date", "close"])
+        features = store.read_table(FEATURES_TABLE)
+        oos = store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None
+    if benchmark is None:
+        benchmark = sp500_index_returns()
+    strategies = _strategy_scores(features, oos, settings.ml_weight)
+    results = {}
+    with _progress(console) as progress:
+        task = progress.add_task("backtests", total=len(strategies))
+        for name, scores in strategies.items():
+            results[name] = run_backtest(prices, scores, top_n=top_n, rebalance_every=5, cost_bps=settings.cost_bps,
+                                         execution_lag=1, start=start, end=end, benchmark=benchmark)
+            progress.advance(task)
+    main = "composite" if "composite" in results else "classic"
+    comparison = pd.DataFrame({f"{name} ({kind})": r.metrics[kind] for name, r in results.items()
+                               for kind in ("net", "gross") if kind in r.metrics}).T
+    horizon = settings.horizon
+    fwd = make_labels(prices, {horizon: settings.horizon_days})
+    scored = strategies[main].merge(fwd, on=["date", "symbol"])
+    ic = ic_by_date(scored, "score", f"fwd_excess_{horizon}")
+    importance = None
+    try:
+        loaded = ModelRegistry.from_settings(settings).load(settings.model_name)
+        importance = pd.Series(loaded.model.feature_importance("gain"), index=loaded.feature_columns).sort_values(
+            ascending=False).head(20)
+    except RegistryError:
+        pass
+    extra = {"Strategies compared (same period, costs "
+             f"{settings.cost_bps:g} bps per unit traded, top {top_n}, weekly)": comparison}
+    if model_metrics is not None:
+        extra["Out-of-sample model metrics vs baselines"] = model_metrics
+    out_dir = settings.reports_dir / f"backtest-{pd.Timestamp.now().strftime('%Y%m%d-%H%M%S')}"
+    report = write_report(results[main], out_dir, title=f"{title}: {main} strategy", ic=ic,
+                          feature_importance=importance, extra_tables=extra)
+    return BacktestOutcome(results=results, report=report, comparison=comparison, model_metrics=model_metrics)
+
+
+def model_metrics_table(result: TrainResult) -> pd.DataFrame:
+    """Rows: model and baselines on the test segment and walk-forward; columns: key metrics."""
+    keys = ["roc_auc", "accuracy", "precision", "recall", "f1", "log_loss", "ic_mean", "rank_ic_mean", "rank_icir",
+            "rank_ic_t_stat_nonoverlap", "decile_spread", "directional_accuracy", "n_dates"]
+    rows = {}
+    for scope, metrics in (("test split", result.split_metrics), ("walk-forward", result.walk_forward_metrics)):
+        for who, values in metrics.items():
+            rows[f"{who} ({scope})"] = {k: values.get(k, np.nan) for k in keys}
+    return pd.DataFrame(rows).T
+
+
+# -- whole pipeline ---------------------------------------------------------------------
+@dataclass
+class PipelineResult:
+    ingest: Any
+    feature_rows: int
+    train: TrainOutcome
+    selection: Selection
+    backtest: BacktestOutcome
+
+    @property
+    def report(self) -> Path:
+        return self.backtest.report
+
+
+def run_pipeline(settings: Settings, prices: Path, universe: Path | None = None, *, config: TrainConfig | None = None,
+                 top_n: int | None = None, title: str = "VFR pipeline", console: Console | None = None) -> PipelineResult:
+    """Run every stage in order on ``prices`` (any supported layout)."""
+    console = _console(console)
+    console.rule("[bold]1/5 ingest")
+    report = stage_ingest(settings, prices, universe, console)
+    console.print(f"  {report}")
+    console.rule("[bold]2/5 features")
+    rows = stage_features(settings, console)
+    console.print(f"  {rows:,} feature rows")
+    console.rule("[bold]3/5 train, evaluate, register")
+    outcome = stage_train(settings, config, console)
+    console.print(f"  registered {settings.model_name} v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")
+    console.rule("[bold]4/5 select")
+    selection = stage_select(settings, include_ml=True, top=top_n or settings.top_n)
+    console.print(f"  {selection.date.date()}: ML {selection.ml_status}; top: "
+                  f"{', '.join(selection.table['symbol'].head(5))}")
+    console.rule("[bold]5/5 backtest")
+    bt = stage_backtest(settings, top_n=top_n, title=title, model_metrics=model_metrics_table(outcome.result),
+                        console=console)
+    (bt.report.parent / "selection.csv").write_text(selection.table.to_csv(index=False))
+    (bt.report.parent / "summary.json").write_text(json.dumps(
+        {"model_version": outcome.version, "champion": outcome.champion, "selection_date": str(selection.date.date()),
+         "ml_status": selection.ml_status}, indent=2))
+    return PipelineResult(report, rows, outcome, selection, bt)
+
+
+def run_demo(settings: Settings, console: Console | None = None) -> PipelineResult:
+    """The whole pipeline on six real stocks shipped by PyPI packages (AAPL, GOOG, IBM, MSFT,
+    AMZN, NVDA; 2000-03 to 2013-03), with a walk-forward sized for the small universe."""
+    console = _console(console)
+    folder = settings.home_dir / "demo-data"
+    write_demo_csvs(folder)
+    universe = folder / "universe.csv"
+    DEMO_UNIVERSE.rename(columns={"symbol": "Symbol", "name": "Name", "sector": "Sector"}).to_csv(universe, index=False)
+    config = TrainConfig.from_settings(settings, train_window=756, date_stride=1, max_rounds=100,
+                                       params={"min_data_in_leaf": 50, "num_leaves": 15})
+    return run_pipeline(settings, folder, universe, config=config, top_n=2, title="VFR demo", console=console)

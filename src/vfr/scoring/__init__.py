@@ -1,0 +1,27 @@
+"""Scoring: classic five-factor scores, the ML blend, recommendations and selection.
+
+Public interface::
+
+    classic_scores(features) -> frame with <group>_score and classic_score on [0, 1]
+    blend(classic, ml_score, ml_confidence, ml_weight=0.15) -> composite
+    select(features, date=..., include_ml=..., model=...) -> Selection
+"""
+
+from vfr.scoring.classic import (
+    GROUP_SIGNALS,
+    GROUP_WEIGHTS,
+    RECOMMENDATIONS,
+    TECHNICAL_SIGNALS,
+    Signal,
+    blend,
+    classic_scores,
+    group_score,
+    ml_components,
+    recommendation,
+)
+from vfr.scoring.select import Selection, select
+
+__all__ = [
+    "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "Selection", "Signal", "TECHNICAL_SIGNALS", "blend",
+    "classic_scores", "group_score", "ml_components", "recommendation", "select",
+]

@@ -1,0 +1,158 @@
+"""Classic factor scores, the ML blend and recommendations (pure functions).
+
+Scores live on [0, 1] and are cross-sectional: 1 is the best stock of the universe on that
+date. A factor group's score is the weighted mean of its signals' percentile ranks (signals
+where lower is better enter as ``1 - rank``). The classic score is the weighted mean of the
+groups present, with the plan's weights renormalised over them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Weights of the five factor groups in the classic composite (the product plan).
+GROUP_WEIGHTS: dict[str, float] = {
+    "technical": 0.40,
+    "fundamental": 0.25,
+    "macro": 0.20,
+    "sentiment": 0.10,
+    "alternative": 0.05,
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One input of a factor group's score.
+
+    feature : column of the features frame (its ``<feature>_rank`` column is used).
+    direction : +1 if a higher value is better, -1 if lower is better.
+    weight : relative weight inside the group.
+    rationale : the finding it rests on.
+    """
+
+    feature: str
+    direction: int
+    weight: float
+    rationale: str
+
+
+#: Signals of the technical factor group.
+TECHNICAL_SIGNALS: tuple[Signal, ...] = (
+    Signal("ret_60d", +1, 0.20, "intermediate-horizon momentum (Jegadeesh & Titman, 1993)"),
+    Signal("ret_20d", +1, 0.10, "one-month momentum"),
+    Signal("dist_52w_high", +1, 0.20, "nearness to the 52-week high (George & Hwang, 2004)"),
+    Signal("macd_hist", +1, 0.10, "MACD histogram above zero: trend acceleration (Appel)"),
+    Signal("rsi_14", -1, 0.10, "short-term reversal: oversold beats overbought (Jegadeesh, 1990)"),
+    Signal("bb_pctb_20", -1, 0.05, "position in the Bollinger band: reversal (Bollinger)"),
+    Signal("vol_60d_ann", -1, 0.15, "low-volatility anomaly (Ang, Hodrick, Xing & Zhang, 2006)"),
+    Signal("volume_z_20", +1, 0.10, "abnormal volume precedes returns (Gervais, Kaniel & Mingelgrin, 2001)"),
+)
+
+#: Signals per factor group; later issues add the other groups here.
+GROUP_SIGNALS: dict[str, tuple[Signal, ...]] = {"technical": TECHNICAL_SIGNALS}
+
+#: Composite thresholds -> recommendation (lower bound inclusive), highest first.
+RECOMMENDATIONS: tuple[tuple[float, str], ...] = (
+    (0.80, "STRONG_BUY"), (0.60, "BUY"), (0.40, "HOLD"), (0.20, "SELL"), (0.0, "STRONG_SELL"),
+)
+
+
+def group_score(features: pd.DataFrame, signals: tuple[Signal, ...]) -> pd.Series:
+    """Weighted mean of signed percentile ranks, renormalised over the signals present.
+
+    Parameters
+    ----------
+    features : DataFrame of shape (n_rows, ...)
+        Must hold ``<feature>_rank`` columns (cross-sectional percentile ranks in (0, 1]).
+    signals : tuple of Signal
+
+    Returns
+    -------
+    Series of shape (n_rows,), values in [0, 1]; NaN where no signal is known.
+
+    Raises
+    ------
+    KeyError
+        If none of the signals' rank columns exist.
+    """
+    num = pd.Series(0.0, index=features.index)
+    den = pd.Series(0.0, index=features.index)
+    used = 0
+    for s in signals:
+        col = f"{s.feature}_rank"
+        if col not in features.columns:
+            continue
+        used += 1
+        rank = features[col].astype(float)
+        value = rank if s.direction > 0 else 1.0 - rank
+        known = value.notna()
+        num = num + value.fillna(0.0) * s.weight
+        den = den + known * s.weight
+    if used == 0:
+        raise KeyError(f"none of the rank columns {[f'{s.feature}_rank' for s in signals]} are in the features")
+    return (num / den.where(den > 0)).rename("score")
+
+
+def classic_scores(features: pd.DataFrame, group_weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """Classic score of every row: factor-group scores and their renormalised weighted mean.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Canonical features frame (``symbol``, ``date``, features and ``*_rank`` columns).
+    group_weights : dict, optional
+        Default :data:`GROUP_WEIGHTS`. Groups without signals in the frame are left out and
+        the weights of the others are rescaled to sum to 1.
+
+    Returns
+    -------
+    DataFrame with ``symbol``, ``date``, one ``<group>_score`` column per group present and
+    ``classic_score``, all on [0, 1].
+    """
+    weights = GROUP_WEIGHTS if group_weights is None else group_weights
+    out = features[["symbol", "date"]].copy()
+    num = pd.Series(0.0, index=features.index)
+    den = pd.Series(0.0, index=features.index)
+    for group, signals in GROUP_SIGNALS.items():
+        try:
+            score = group_score(features, signals)
+        except KeyError:
+            continue
+        out[f"{group}_score"] = score
+        w = weights.get(group, 0.0)
+        num = num + score.fillna(0.0) * w
+        den = den + score.notna() * w
+    out["classic_score"] = num / den.where(den > 0)
+    return out
+
+
+def ml_components(prob: pd.Series, dates: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """ML score and confidence from predicted probabilities.
+
+    ``ml_score`` is the cross-sectional percentile rank of the probability on its date (so it
+    is on the same [0, 1] scale as the classic scores); ``ml_confidence = |2 * ml_score - 1|``
+    is 1 for the model's most extreme calls and 0 at the median.
+    """
+    score = prob.groupby(dates).rank(pct=True)
+    return score, (2.0 * score - 1.0).abs()
+
+
+def blend(classic: pd.Series, ml_score: pd.Series, ml_confidence: pd.Series, ml_weight: float = 0.15) -> pd.Series:
+    """Composite = (1 - w) * classic + w * ml_score with w = ``ml_weight`` * confidence.
+
+    At full confidence the split is 85% classic / 15% ML (``ml_weight`` = 0.15); a row without
+    an ML score keeps its classic score unchanged.
+    """
+    w = (ml_weight * ml_confidence).where(ml_score.notna(), 0.0).fillna(0.0)
+    return (1.0 - w) * classic + w * ml_score.fillna(0.0)
+
+
+def recommendation(score: pd.Series) -> pd.Series:
+    """Map composite scores on [0, 1] to STRONG_BUY / BUY / HOLD / SELL / STRONG_SELL (NaN -> None)."""
+    bins = [t for t, _ in reversed(RECOMMENDATIONS)] + [np.inf]
+    labels = [name for _, name in reversed(RECOMMENDATIONS)]
+    out = pd.cut(score, bins=bins, labels=labels, right=False, include_lowest=True)
+    return out.astype(object).where(score.notna(), None)

@@ -1,0 +1,115 @@
+"""Stock selection: rank a universe on one date by classic score, optionally blended with ML.
+
+ML is opt-in and can never break the classic path: any failure to produce ML scores (no
+model, unreadable artifact, missing features, prediction error) yields the classic ranking
+with ``ml_status`` saying what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from vfr.scoring.classic import blend, classic_scores, ml_components, recommendation
+
+
+class _Predictor:  # structural type: anything with predict_proba(features) -> array
+    def predict_proba(self, features: pd.DataFrame): ...  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Result of :func:`select`.
+
+    table : ranked DataFrame, best first: ``rank``, ``symbol``, ``sector``, the group scores,
+        ``classic_score``, then with ML ``ml_probability``, ``ml_confidence``, ``ml_score``;
+        ``composite`` and ``recommendation``.
+    date : the scoring date.
+    ml_status : ``"disabled"`` (not asked for), ``"ok"``, or ``"unavailable: <reason>"``.
+    model_version : version of the model used, when ML was used.
+    """
+
+    table: pd.DataFrame
+    date: pd.Timestamp
+    ml_status: str
+    model_version: str | None = None
+
+
+def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, universe: pd.DataFrame | None = None,
+           include_ml: bool = False, model: _Predictor | None = None, model_version: str | None = None,
+           ml_error: str | None = None, ml_weight: float = 0.15, symbols: list[str] | None = None,
+           top: int | None = None) -> Selection:
+    """Rank the stocks of one date.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Canonical features frame; may hold many dates (only ``date`` is used).
+    date : date-like, optional
+        Scoring date; default the latest date in ``features``.
+    universe : DataFrame, optional
+        ``symbol``, ``sector`` (and ``name``) to annotate the table.
+    include_ml : bool
+        Blend the model's probabilities into the composite.
+    model : object with ``predict_proba(features) -> array``, optional
+        The loaded model; when ``include_ml`` and it is None, ``ml_error`` says why.
+    model_version : str, optional
+        Recorded in the result.
+    ml_error : str, optional
+        Why the model could not be loaded (reported in ``ml_status``).
+    ml_weight : float
+        ML share of the composite at full confidence (default 0.15).
+    symbols : list of str, optional
+        Restrict the ranking to these symbols.
+    top : int, optional
+        Keep the best ``top`` rows.
+
+    Returns
+    -------
+    Selection
+
+    Raises
+    ------
+    ValueError
+        If ``date`` is not in ``features`` or no symbol remains.
+    """
+    if features.empty:
+        raise ValueError("select: the features frame is empty; run `vfr features build` first")
+    day = pd.Timestamp(date) if date is not None else features["date"].max()
+    rows = features[features["date"] == day]
+    if rows.empty:
+        last = features["date"].max().date()
+        raise ValueError(f"select: no features on {day.date()} (latest available: {last})")
+    if symbols:
+        rows = rows[rows["symbol"].isin(symbols)]
+        if rows.empty:
+            raise ValueError(f"select: none of {symbols} has features on {day.date()}")
+    rows = rows.reset_index(drop=True)
+    table = classic_scores(rows)
+    table["composite"] = table["classic_score"]
+    status, version = "disabled", None
+    if include_ml:
+        if model is None:
+            status = f"unavailable: {ml_error or 'no model given'}"
+        else:
+            try:
+                prob = pd.Series(model.predict_proba(rows), index=rows.index, dtype=float)
+                score, confidence = ml_components(prob, rows["date"])
+                table["ml_probability"], table["ml_confidence"], table["ml_score"] = prob, confidence, score
+                table["composite"] = blend(table["classic_score"], score, confidence, ml_weight)
+                status, version = "ok", model_version
+            except Exception as exc:  # the classic answer must still come
+                status = f"unavailable: prediction failed ({exc.__class__.__name__}: {exc})"
+    table["recommendation"] = recommendation(table["composite"])
+    if universe is not None:
+        table = table.merge(universe[["symbol", "sector"]], on="symbol", how="left")
+    else:
+        table["sector"] = None
+    table = table.sort_values(["composite", "symbol"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    front = ["rank", "symbol", "sector"]
+    table = table[front + [c for c in table.columns if c not in front and c != "date"]]
+    if top is not None:
+        table = table.head(top)
+    return Selection(table=table, date=day, ml_status=status, model_version=version)

@@ -1,0 +1,126 @@
+"""Classic scores, the confidence-weighted ML blend, recommendations and the ML fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vfr.scoring import (
+    GROUP_WEIGHTS,
+    TECHNICAL_SIGNALS,
+    blend,
+    classic_scores,
+    group_score,
+    ml_components,
+    recommendation,
+    select,
+)
+
+
+def _features(n: int = 8, seed: int = 0, dates: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for d in pd.bdate_range("2019-12-30", periods=dates):
+        f = pd.DataFrame({"symbol": [f"S{i}" for i in range(n)], "date": d})
+        for s in TECHNICAL_SIGNALS:
+            f[s.feature] = rng.normal(size=n)
+            f[f"{s.feature}_rank"] = f[s.feature].rank(pct=True)
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_group_score_by_hand() -> None:
+    feats = pd.DataFrame({"ret_60d_rank": [1.0, 0.5], "rsi_14_rank": [1.0, 0.5]})
+    signals = tuple(s for s in TECHNICAL_SIGNALS if s.feature in ("ret_60d", "rsi_14"))
+    w_mom, w_rsi = (s.weight for s in signals)
+    # higher momentum is better, higher RSI is worse (enters as 1 - rank)
+    expected0 = (w_mom * 1.0 + w_rsi * 0.0) / (w_mom + w_rsi)
+    assert group_score(feats, signals).iloc[0] == pytest.approx(expected0)
+    assert group_score(feats, signals).iloc[1] == pytest.approx(0.5)
+
+
+def test_group_score_renormalises_over_missing_signals() -> None:
+    feats = pd.DataFrame({"ret_60d_rank": [0.9], "rsi_14_rank": [np.nan]})
+    signals = tuple(s for s in TECHNICAL_SIGNALS if s.feature in ("ret_60d", "rsi_14"))
+    assert group_score(feats, signals).iloc[0] == pytest.approx(0.9)
+
+
+def test_classic_with_only_technical_equals_technical() -> None:
+    scores = classic_scores(_features())
+    # weights renormalise over the groups present: technical alone -> classic == technical
+    np.testing.assert_allclose(scores["classic_score"], scores["technical_score"])
+    assert scores["classic_score"].between(0, 1).all()
+    assert sum(GROUP_WEIGHTS.values()) == pytest.approx(1.0)
+
+
+def test_blend_full_confidence_is_85_15_and_no_ml_keeps_classic() -> None:
+    classic = pd.Series([0.2, 0.8, 0.5])
+    ml_score = pd.Series([1.0, 0.0, np.nan])
+    conf = pd.Series([1.0, 1.0, np.nan])
+    out = blend(classic, ml_score, conf, 0.15)
+    assert out.iloc[0] == pytest.approx(0.85 * 0.2 + 0.15 * 1.0)
+    assert out.iloc[1] == pytest.approx(0.85 * 0.8)
+    assert out.iloc[2] == pytest.approx(0.5)
+    half = blend(classic, ml_score, pd.Series([0.5, 0.5, 0.5]), 0.15)
+    assert half.iloc[0] == pytest.approx((1 - 0.075) * 0.2 + 0.075 * 1.0)
+
+
+def test_ml_components_rank_and_confidence() -> None:
+    dates = pd.Series(pd.to_datetime(["2020-01-02"] * 4))
+    score, conf = ml_components(pd.Series([0.51, 0.49, 0.60, 0.40]), dates)
+    assert list(score) == [0.75, 0.5, 1.0, 0.25]
+    assert list(conf) == [0.5, 0.0, 1.0, 0.5]
+
+
+def test_recommendation_thresholds() -> None:
+    rec = recommendation(pd.Series([0.95, 0.8, 0.79, 0.6, 0.5, 0.3, 0.1, 0.0, 1.0, np.nan]))
+    assert list(rec) == ["STRONG_BUY", "STRONG_BUY", "BUY", "BUY", "HOLD", "SELL", "STRONG_SELL", "STRONG_SELL",
+                         "STRONG_BUY", None]
+
+
+class _Model:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        if self.fail:
+            raise RuntimeError("corrupt booster")
+        return features["ret_60d_rank"].to_numpy()
+
+
+def test_select_classic_ranks_latest_date() -> None:
+    feats = _features()
+    sel = select(feats)
+    assert sel.date == feats["date"].max() and sel.ml_status == "disabled"
+    assert list(sel.table["rank"]) == list(range(1, 9))
+    assert sel.table["composite"].is_monotonic_decreasing
+    assert "ml_probability" not in sel.table.columns
+    np.testing.assert_allclose(sel.table["composite"], sel.table["classic_score"])
+
+
+def test_select_with_ml_changes_composite_but_not_classic() -> None:
+    feats = _features()
+    classic = select(feats).table.set_index("symbol")
+    ml = select(feats, include_ml=True, model=_Model(), model_version="3")
+    assert ml.ml_status == "ok" and ml.model_version == "3"
+    t = ml.table.set_index("symbol")
+    np.testing.assert_allclose(t.loc[classic.index, "classic_score"], classic["classic_score"])
+    assert not np.allclose(t.loc[classic.index, "composite"], classic["composite"])
+    assert ((t["composite"] - t["classic_score"]).abs() <= 0.15 + 1e-12).all()
+
+
+def test_select_falls_back_to_classic_when_ml_fails() -> None:
+    feats = _features()
+    classic = select(feats).table
+    broken = select(feats, include_ml=True, model=_Model(fail=True))
+    assert broken.ml_status.startswith("unavailable: prediction failed") and "corrupt booster" in broken.ml_status
+    pd.testing.assert_frame_equal(broken.table, classic)
+    missing = select(feats, include_ml=True, model=None, ml_error="no champion")
+    assert missing.ml_status == "unavailable: no champion"
+    pd.testing.assert_frame_equal(missing.table, classic)
+
+
+def test_select_rejects_unknown_date() -> None:
+    with pytest.raises(ValueError, match="no features on 1990-01-01"):
+        select(_features(), date="1990-01-01")
