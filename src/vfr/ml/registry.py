@@ -204,8 +204,10 @@ class ModelRegistry:
             found = self.client.search_model_versions(f"name='{name}'")
         except Exception:
             return []
+        champion = self.champion_version(name)  # search results do not carry aliases on every store
         return sorted(
-            ({"version": str(v.version), "run_id": v.run_id, "aliases": list(getattr(v, "aliases", []) or []),
+            ({"version": str(v.version), "run_id": v.run_id,
+              "aliases": [CHAMPION] if str(v.version) == champion else [],
               "created": pd.Timestamp(v.creation_timestamp, unit="ms")} for v in found),
             key=lambda d: int(d["version"]), reverse=True)
 

@@ -1,0 +1,109 @@
+"""Training on real prices, registration in a real local MLflow store, and loading back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vfr.data import adjust_prices
+from vfr.errors import StageError
+from vfr.features import build_features
+from vfr.ml import CHAMPION, ModelRegistry, RegistryError, TrainConfig, make_labels, train
+
+SMALL = TrainConfig(horizon="1w", max_rounds=40, train_window=252, retrain_every=63, date_stride=3,
+                    params={"min_data_in_leaf": 50}, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def real_inputs(sp500_raw_small: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    prices = adjust_prices(sp500_raw_small)
+    return build_features(prices), make_labels(prices)
+
+
+@pytest.fixture(scope="module")
+def trained(real_inputs):
+    features, labels = real_inputs
+    return train(features, labels, SMALL)
+
+
+def test_walk_forward_predictions_are_out_of_sample(trained, real_inputs) -> None:
+    features, _ = real_inputs
+    oos = trained.oos_predictions
+    dates = np.sort(features["date"].unique())
+    first_pred = pd.Timestamp(dates[SMALL.train_window + SMALL.embargo])
+    assert oos["date"].min() == first_pred  # every date after the first window, none before
+    assert oos["date"].max() == pd.Timestamp(dates[-1])
+    assert oos["prob"].between(0, 1).all()
+    pos = {pd.Timestamp(d): i for i, d in enumerate(dates)}
+    for k, w in enumerate(trained.windows):
+        block = oos[oos["fold"] == k]
+        assert block["date"].min() >= w.predict_start and block["date"].max() <= w.predict_end
+        # the fold's training labels (t, t+h] end before its first prediction date
+        assert pos[w.train_end] + SMALL.horizon_days < pos[w.predict_start]
+
+
+def test_split_and_metrics_are_reported_against_baselines(trained) -> None:
+    split = trained.split
+    assert split.train[-1] < split.validation[0] and split.validation[-1] < split.test[0]
+    for scope in (trained.split_metrics, trained.walk_forward_metrics):
+        assert set(scope) == {"model", "always_up", "momentum_20d"}
+        m = scope["model"]
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ic_mean", "rank_ic_mean",
+                    "rank_icir", "rank_ic_t_stat", "decile_spread", "directional_accuracy"):
+            assert np.isfinite(m[key]), key
+        assert 0.3 < m["roc_auc"] < 0.7  # real stock-direction data: near chance, never perfect
+        assert np.isnan(scope["always_up"]["roc_auc"])
+    assert list(trained.feature_importance.index[:1])[0] in trained.feature_columns
+    assert len(trained.data_fingerprint) == 64
+
+
+def test_training_is_deterministic(real_inputs, trained) -> None:
+    features, labels = real_inputs
+    again = train(features, labels, SMALL)
+    np.testing.assert_allclose(again.oos_predictions["prob"], trained.oos_predictions["prob"])
+    assert again.data_fingerprint == trained.data_fingerprint
+
+
+def test_register_load_and_champion(trained, settings, real_inputs) -> None:
+    features, _ = real_inputs
+    registry = ModelRegistry.from_settings(settings)
+    assert registry.champion_version("m") is None
+    meta = {"feature_columns": trained.feature_columns, "label": trained.label, "horizon": "1w",
+            "training_window": [str(d.date()) for d in trained.training_window],
+            "data_fingerprint": trained.data_fingerprint}
+    v1 = registry.register("m", trained.model, params={"lr": 0.05}, metrics={"auc": 0.52, "bad": float("nan")},
+                           metadata=meta)
+    registry.set_champion("m", v1)
+    loaded = registry.load("m")
+    assert loaded.version == v1 == registry.champion_version("m")
+    assert loaded.metadata["data_fingerprint"] == trained.data_fingerprint
+    assert "lightgbm" in loaded.metadata["library_versions"]
+    last = features[features["date"] == features["date"].max()]
+    np.testing.assert_allclose(loaded.predict_proba(last),
+                               trained.model.predict(last[trained.feature_columns].to_numpy(np.float32)))
+    with pytest.raises(RegistryError, match="needs features missing"):
+        loaded.predict_proba(last.drop(columns=[trained.feature_columns[0]]))
+    v2 = registry.register("m", trained.model, params={}, metrics={}, metadata=meta)
+    assert int(v2) == int(v1) + 1 and registry.champion_version("m") == v1
+    versions = registry.versions("m")
+    assert [v["version"] for v in versions] == [v2, v1] and CHAMPION in versions[1]["aliases"]
+    assert registry.run_metrics("m", v1)["auc"] == pytest.approx(0.52)
+
+
+def test_registry_errors_are_clear(settings) -> None:
+    registry = ModelRegistry.from_settings(settings)
+    with pytest.raises(RegistryError, match="no model 'absent' with a 'champion' alias"):
+        registry.load("absent")
+    with pytest.raises(RegistryError, match="lacks"):
+        registry.register("m", None, params={}, metrics={}, metadata={"label": "x"})
+    assert registry.versions("m") == []  # the failed registration left nothing behind
+
+
+def test_failed_training_raises_and_changes_nothing(real_inputs) -> None:
+    features, labels = real_inputs
+    short = features[features["date"] < features["date"].min() + pd.Timedelta(days=40)]
+    with pytest.raises(StageError, match="too few"):
+        train(short, labels, SMALL)
+    with pytest.raises(StageError, match="not in the features frame"):
+        train(features, labels, TrainConfig(feature_columns=("nope",)))
