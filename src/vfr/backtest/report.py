@@ -1,0 +1,249 @@
+"""Self-contained HTML report (one HTML file plus PNG charts in one folder).
+
+Charts are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global
+backend switch), the page with an inline jinja2 template (autoescaped); images are
+referenced by relative file names so the folder can be moved or zipped as a whole.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup, escape
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from vfr.backtest.metrics import drawdown_series
+
+if TYPE_CHECKING:
+    from vfr.backtest.engine import BacktestResult
+
+__all__ = ["write_report"]
+
+#: Rows of the metrics table: key in ``summary_metrics`` -> (label, format).
+METRIC_ROWS: dict[str, tuple[str, str]] = {
+    "total_return": ("Total return", "pct"),
+    "cagr": ("CAGR", "pct"),
+    "annual_volatility": ("Annual volatility", "pct"),
+    "sharpe_ratio": ("Sharpe ratio", "num"),
+    "sortino_ratio": ("Sortino ratio", "num"),
+    "max_drawdown": ("Max drawdown", "pct"),
+    "calmar_ratio": ("Calmar ratio", "num"),
+    "hit_rate": ("Hit rate", "pct"),
+    "turnover_per_rebalance": ("Turnover per rebalance", "pct"),
+    "annual_turnover": ("Annual turnover", "times"),
+    "n_periods": ("Days", "int"),
+}
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.meta { color: #666; font-size: 0.85em; }
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<p class="meta">Period {{ period }} &middot; {{ params }} &middot; generated {{ generated }}</p>
+<h2>Metrics</h2>
+{{ metrics_table }}
+<p class="meta">Strategy metrics are over the invested period (first entry to end); each
+benchmark over its days with data. Sharpe/Sortino: risk-free 0, 252 days a year.</p>
+{% for chart in charts %}
+<h2>{{ chart.title }}</h2>
+<img src="{{ chart.file }}" alt="{{ chart.title }}">
+{% endfor %}
+{% for t in tables %}
+<h2>{{ t.title }}</h2>
+{{ t.html }}
+{% endfor %}
+</body>
+</html>
+"""
+
+
+def _fmt(value: float, kind: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "&ndash;"
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "times":
+        return f"{value:.2f}&times;"
+    if kind == "int":
+        return f"{value:,.0f}"
+    return f"{value:.3f}"
+
+
+def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
+    """HTML table: one row per metric, one column per series (strategy net, gross, ...)."""
+    cols = list(metrics)
+    keys = [k for k in METRIC_ROWS if any(k in metrics[c] for c in cols)]
+    head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+    body = []
+    for key in keys:
+        label, kind = METRIC_ROWS[key]
+        cells = "".join(f"<td>{_fmt(metrics[c].get(key, float('nan')), kind)}</td>" for c in cols)
+        body.append(f'<tr><td title="{key}">{label} <code>{key}</code></td>{cells}</tr>')
+    return f'<table class="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _save(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def _equity_chart(result: BacktestResult, path: Path) -> None:
+    fig = Figure(figsize=(10, 4.5))
+    ax = fig.add_subplot()
+    daily = result.daily
+    ax.plot(daily.index, daily["equity"], label="strategy (net)", lw=1.4, color="C0")
+    ax.plot(daily.index, (1 + daily["gross_return"]).cumprod(), label="strategy (gross)", lw=0.9,
+            color="C0", alpha=0.5, ls="--")
+    for i, col in enumerate(result.benchmarks.columns, start=1):
+        r = result.benchmarks[col]
+        if r.notna().any():
+            first, last = r.first_valid_index(), r.last_valid_index()
+            # a benchmark starting late starts at the strategy's equity on its first day
+            base = float(daily["equity"].shift(1, fill_value=1.0).loc[first])
+            eq = (1 + r.loc[first:last].fillna(0.0)).cumprod() * base
+            ax.plot(eq.index, eq.to_numpy(), label=col, lw=1.0, color=f"C{i}")
+    ax.set_yscale("log")
+    ax.set_ylabel("growth of 1 (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def _drawdown_chart(result: BacktestResult, path: Path) -> None:
+    fig = Figure(figsize=(10, 3))
+    ax = fig.add_subplot()
+    dd = drawdown_series(result.daily["net_return"])
+    ax.fill_between(dd.index, dd.to_numpy(), 0.0, color="C3", alpha=0.4, label="strategy (net)")
+    ew = result.benchmarks.get("equal_weight")
+    if ew is not None and ew.notna().any():
+        ax.plot(dd.index, drawdown_series(ew).to_numpy(), color="C1", lw=0.8, label="equal_weight")
+    ax.set_ylabel("drawdown")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left")
+    _save(fig, path)
+
+
+def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
+    fig = Figure(figsize=(10, 3.5))
+    ax = fig.add_subplot()
+    for i, col in enumerate(c for c in ("ic", "rank_ic") if c in ic.columns):
+        s = ic[col].astype("float64")
+        ax.plot(s.index, s.to_numpy(), lw=0.4, alpha=0.35, color=f"C{i}")
+        roll = s.rolling(window, min_periods=max(1, window // 3)).mean()
+        ax.plot(roll.index, roll.to_numpy(), lw=1.4, color=f"C{i}",
+                label=f"{col} ({window}-date rolling mean; overall mean {s.mean():.3f})")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_ylabel("correlation")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def _importance_chart(importance: pd.Series, path: Path, top: int = 30) -> None:
+    s = pd.Series(importance, dtype="float64").dropna().sort_values(ascending=False).head(top)[::-1]
+    fig = Figure(figsize=(8, max(2.5, 0.28 * len(s) + 1)))
+    ax = fig.add_subplot()
+    ax.barh([str(i) for i in s.index], s.to_numpy(), color="C2")
+    ax.set_xlabel(str(importance.name) if importance.name is not None else "importance")
+    ax.grid(True, axis="x", alpha=0.3)
+    _save(fig, path)
+
+
+def write_report(
+    result: BacktestResult,
+    out_dir: str | Path,
+    *,
+    title: str,
+    ic: pd.DataFrame | None = None,
+    feature_importance: pd.Series | None = None,
+    extra_tables: dict[str, pd.DataFrame] | None = None,
+    ic_window: int = 63,
+) -> Path:
+    """Write ``report.html`` and its PNG charts into ``out_dir``.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        Output of :func:`vfr.backtest.run_backtest`.
+    out_dir : str or pathlib.Path
+        Folder (created if needed); existing files of the same names are overwritten.
+    title : str
+        Page title and heading.
+    ic : pandas.DataFrame, optional
+        Output of :func:`vfr.backtest.ic_by_date` (columns ``ic`` and/or ``rank_ic`` on a
+        date index); adds ``ic.png`` with a rolling mean over ``ic_window`` dates.
+    feature_importance : pandas.Series, optional
+        Feature name -> importance; adds ``feature_importance.png`` (top 30 bars).
+    extra_tables : dict[str, pandas.DataFrame], optional
+        Title -> table, rendered as HTML tables after the charts.
+    ic_window : int, default 63
+        Rolling window of the IC chart, in dates.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the HTML file. Charts: ``equity.png`` (log scale, with benchmarks),
+        ``drawdown.png`` and, when given, ``ic.png`` and ``feature_importance.png``, all
+        referenced relatively.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    charts = [{"title": "Equity curve vs benchmarks (log scale)", "file": "equity.png"},
+              {"title": "Drawdown", "file": "drawdown.png"}]
+    _equity_chart(result, out / "equity.png")
+    _drawdown_chart(result, out / "drawdown.png")
+    if ic is not None and len(ic) > 0:
+        _ic_chart(ic, out / "ic.png", int(ic_window))
+        charts.append({"title": "Information coefficient (IC, Rank IC) by date", "file": "ic.png"})
+    if feature_importance is not None and len(feature_importance) > 0:
+        _importance_chart(feature_importance, out / "feature_importance.png")
+        charts.append({"title": "Feature importance", "file": "feature_importance.png"})
+
+    tables = []
+    if ic is not None and len(ic) > 0:
+        cols = [c for c in ("ic", "rank_ic") if c in ic.columns]
+        stats = pd.DataFrame({
+            "mean": ic[cols].mean(), "std": ic[cols].std(),
+            "t_stat": ic[cols].mean() / ic[cols].std() * np.sqrt(ic[cols].count()),
+            "share_positive": (ic[cols] > 0).sum() / ic[cols].count(), "dates": ic[cols].count(),
+        })
+        tables.append({"title": "IC summary", "html": Markup(stats.to_html(float_format="{:.4f}".format))})
+    for name, frame in (extra_tables or {}).items():
+        tables.append({"title": name, "html": Markup(
+            pd.DataFrame(frame).to_html(float_format="{:.4f}".format, na_rep="–", max_rows=200))})
+
+    daily = result.daily
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if v is not None)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    html = env.from_string(_TEMPLATE).render(
+        title=title,
+        period=f"{daily.index[0]:%Y-%m-%d} to {daily.index[-1]:%Y-%m-%d}" if len(daily) else "empty",
+        params=params,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        metrics_table=Markup(_metrics_table(result.metrics)),
+        charts=charts,
+        tables=tables,
+    )
+    path = out / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path

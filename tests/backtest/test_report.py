@@ -1,0 +1,54 @@
+"""HTML report: a self-contained folder with the charts it references."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from vfr.backtest import ic_by_date, run_backtest, write_report
+
+
+def _result():
+    rng = np.random.default_rng(4)
+    dates = pd.bdate_range("2021-01-01", periods=80)
+    syms = [f"S{i}" for i in range(10)]
+    close = pd.DataFrame(30 * np.cumprod(1 + rng.normal(0.0005, 0.02, (80, 10)), axis=0), index=dates, columns=syms)
+    prices = close.rename_axis(index="date", columns="symbol").stack().rename("close").reset_index()
+    scores = prices[["date", "symbol"]].assign(score=rng.normal(size=len(prices)))
+    fwd = close.shift(-5) / close - 1
+    fwd = fwd.rename_axis(index="date", columns="symbol").stack().rename("fwd_ret_1w").reset_index()
+    spx = pd.Series(np.cumprod(1 + rng.normal(0, 0.01, 60)) * 3000, index=dates[10:70], name="S&P 500 <index>")
+    return run_backtest(prices, scores, top_n=3, benchmark=spx), ic_by_date(scores, fwd)
+
+
+def test_report_is_self_contained(tmp_path):
+    res, ic = _result()
+    out = tmp_path / "rep"
+    path = write_report(res, out, title="Test <report>", ic=ic,
+                        feature_importance=pd.Series({"mom_20": 3.0, "rsi_14": 1.0, "vol_20": 2.0}),
+                        extra_tables={"Selections": res.weights.tail(5)})
+    assert path == out / "report.html" and path.exists()
+    html = path.read_text(encoding="utf-8")
+    srcs = re.findall(r'<img src="([^"]+)"', html)
+    assert set(srcs) == {"equity.png", "drawdown.png", "ic.png", "feature_importance.png"}
+    for src in srcs:
+        f = out / src
+        assert not src.startswith("/") and f.exists() and f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for key in ("cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
+                "calmar_ratio", "hit_rate", "annual_turnover"):
+        assert key in html
+    for col in ("strategy_net", "strategy_gross", "equal_weight", "S&amp;P 500 &lt;index&gt;"):
+        assert col in html
+    assert "Test &lt;report&gt;" in html  # autoescaped
+    assert "Selections" in html and "IC summary" in html
+    assert f"{res.metrics['strategy_net']['cagr']:.2%}" in html
+
+
+def test_report_without_optional_parts(tmp_path):
+    res, _ = _result()
+    path = write_report(res, tmp_path, title="Plain")
+    html = path.read_text(encoding="utf-8")
+    assert set(re.findall(r'<img src="([^"]+)"', html)) == {"equity.png", "drawdown.png"}
+    assert not (tmp_path / "ic.png").exists()
