@@ -24,10 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from vfr.backtest import BacktestResult, run_backtest, write_report
 from vfr.config import Settings
 from vfr.data import MarketStore, ingest
-from vfr.data.samples import DEMO_UNIVERSE, sp500_index_returns, write_demo_csvs
+from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.errors import StageError
 from vfr.features import build_features
-from vfr.ml import ModelRegistry, RegistryError, TrainConfig, TrainResult, ic_by_date, label_columns, make_labels, train
+from vfr.ml import ModelRegistry, RegistryError, TrainConfig, TrainResult, ic_by_date, make_labels, train
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
 FEATURES_TABLE = "features"
@@ -221,7 +221,7 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
         features = store.read_table(FEATURES_TABLE)
         oos = store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None
     if benchmark is None:
-        benchmark = sp500_index_returns()
+        benchmark = sp500_index_levels()
     strategies = _strategy_scores(features, oos, settings.ml_weight)
     results = {}
     with _progress(console) as progress:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from vfr.backtest import ic_by_date, run_backtest
+from vfr.backtest import run_backtest
 from vfr.errors import DataValidationError
 
 DATES = pd.bdate_range("2021-01-04", periods=8)
@@ -226,25 +225,3 @@ def test_rebalance_grid_start_end_and_validation():
         run_backtest(prices.drop(columns="close"), scores)
     with pytest.raises(ValueError):
         run_backtest(prices, scores, top_n=0)
-
-
-# -- information coefficient -----------------------------------------------------------
-def test_ic_by_date_matches_scipy():
-    rng = np.random.default_rng(11)
-    dates = pd.bdate_range("2022-01-03", periods=4)
-    syms = [f"S{i}" for i in range(12)]
-    idx = pd.MultiIndex.from_product([dates, syms], names=["date", "symbol"])
-    x = rng.normal(size=len(idx))
-    y = 0.5 * x + rng.normal(size=len(idx))
-    scores = pd.DataFrame({"score": x}, index=idx).reset_index()
-    fwd = pd.DataFrame({"fwd_ret_1w": y}, index=idx).reset_index()
-    fwd.loc[3, "fwd_ret_1w"] = np.nan  # dropped pairwise
-    fwd.loc[fwd["date"] == dates[3], "fwd_ret_1w"] = 0.01  # constant cross-section -> NaN
-    out = ic_by_date(scores, fwd)
-    for d in dates[:3]:
-        m = scores.merge(fwd, on=["date", "symbol"]).query("date == @d").dropna()
-        assert out.loc[d, "ic"] == pytest.approx(stats.pearsonr(m["score"], m["fwd_ret_1w"])[0], rel=1e-10)
-        assert out.loc[d, "rank_ic"] == pytest.approx(stats.spearmanr(m["score"], m["fwd_ret_1w"])[0], rel=1e-10)
-        assert out.loc[d, "n"] == len(m)
-    assert out.loc[dates[0], "n"] == 11
-    assert np.isnan(out.loc[dates[3], "ic"]) and np.isnan(out.loc[dates[3], "rank_ic"])

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SP500_PRICES, require_shared
-from vfr.backtest import ic_by_date, run_backtest
+from vfr.backtest import run_backtest
+from vfr.ml import ic_by_date
 
 
 def _prices_and_momentum(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -40,7 +41,7 @@ def test_real_data_small(sp500_raw_small):
     assert res.metrics["sp500"]["n_periods"] < res.metrics["equal_weight"]["n_periods"]  # index ends 2018
     fwd = prices[["date", "symbol"]].assign(
         fwd=prices.groupby("symbol", sort=False)["close"].shift(-5).to_numpy() / prices["close"].to_numpy() - 1)
-    ic = ic_by_date(scores, fwd)
+    ic = ic_by_date(scores.merge(fwd, on=["date", "symbol"]), "score", "fwd")
     assert ic["ic"].between(-1, 1).all() and ic["ic"].notna().mean() > 0.95
 
 

@@ -4,13 +4,12 @@ Public interface::
 
     run_backtest(prices, scores, *, top_n, rebalance_every, cost_bps, execution_lag,
                  start, end, benchmark) -> BacktestResult
-    ic_by_date(scores, forward_returns) -> DataFrame[ic, rank_ic, n]
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables) -> Path
     cagr, annual_volatility, sharpe_ratio, sortino_ratio, max_drawdown, calmar_ratio,
     hit_rate, turnover, total_return, drawdown_series, summary_metrics
 """
 
-from vfr.backtest.engine import BacktestResult, ic_by_date, run_backtest
+from vfr.backtest.engine import BacktestResult, run_backtest
 from vfr.backtest.metrics import (
     Turnover,
     annual_volatility,
@@ -35,7 +34,6 @@ __all__ = [
     "calmar_ratio",
     "drawdown_series",
     "hit_rate",
-    "ic_by_date",
     "max_drawdown",
     "run_backtest",
     "sharpe_ratio",

@@ -28,7 +28,7 @@ import pandas as pd
 from vfr.backtest.metrics import summary_metrics
 from vfr.errors import DataValidationError
 
-__all__ = ["BacktestResult", "ic_by_date", "run_backtest"]
+__all__ = ["BacktestResult", "run_backtest"]
 
 EQUAL_WEIGHT = "equal_weight"
 
@@ -316,85 +316,3 @@ def run_backtest(
               "execution_lag": int(execution_lag), "start": start, "end": end}
     return BacktestResult(daily=daily, weights=weights, benchmarks=benchmarks, metrics=metrics,
                           params=params)
-
-
-def _row_corr(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of ``x`` and ``y`` over ``mask`` (NaN if undefined)."""
-    n = mask.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dx = np.where(mask, x - (np.where(mask, x, 0.0).sum(axis=1) / n)[:, None], 0.0)
-        dy = np.where(mask, y - (np.where(mask, y, 0.0).sum(axis=1) / n)[:, None], 0.0)
-        sxx, syy, sxy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1), (dx * dy).sum(axis=1)
-        x2 = np.where(mask, x * x, 0.0).sum(axis=1)
-        y2 = np.where(mask, y * y, 0.0).sum(axis=1)
-        # a (numerically) constant cross-section has no correlation
-        ok = (sxx > 1e-24 * x2) & (syy > 1e-24 * y2) & (sxx > 0) & (syy > 0)
-        return np.where(ok, sxy / np.sqrt(sxx * syy), np.nan)
-
-
-def ic_by_date(
-    scores: pd.DataFrame,
-    forward_returns: pd.DataFrame,
-    *,
-    score_col: str = "score",
-    return_col: str | None = None,
-    min_obs: int = 3,
-) -> pd.DataFrame:
-    """Per-date information coefficient between a score and a forward return.
-
-    ``ic`` is the Pearson correlation, ``rank_ic`` the Spearman correlation (Pearson of
-    average ranks) across symbols on each date (Grinold & Kahn, *Active Portfolio
-    Management*, 2nd ed., ch. 6). Only pairs where both values are non-NaN count.
-
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        Long frame ``date``, ``symbol``, ``score_col``.
-    forward_returns : pandas.DataFrame
-        Long frame ``date``, ``symbol`` and the forward return of the row's date (e.g.
-        ``fwd_ret_1w`` of :func:`vfr.ml.make_labels`).
-    score_col : str, default "score"
-        Score column of ``scores``.
-    return_col : str, optional
-        Return column of ``forward_returns``; default: its only column besides ``date``
-        and ``symbol``.
-    min_obs : int, default 3
-        Dates with fewer pairs get NaN.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``date`` (sorted); columns ``ic``, ``rank_ic`` (NaN when undefined, e.g. a
-        constant cross-section) and ``n`` (pairs used).
-
-    Raises
-    ------
-    DataValidationError
-        A column is missing, ``return_col`` cannot be inferred, or a (date, symbol) pair
-        occurs twice in either frame.
-    """
-    _check_columns(scores, {"date", "symbol", score_col}, "scores")
-    if return_col is None:
-        others = [c for c in forward_returns.columns if c not in ("date", "symbol")]
-        if len(others) != 1:
-            raise DataValidationError(f"cannot infer the return column among {others}; pass return_col",
-                                      source="forward_returns")
-        return_col = others[0]
-    _check_columns(forward_returns, {"date", "symbol", return_col}, "forward_returns")
-    dates = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(scores["date"]).as_unit("ns"))).sort_values()
-    symbols = pd.Index(pd.unique(scores["symbol"].astype(str)))
-    fr = forward_returns.assign(symbol=forward_returns["symbol"].astype(str))
-    x = _to_matrix(scores.assign(symbol=scores["symbol"].astype(str)), score_col, dates, symbols, "scores")
-    y = _to_matrix(fr, return_col, dates, symbols, "forward_returns")
-    both = ~np.isnan(x) & ~np.isnan(y)
-    x[~both] = np.nan
-    y[~both] = np.nan
-    n = both.sum(axis=1)
-    rx = pd.DataFrame(x).rank(axis=1, method="average").to_numpy()
-    ry = pd.DataFrame(y).rank(axis=1, method="average").to_numpy()
-    out = pd.DataFrame({"ic": _row_corr(x, y, both), "rank_ic": _row_corr(rx, ry, both), "n": n},
-                       index=dates)
-    out = out[out["n"] > 0]
-    out.loc[out["n"] < int(min_obs), ["ic", "rank_ic"]] = np.nan
-    out.index = pd.DatetimeIndex(out.index, name="date")
-    return out

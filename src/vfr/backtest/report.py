@@ -190,7 +190,7 @@ def write_report(
     title : str
         Page title and heading.
     ic : pandas.DataFrame, optional
-        Output of :func:`vfr.backtest.ic_by_date` (columns ``ic`` and/or ``rank_ic`` on a
+        Output of :func:`vfr.ml.ic_by_date` (columns ``ic`` and/or ``rank_ic`` on a
         date index); adds ``ic.png`` with a rolling mean over ``ic_window`` dates.
     feature_importance : pandas.Series, optional
         Feature name -> importance; adds ``feature_importance.png`` (top 30 bars).

@@ -75,15 +75,15 @@ def write_demo_csvs(folder: Path) -> list[Path]:
     return paths
 
 
-def sp500_index_returns() -> pd.Series:
-    """Daily simple returns of the S&P 500 index (adjusted close), 1999-01-05 to 2018-12-31.
+def sp500_index_levels() -> pd.Series:
+    """S&P 500 index level (adjusted close), daily 1999-01-04 to 2018-12-31, from ``arch``.
 
     Returns
     -------
-    Series indexed by date (tz-naive), named ``sp500``.
+    Series of index points indexed by date (tz-naive), named ``sp500``.
     """
     from arch.data import sp500
 
     close = sp500.load()["Adj Close"].astype(float)
     close.index = pd.DatetimeIndex(close.index).tz_localize(None).normalize()
-    return close.pct_change().dropna().rename("sp500")
+    return close.rename("sp500")
