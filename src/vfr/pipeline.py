@@ -204,6 +204,14 @@ def _strategy_scores(features: pd.DataFrame, oos: pd.DataFrame | None, ml_weight
     return out
 
 
+def comparison_table(results: dict[str, BacktestResult], main: str) -> pd.DataFrame:
+    """One row per strategy (net and gross of costs) plus the benchmarks of ``main``'s run."""
+    rows = {f"{name} ({kind})": r.metrics[f"strategy_{kind}"] for name, r in results.items()
+            for kind in ("net", "gross")}
+    rows |= {f"benchmark: {k}": v for k, v in results[main].metrics.items() if not k.startswith("strategy_")}
+    return pd.DataFrame(rows).T
+
+
 def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str | None = None, end: str | None = None,
                    benchmark: pd.Series | None = None, title: str = "VFR backtest",
                    model_metrics: pd.DataFrame | None = None, console: Console | None = None) -> BacktestOutcome:
@@ -231,8 +239,7 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
                                          execution_lag=1, start=start, end=end, benchmark=benchmark)
             progress.advance(task)
     main = "composite" if "composite" in results else "classic"
-    comparison = pd.DataFrame({f"{name} ({kind})": r.metrics[kind] for name, r in results.items()
-                               for kind in ("net", "gross") if kind in r.metrics}).T
+    comparison = comparison_table(results, main)
     horizon = settings.horizon
     fwd = make_labels(prices, {horizon: settings.horizon_days})
     scored = strategies[main].merge(fwd, on=["date", "symbol"])
@@ -312,7 +319,7 @@ def run_demo(settings: Settings, console: Console | None = None) -> PipelineResu
     console = _console(console)
     folder = settings.home_dir / "demo-data"
     write_demo_csvs(folder)
-    universe = folder / "universe.csv"
+    universe = settings.home_dir / "demo-universe.csv"
     DEMO_UNIVERSE.rename(columns={"symbol": "Symbol", "name": "Name", "sector": "Sector"}).to_csv(universe, index=False)
     config = TrainConfig.from_settings(settings, train_window=756, date_stride=1, max_rounds=100,
                                        params={"min_data_in_leaf": 50, "num_leaves": 15})
