@@ -1,0 +1,31 @@
+"""Market data: readers (Parquet / AlphaVantage csv folder / Yahoo csv) -> ``adjust_prices``
+-> :class:`MarketStore` (DuckDB or PostgreSQL).
+
+Frames follow the canonical *raw prices* and *prices* layouts of ``docs/architecture.md``.
+"""
+
+from vfr.data.adjust import PRICES_COLUMNS, adjust_prices
+from vfr.data.ingest import IngestReport, ingest
+from vfr.data.readers import (
+    RAW_COLUMNS,
+    read_alphavantage_folder,
+    read_prices,
+    read_prices_parquet,
+    read_universe,
+    read_yahoo_csv,
+)
+from vfr.data.store import MarketStore
+
+__all__ = [
+    "PRICES_COLUMNS",
+    "RAW_COLUMNS",
+    "IngestReport",
+    "MarketStore",
+    "adjust_prices",
+    "ingest",
+    "read_alphavantage_folder",
+    "read_prices",
+    "read_prices_parquet",
+    "read_universe",
+    "read_yahoo_csv",
+]

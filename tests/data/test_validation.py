@@ -1,0 +1,142 @@
+"""Malformed inputs: the error names file, row and column, and the store is left unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.data.helpers import synthetic_raw, write_av, write_yahoo
+from vfr.data import MarketStore, ingest, read_prices
+from vfr.errors import DataValidationError
+
+
+def _edit(path: Path, row: int, column: str, value: str) -> None:
+    """Set cell (1-based data row, column) of a csv file to ``value`` (text)."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[row - 1, column] = value
+    df.to_csv(path, index=False)
+
+
+def _av_bad(tmp: Path, case: str) -> tuple[Path, str, int | None, str]:
+    """Write a 2-file AV folder with one defect; return (folder, bad file, row, column)."""
+    folder = tmp / f"bad_{case}"
+    paths = write_av(synthetic_raw(("AAA", "BBB")), folder)
+    bad = paths[1]  # DA-BBB-T-2021-04-21.csv (rows newest first)
+    if case == "missing_column":
+        df = pd.read_csv(bad, dtype=str).drop(columns="adjusted_close")
+        df.to_csv(bad, index=False)
+        return folder, bad.name, None, "adjusted_close"
+    if case == "non_numeric":
+        _edit(bad, 3, "close", "12.5x")
+        return folder, bad.name, 3, "close"
+    if case == "empty_value":
+        _edit(bad, 2, "volume", "")
+        return folder, bad.name, 2, "volume"
+    if case == "bad_date":
+        _edit(bad, 4, "timestamp", "2020-13-45")
+        return folder, bad.name, 4, "timestamp"
+    if case == "duplicate_date":
+        first = pd.read_csv(bad, dtype=str).loc[3, "timestamp"]  # row 4
+        _edit(bad, 5, "timestamp", first)
+        return folder, bad.name, 5, "timestamp"
+    if case == "negative_price":
+        _edit(bad, 2, "low", "-1.5")
+        return folder, bad.name, 2, "low"
+    if case == "zero_price":
+        _edit(bad, 6, "open", "0")
+        return folder, bad.name, 6, "open"
+    if case == "negative_volume":
+        _edit(bad, 1, "volume", "-100")
+        return folder, bad.name, 1, "volume"
+    if case == "high_below_low":
+        low = float(pd.read_csv(bad).loc[3, "low"])
+        _edit(bad, 4, "high", str(low - 0.25))
+        return folder, bad.name, 4, "high"
+    raise AssertionError(case)
+
+
+CASES = ["missing_column", "non_numeric", "empty_value", "bad_date", "duplicate_date",
+         "negative_price", "zero_price", "negative_volume", "high_below_low"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_malformed_av_names_file_row_column_and_store_unchanged(
+        case: str, tmp_path: Path, store: MarketStore) -> None:
+    good = tmp_path / "good"
+    write_av(synthetic_raw(("AAA", "CCC"), n=8), good)
+    ingest(good, store)
+    before_counts, before = store.table_counts(), store.read_prices()
+
+    folder, fname, row, column = _av_bad(tmp_path, case)
+    with pytest.raises(DataValidationError) as exc:
+        ingest(folder, store)
+    err = exc.value
+    msg = str(err)
+    assert fname in msg and err.source is not None and err.source.endswith(fname)
+    assert repr(column) in msg and column in str(err.column)
+    if row is not None:
+        assert f"row {row}," in msg and err.row == row
+
+    assert store.table_counts() == before_counts
+    pd.testing.assert_frame_equal(store.read_prices(), before)
+
+
+def test_yahoo_null_value_named_by_yahoo_column(tmp_path: Path) -> None:
+    (path,) = write_yahoo(synthetic_raw(("QQQ",)), tmp_path)
+    _edit(path, 3, "Adj Close", "null")
+    with pytest.raises(DataValidationError, match=r"QQQ\.csv, row 3, column 'Adj Close'"):
+        read_prices(path)
+
+
+def test_yahoo_missing_columns_are_named(tmp_path: Path) -> None:
+    (path,) = write_yahoo(synthetic_raw(("QQQ",)), tmp_path)
+    pd.read_csv(path).drop(columns=["Volume", "Low"]).to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match="'Low', 'Volume'"):
+        read_prices(path)
+
+
+def test_first_bad_row_is_reported(tmp_path: Path) -> None:
+    (path,) = write_av(synthetic_raw(("AAA",)), tmp_path)
+    _edit(path, 5, "open", "bad")
+    _edit(path, 2, "volume", "x")
+    with pytest.raises(DataValidationError) as exc:
+        read_prices(path)
+    assert (exc.value.row, exc.value.column) == (2, "volume")
+
+
+def test_parquet_row_is_file_position(tmp_path: Path) -> None:
+    raw = synthetic_raw(("AAA", "BBB"))
+    raw.loc[8, "high"] = raw.loc[8, "low"] - 1.0  # 9th row of the file
+    path = tmp_path / "p.parquet"
+    raw.to_parquet(path)
+    with pytest.raises(DataValidationError, match=r"p\.parquet, row 9, column 'high'"):
+        read_prices(path)
+    raw = synthetic_raw(("AAA",))
+    raw.loc[3, "date"] = raw.loc[2, "date"]
+    raw.to_parquet(path)
+    with pytest.raises(DataValidationError, match=r"row 4, column 'date': duplicate"):
+        read_prices(path)
+
+
+def test_zero_volume_is_allowed(tmp_path: Path) -> None:
+    raw = synthetic_raw(("AAA",))
+    raw.loc[2, "volume"] = 0
+    (path,) = write_av(raw, tmp_path)
+    assert (read_prices(path)["volume"] == 0).sum() == 1
+
+
+def test_bad_universe_leaves_store_unchanged(tmp_path: Path, duck_url: str) -> None:
+    good = tmp_path / "good"
+    write_av(synthetic_raw(("AAA",)), good)
+    uni = tmp_path / "u.csv"
+    uni.write_text("Symbol,Name,Sector\nAAA,A Inc,Tech\n")
+    with MarketStore(duck_url) as store:
+        ingest(good, store, uni)
+        before = store.table_counts()
+        write_av(synthetic_raw(("AAA", "ZZZ"), n=9), tmp_path / "more")
+        uni.write_text("Symbol,Sector\nAAA,Tech\n")
+        with pytest.raises(DataValidationError, match="'Name'|name"):
+            ingest(tmp_path / "more", store, uni)
+        assert store.table_counts() == before == {"prices": 6, "securities": 1}
