@@ -185,8 +185,27 @@ def models_list(home: HomeOpt = None) -> None:
     out.print(_table(pd.DataFrame(versions).astype(str), settings.model_name))
 
 
-def main() -> None:  # console-script entry point
-    app()
+def main() -> None:
+    """Console-script entry point.
+
+    After the command has finished and every stream and log handler is flushed, the process
+    ends with ``os._exit``: with DuckDB and MLflow loaded together, interpreter teardown makes
+    DuckDB's nanobind bindings print benign "leaked instances" warnings (no connection is
+    alive by then; see nanobind's docs on refleaks), which would bury the command's output.
+    """
+    import logging
+    import os
+    import sys
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:  # Typer always exits through SystemExit
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
