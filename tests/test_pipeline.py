@@ -1,0 +1,163 @@
+"""The main job through its stages: demo, failures that leave earlier results intact, the
+ML fallback, PostgreSQL as the store, and the full development set (slow)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import SP500_PRICES, SP500_UNIVERSE, require_shared
+from vfr.config import Settings
+from vfr.data import MarketStore
+from vfr.errors import DataValidationError, StageError
+from vfr.ml import ModelRegistry, TrainConfig
+from vfr.pipeline import (
+    FEATURES_TABLE,
+    PREDICTIONS_TABLE,
+    champion_gate,
+    run_pipeline,
+    stage_backtest,
+    stage_features,
+    stage_ingest,
+    stage_select,
+    stage_train,
+)
+
+SMALL = dict(max_rounds=30, train_window=252, retrain_every=126, date_stride=3, params={"min_data_in_leaf": 50},
+             num_threads=1)
+
+
+@pytest.fixture
+def small_prices_file(sp500_raw_small: pd.DataFrame, tmp_path: Path) -> Path:
+    path = tmp_path / "small.parquet"
+    sp500_raw_small[sp500_raw_small["date"] >= "2014-01-01"].to_parquet(path)
+    return path
+
+
+def _vfr(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"VFR_HOME": str(home), "COLUMNS": "160"}
+    return subprocess.run([sys.executable, "-m", "vfr.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=900)
+
+
+def test_demo_runs_end_to_end_from_the_command_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc = _vfr("demo", home=home)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = Path(proc.stdout.strip().splitlines()[-1].removeprefix("report: "))
+    assert report.exists() and report.suffix == ".html"
+    html = report.read_text()
+    for needle in ("equity.png", "drawdown.png", "ic.png", "Sharpe", "Sortino", "Calmar", "sp500", "equal_weight"):
+        assert needle in html
+    selection = pd.read_csv(report.parent / "selection.csv")
+    assert set(selection["symbol"]) <= {"AAPL", "GOOG", "IBM", "MSFT", "AMZN", "NVDA"}
+    for stage in ("1/5 ingest", "2/5 features", "3/5 train", "4/5 select", "5/5 backtest"):
+        assert stage in proc.stderr
+    # each stage also runs on its own against the same store
+    assert _vfr("select", "--include-ml", "--top", "3", home=home).returncode == 0
+    models = _vfr("models", "list", home=home)
+    assert models.returncode == 0 and "vfr-lgbm-direction" in models.stdout
+
+
+def test_bad_input_fails_cleanly_and_keeps_the_store(tmp_path: Path, small_prices_file: Path) -> None:
+    home = tmp_path / "home"
+    assert _vfr("data", "ingest", str(small_prices_file), home=home).returncode == 0
+    bad = tmp_path / "BAD.csv"
+    bad.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,1,2,0.5,1.5,1.5,100\n"
+                   "2020-01-03,1,2,0.5,abc,1.5,100\n")
+    proc = _vfr("data", "ingest", str(bad), home=home)
+    assert proc.returncode == 1
+    assert "BAD.csv" in proc.stderr and "row 2" in proc.stderr and "'Close'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with MarketStore.from_settings(Settings(home=home)) as store:
+        counts = store.table_counts()
+    assert counts["prices"] == len(pd.read_parquet(small_prices_file))
+
+
+def test_failed_stages_leave_earlier_results_intact(settings: Settings, small_prices_file: Path) -> None:
+    stage_ingest(settings, small_prices_file)
+    rows = stage_features(settings)
+    outcome = stage_train(settings, TrainConfig(**SMALL))
+    with MarketStore.from_settings(settings) as store:
+        before = {t: store.read_table(t) for t in ("prices", FEATURES_TABLE, PREDICTIONS_TABLE)}
+    registry = ModelRegistry.from_settings(settings)
+    versions = registry.versions(settings.model_name)
+    assert len(before[FEATURES_TABLE]) == rows and len(versions) == 1 and versions[0]["version"] == outcome.version
+
+    with pytest.raises(StageError, match="too few"):  # a training run that cannot succeed
+        stage_train(settings, TrainConfig(**(SMALL | {"train_window": 5000})))
+    with pytest.raises(DataValidationError):  # an ingest of a bad file
+        bad = small_prices_file.with_name("neg.parquet")
+        raw = pd.read_parquet(small_prices_file)
+        raw.loc[raw.index[100], "close"] = -1.0
+        raw.to_parquet(bad)
+        stage_ingest(settings, bad)
+    with MarketStore.from_settings(settings) as store:
+        for table, frame in before.items():
+            pd.testing.assert_frame_equal(store.read_table(table), frame)
+    assert registry.versions(settings.model_name) == versions
+
+
+def test_select_without_a_model_answers_classic_and_says_why(settings: Settings, small_prices_file: Path) -> None:
+    stage_ingest(settings, small_prices_file)
+    stage_features(settings)
+    classic = stage_select(settings)
+    with_ml = stage_select(settings, include_ml=True)
+    assert classic.ml_status == "disabled"
+    assert with_ml.ml_status.startswith("unavailable:") and "champion" in with_ml.ml_status
+    pd.testing.assert_frame_equal(with_ml.table, classic.table)
+
+
+def test_backtest_runs_from_stored_predictions(settings: Settings, small_prices_file: Path) -> None:
+    stage_ingest(settings, small_prices_file)
+    stage_features(settings)
+    stage_train(settings, TrainConfig(**SMALL))
+    bt = stage_backtest(settings, top_n=5)
+    assert set(bt.results) == {"classic", "ml", "composite"}
+    assert bt.report.exists()
+    first_oos = bt.results["ml"].weights["signal_date"].min()
+    with MarketStore.from_settings(settings) as store:
+        oos = store.read_table(PREDICTIONS_TABLE)
+    assert first_oos >= oos["date"].min()  # ML positions only from out-of-sample predictions
+    net, gross = (bt.comparison.loc[f"composite ({k})", "cagr"] for k in ("net", "gross"))
+    assert net < gross  # costs are charged
+
+
+def test_champion_gate_rules() -> None:
+    ok = {"model": {"roc_auc": 0.52, "rank_ic_mean": 0.02}, "momentum_20d": {"rank_ic_mean": 0.01}}
+    assert champion_gate(ok)[0]
+    assert not champion_gate({"model": {"roc_auc": 0.49, "rank_ic_mean": 0.02}})[0]
+    assert not champion_gate({"model": {"roc_auc": 0.52, "rank_ic_mean": -0.01}})[0]
+    assert not champion_gate(ok | {"momentum_20d": {"rank_ic_mean": 0.03}})[0]
+
+
+@pytest.mark.postgres
+def test_stages_on_postgresql(tmp_path: Path, pg_url: str, small_prices_file: Path) -> None:
+    settings = Settings(home=tmp_path / "home", store_url=pg_url)
+    report = stage_ingest(settings, small_prices_file)
+    again = stage_ingest(settings, small_prices_file)  # idempotent
+    assert report.rows == again.rows
+    rows = stage_features(settings)
+    with MarketStore.from_settings(settings) as store:
+        counts = store.table_counts()
+    assert counts["prices"] == report.rows and counts[FEATURES_TABLE] == rows
+    sel = stage_select(settings, top=5)
+    assert len(sel.table) == 5 and sel.table["composite"].is_monotonic_decreasing
+
+
+@pytest.mark.slow
+def test_full_development_set(tmp_path: Path) -> None:
+    """The whole pipeline on 501 stocks, 1999-2019 (minutes)."""
+    require_shared(SP500_PRICES)
+    settings = Settings(home=tmp_path / "home")
+    result = run_pipeline(settings, SP500_PRICES, SP500_UNIVERSE)
+    wf = result.train.result.walk_forward_metrics["model"]
+    assert result.ingest.symbols == 501
+    assert 0.45 < wf["roc_auc"] < 0.6
+    assert result.report.exists()
+    assert result.selection.ml_status == "ok"
