@@ -129,6 +129,11 @@ def train_cmd(
     out.print(f"registered v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")
 
 
+#: Shorter display names for the selection table (the CSV keeps the full names).
+_SHORT = {"technical_score": "technical", "classic_score": "classic", "ml_probability": "ml_prob",
+          "ml_confidence": "ml_conf", "recommendation": "call"}
+
+
 @app.command("select")
 def select_cmd(
     date: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: latest).")] = None,
@@ -148,7 +153,8 @@ def select_cmd(
         _fail(exc)
     if csv:
         sel.table.to_csv(csv, index=False)
-    out.print(_table(sel.table.head(top), f"Selection on {sel.date.date()}"))
+    shown = sel.table.head(top).drop(columns=["ml_score"], errors="ignore").rename(columns=_SHORT)
+    out.print(_table(shown, f"Selection on {sel.date.date()}"))
     out.print(f"ML: {sel.ml_status}" + (f" (model v{sel.model_version})" if sel.model_version else ""))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -46,13 +45,11 @@ def test_real_data_small(sp500_raw_small):
 
 
 @pytest.mark.slow
-def test_full_set_speed():
+def test_full_set_runs():
+    """The full development set end to end (speed is measured in benchmarks/run.py)."""
     path = require_shared(SP500_PRICES)
     raw = pd.read_parquet(path, columns=["symbol", "date", "adjusted_close"])
     prices, scores = _prices_and_momentum(raw)
-    t0 = time.perf_counter()
     res = run_backtest(prices, scores, top_n=20, rebalance_every=5)
-    elapsed = time.perf_counter() - t0
-    print(f"full-set backtest: {prices['symbol'].nunique()} symbols, {len(res.daily)} days, {elapsed:.2f} s")
     assert np.isfinite(res.daily["equity"]).all()
-    assert elapsed < 10.0  # target < 5 s on 2 cores; slack for loaded machines
+    assert (res.weights.groupby("date")["weight"].sum() - 1.0).abs().max() < 1e-9

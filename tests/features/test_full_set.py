@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -14,14 +13,13 @@ from vfr.features import build_features, feature_names
 
 
 @pytest.mark.slow
-def test_full_set_builds_fast_and_sane():
+def test_full_set_builds_sane_features():
+    """Every symbol of the development set (speed is measured in benchmarks/run.py)."""
     raw = pd.read_parquet(require_shared())
     prices = adjust(raw)
     del raw
     calls = []
-    start = time.perf_counter()
     f = build_features(prices, progress=calls.append)
-    elapsed = time.perf_counter() - start
     assert len(calls) == prices["symbol"].nunique() == 501
     assert len(f) == len(prices)
     names = feature_names()
@@ -29,5 +27,3 @@ def test_full_set_builds_fast_and_sane():
     assert values.dtype == np.float32 and not np.isinf(values).any()
     ranks = f[[f"{n}_rank" for n in names]].to_numpy()
     assert np.nanmin(ranks) > 0 and np.nanmax(ranks) == 1
-    # 30 s is the target on a 2-core machine; allow slack for a loaded test machine
-    assert elapsed < 90, f"build_features took {elapsed:.1f} s"

@@ -108,8 +108,8 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
         table["sector"] = None
     table = table.sort_values(["composite", "symbol"], ascending=[False, True], kind="stable").reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
-    front = ["rank", "symbol", "sector"]
-    table = table[front + [c for c in table.columns if c not in front and c != "date"]]
+    front, back = ["rank", "symbol", "sector"], ["composite", "recommendation"]
+    table = table[front + [c for c in table.columns if c not in front + back + ["date"]] + back]
     if top is not None:
         table = table.head(top)
     return Selection(table=table, date=day, ml_status=status, model_version=version)
