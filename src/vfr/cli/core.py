@@ -1,20 +1,16 @@
-"""`vfr` command line: parses arguments and calls the packages (no logic of its own).
-
-Configuration comes from ``VFR_*`` environment variables (see :class:`vfr.config.Settings`);
-``--home`` overrides ``VFR_HOME`` for one command.
-"""
+"""Commands of the main job: demo, pipeline, data, features, train, select, backtest."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from vfr.config import Settings, get_settings
+from vfr.cli.common import HomeOpt, err, out
+from vfr.cli.common import fail as _fail
+from vfr.cli.common import make_settings as _settings
+from vfr.cli.common import rich_table as _table
 from vfr.errors import VFRError
 
 app = typer.Typer(help="VFR: stock analysis and ML-enhanced stock selection.", no_args_is_help=True,
@@ -22,36 +18,9 @@ app = typer.Typer(help="VFR: stock analysis and ML-enhanced stock selection.", n
 data_app = typer.Typer(help="Market data: ingest prices into the market store.", no_args_is_help=True)
 features_app = typer.Typer(help="Features: build point-in-time features from stored prices.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="The whole pipeline on your own data.", no_args_is_help=True)
-models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
-app.add_typer(models_app, name="models")
-
-out = Console()
-err = Console(stderr=True)
-
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="VFR working folder (default $VFR_HOME or ~/.vfr).")]
-
-
-def _settings(home: Path | None, **overrides) -> Settings:
-    extra = {k: v for k, v in overrides.items() if v is not None}
-    return get_settings(**({"home": home} if home else {}), **extra)
-
-
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=1)
-
-
-def _table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:
-    table = Table(title=title, show_lines=False)
-    for col in df.columns:
-        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
-    for _, row in df.iterrows():
-        table.add_row(*[floats.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in row])
-    return table
-
 
 @app.command()
 def demo(home: HomeOpt = None) -> None:
@@ -176,43 +145,3 @@ def backtest_cmd(
             if c in bt.comparison.columns]
     out.print(_table(bt.comparison[cols].reset_index(names="strategy"), "Backtest"))
     out.print(f"report: {bt.report}")
-
-
-@models_app.command("list")
-def models_list(home: HomeOpt = None) -> None:
-    """Registered versions of the model and which one is champion."""
-    from vfr.ml import ModelRegistry
-
-    settings = _settings(home)
-    versions = ModelRegistry.from_settings(settings).versions(settings.model_name)
-    if not versions:
-        out.print(f"no versions of {settings.model_name} registered at {settings.resolved_tracking_uri}")
-        return
-    out.print(_table(pd.DataFrame(versions).astype(str), settings.model_name))
-
-
-def main() -> None:
-    """Console-script entry point.
-
-    After the command has finished and every stream and log handler is flushed, the process
-    ends with ``os._exit``: with DuckDB and MLflow loaded together, interpreter teardown makes
-    DuckDB's nanobind bindings print benign "leaked instances" warnings (no connection is
-    alive by then; see nanobind's docs on refleaks), which would bury the command's output.
-    """
-    import logging
-    import os
-    import sys
-
-    try:
-        app()
-        code = 0
-    except SystemExit as exc:  # Typer always exits through SystemExit
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,39 @@
+"""`vfr` command line: parses arguments and calls the packages (no logic of its own).
+
+Configuration comes from ``VFR_*`` environment variables (see :class:`vfr.config.Settings`);
+``--home`` overrides ``VFR_HOME`` for one command. Each command group lives in its own
+module and is mounted here.
+"""
+
+from __future__ import annotations
+
+from vfr.cli import models
+from vfr.cli.core import app
+
+app.add_typer(models.app, name="models")
+
+
+def main() -> None:
+    """Console-script entry point.
+
+    After the command has finished and every stream and log handler is flushed, the process
+    ends with ``os._exit``: with DuckDB and MLflow loaded together, interpreter teardown makes
+    DuckDB's nanobind bindings print benign "leaked instances" warnings (no connection is
+    alive by then; see nanobind's docs on refleaks), which would bury the command's output.
+    """
+    import logging
+    import os
+    import sys
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:  # Typer always exits through SystemExit
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+__all__ = ["app", "main"]

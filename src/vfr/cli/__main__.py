@@ -1,0 +1,3 @@
+from vfr.cli import main
+
+main()
