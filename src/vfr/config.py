@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     ml_weight: float = Field(default=0.15, ge=0, le=1, description="Weight of ML in the composite score.")
     seed: int = Field(default=42, description="Random seed for model training.")
 
+    # -- distributed --
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Where heavy work runs: unset = in this process; 'local:N' = a LocalCluster of N worker "
+        "processes; 'tcp://host:8786' = an existing Dask cluster.",
+    )
+
     @field_validator("horizon")
     @classmethod
     def _known_horizon(cls, v: str) -> str:
@@ -93,6 +100,25 @@ class Settings(BaseSettings):
     def cost_bps(self) -> float:
         """Total one-way trading cost per unit traded (commission + slippage), basis points."""
         return self.commission_bps + self.slippage_bps
+
+    # -- serving -----------------------------------------------------------------------
+    cache_url: str | None = Field(default=None, description="Redis URL of the serving caches and rate limits "
+                                  "(e.g. redis://127.0.0.1:6379/0); unset = in-process memory.")
+    cache_prefix: str = Field(default="vfr", description="Prefix of every Redis key written by the API.")
+    serving_db_url: str | None = Field(default=None, description="SQLAlchemy URL of the prediction log "
+                                       "(ml_predictions, ml_outcomes); default sqlite:///<home>/serving.db.")
+    jwt_secret: str | None = Field(default=None, description="HS256 secret, or RS256 PEM private key (or path).")
+    jwt_public_key: str | None = Field(default=None, description="RS256 PEM public key (or path) for verification.")
+    jwt_algorithm: str = Field(default="HS256", pattern="^(HS256|RS256)$", description="JWT algorithm.")
+    rate_limit_anonymous: str = Field(default="30/minute", description="Rate limit without a token (per IP).")
+    rate_limit_free: str = Field(default="60/minute", description="Rate limit of the free tier (per user).")
+    rate_limit_pro: str = Field(default="600/minute", description="Rate limit of the pro tier (per user).")
+    rate_limit_admin: str = Field(default="100000/minute", description="Rate limit of the admin tier (per user).")
+    ml_timeout_ms: float = Field(default=2000.0, gt=0, description="Budget for the ML part of a request, ms.")
+    model_cache_size: int = Field(default=5, ge=1, description="Loaded models kept in the LRU cache.")
+    feature_cache_ttl_s: float = Field(default=900.0, ge=0, description="Feature cache TTL, seconds.")
+    prediction_cache_ttl_s: float = Field(default=300.0, ge=0, description="Prediction cache TTL, seconds.")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS allowed origins (empty = CORS off).")
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -112,6 +112,11 @@ def build_features(prices: pd.DataFrame, *,
                    progress: Callable[[int], object] | None = None) -> pd.DataFrame:
     """Build the canonical features frame from the canonical prices frame.
 
+    Equal to ``add_ranks(build_symbol_features(prices))``: the per-symbol half may run on
+    any partition of the symbols and the ranking half on any partition of the dates (this
+    is how :mod:`vfr.distributed` spreads it over a Dask cluster); this function does both
+    in one pass without copying.
+
     Parameters
     ----------
     prices : pandas.DataFrame, shape (n, >=7)
@@ -135,6 +140,45 @@ def build_features(prices: pd.DataFrame, *,
     DataValidationError
         If a required column is missing or a (symbol, date) pair occurs twice.
     """
+    return _feature_frame(prices, progress, with_ranks=True)
+
+
+def build_symbol_features(prices: pd.DataFrame, *,
+                          progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """The per-symbol half of :func:`build_features`: every feature, no ``*_rank`` column.
+
+    Each symbol's rows depend only on that symbol's prices, so the result for any subset
+    of symbols equals the matching rows of the result for all of them.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 2 + len(FEATURES))
+        ``symbol, date`` and the float32 features, sorted by ``symbol, date``.
+    """
+    return _feature_frame(prices, progress, with_ranks=False)
+
+
+def add_ranks(features: pd.DataFrame) -> pd.DataFrame:
+    """The cross-sectional half of :func:`build_features`: append the ``<name>_rank`` columns.
+
+    Ranks are computed within each date, so any partition of the rows by date gives the
+    same values. Row order is kept.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame, shape (n, 2 + len(FEATURES))
+        Output of :func:`build_symbol_features` (or a date-partition of it).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 2 + 2 * len(FEATURES))
+    """
+    ranks = rank_columns(features, [f.name for f in FEATURES])
+    return pd.concat([features.reset_index(drop=True), ranks], axis=1)
+
+
+def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
+                   with_ranks: bool) -> pd.DataFrame:
     check_columns(prices)
     frame = prices[["symbol", "date", *_PRICE_COLUMNS]]
     if not _is_sorted(frame):
@@ -160,17 +204,19 @@ def build_features(prices: pd.DataFrame, *,
     k = len(names)
     # one column-major float32 block: features in [:, :k], ranks in [:, k:]; pandas keeps
     # it as a single block without copying
-    block = np.empty((n, 2 * k), dtype=np.float32, order="F")
+    block = np.empty((n, 2 * k if with_ranks else k), dtype=np.float32, order="F")
     for start, end in zip(starts, ends, strict=True):
         block[start:end, :k] = feature_matrix(*(a[start:end] for a in arrays))
         if progress is not None:
             progress(1)
     del arrays
 
-    codes, _ = pd.factorize(frame["date"], sort=False)
-    rank_matrix(block[:, :k], codes, out=block[:, k:])
-    result = pd.DataFrame(block, columns=[*names, *(f"{name}_rank" for name in names)],
-                          copy=False)
+    columns = list(names)
+    if with_ranks:
+        codes, _ = pd.factorize(frame["date"], sort=False)
+        rank_matrix(block[:, :k], codes, out=block[:, k:])
+        columns += [f"{name}_rank" for name in names]
+    result = pd.DataFrame(block, columns=columns, copy=False)
     result.insert(0, "date", frame["date"].to_numpy())
     result.insert(0, "symbol", frame["symbol"].array)
     return result

@@ -1,0 +1,18 @@
+"""Scale-out on Dask (dask.distributed): the same work, spread over a cluster.
+
+``VFR_DASK_SCHEDULER`` chooses where it runs (unset: in process; ``local:N``: a
+LocalCluster of N processes; ``tcp://host:8786``: an existing cluster). Public interface::
+
+    dask_client(settings) -> context manager yielding a Client or None
+    task_map(client, fn, *iterables) -> list            # local or distributed map
+    build_features_distributed(prices, client, out_dir=None) -> features frame
+    fit_lightgbm_dask(X, y, client, params=, num_boost_round=) -> lightgbm.Booster
+    sweep(fn, shared, grid, client) -> list             # parameter sweeps, independent fits
+    optimize_on_dask(objective, study_name=, storage=, n_trials=, client=) -> optuna.Study
+"""
+
+from vfr.distributed.cluster import dask_client, parse_scheduler, task_map
+from vfr.distributed.tasks import build_features_distributed, fit_lightgbm_dask, optimize_on_dask, sweep
+
+__all__ = ["build_features_distributed", "dask_client", "fit_lightgbm_dask", "optimize_on_dask", "parse_scheduler",
+           "sweep", "task_map"]

@@ -1,0 +1,181 @@
+"""VFR's heavy work as Dask task graphs.
+
+Every function takes an optional ``client``: with None it runs in this process, with a
+:class:`distributed.Client` the same code runs as tasks on the cluster, so the two paths
+give the same results (tests prove it for features, walk-forward-style fits and sweeps).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vfr.distributed.cluster import task_map
+from vfr.features import add_ranks, build_features, build_symbol_features
+
+
+def _partition_symbols(prices: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    symbols = np.sort(prices["symbol"].unique())
+    return [prices[prices["symbol"].isin(chunk)] for chunk in np.array_split(symbols, min(n, len(symbols))) if len(chunk)]
+
+
+def _split_by_dates(features: pd.DataFrame, edges: np.ndarray) -> list[pd.DataFrame]:
+    """Rows of ``features`` in each date bin [edges[j], edges[j+1])."""
+    codes = np.searchsorted(edges, features["date"].to_numpy(), side="right") - 1
+    return [features[codes == j] for j in range(len(edges) - 1)]
+
+
+def _rank_part(*parts: pd.DataFrame, path: str | None = None) -> pd.DataFrame:
+    """Concatenate the symbol-partitions of one date bin, rank within dates, optionally write Parquet."""
+    frame = add_ranks(pd.concat(parts, ignore_index=True))
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+    return frame
+
+
+def build_features_distributed(prices: pd.DataFrame, client: Any = None, *, symbol_partitions: int | None = None,
+                               date_partitions: int | None = None, out_dir: str | Path | None = None) -> pd.DataFrame:
+    """:func:`vfr.features.build_features` spread over a Dask cluster.
+
+    Stage 1 computes the per-symbol features on symbol partitions; stage 2 moves each date
+    bin of every partition (on the cluster, never through this process) to one task that
+    ranks within dates. With ``out_dir`` each date bin is also written by its worker as
+    ``part-<j>.parquet``, a partitioned dataset DuckDB (``read_parquet('dir/*.parquet')``)
+    or pandas reads as one table.
+
+    Parameters
+    ----------
+    prices : DataFrame
+        Canonical prices frame.
+    client : distributed.Client, optional
+        Without one, :func:`build_features` runs here.
+    symbol_partitions, date_partitions : int, optional
+        Task counts of the two stages; default twice the number of workers.
+    out_dir : path, optional
+        Folder for the Parquet partitions (must be reachable by every worker).
+
+    Returns
+    -------
+    DataFrame equal to ``build_features(prices)`` (same rows, order, columns and dtypes).
+    """
+    if client is None:
+        result = build_features(prices)
+        if out_dir is not None:
+            _rank_part(result.drop(columns=[c for c in result if c.endswith("_rank")]),
+                       path=str(Path(out_dir) / "part-0000.parquet"))
+        return result
+    n_workers = max(1, len(client.scheduler_info()["workers"]))
+    parts = _partition_symbols(prices, symbol_partitions or 2 * n_workers)
+    stage1 = client.map(build_symbol_features, client.scatter(parts), pure=False)
+    dates = np.sort(prices["date"].unique())
+    bins = np.array_split(dates, min(date_partitions or 2 * n_workers, len(dates)))
+    edges = np.array([b[0] for b in bins] + [dates[-1] + np.timedelta64(1, "D")])
+    split = [client.submit(_split_by_dates, f, edges, pure=False) for f in stage1]
+    stage2 = []
+    for j in range(len(bins)):
+        pieces = [client.submit(operator.getitem, s, j, pure=False) for s in split]
+        path = str(Path(out_dir) / f"part-{j:04d}.parquet") if out_dir is not None else None
+        stage2.append(client.submit(_rank_part, *pieces, path=path, pure=False))
+    result = pd.concat(client.gather(stage2), ignore_index=True)
+    return result.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+
+
+def fit_lightgbm_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dict[str, Any],
+                      num_boost_round: int, partitions: int | None = None):
+    """Fit one LightGBM classifier data-parallel over the workers (``lightgbm.dask``).
+
+    Parameters
+    ----------
+    X : DataFrame of shape (n_samples, n_features)
+    y : Series of shape (n_samples,), binary labels
+    client : distributed.Client
+    params : dict
+        Native LightGBM parameters (e.g. :data:`vfr.ml.DEFAULT_LGBM_PARAMS`).
+    num_boost_round : int
+    partitions : int, optional
+        Data partitions (default: one per worker).
+
+    Returns
+    -------
+    lightgbm.Booster
+        The trained model, local to this process. Data-parallel training builds histograms
+        from every worker's rows, so it matches a single-process fit closely but not bit for
+        bit.
+    """
+    import dask.dataframe as dd
+    import lightgbm as lgb
+
+    n = partitions or max(1, len(client.scheduler_info()["workers"]))
+    kwargs = {k: v for k, v in params.items() if k not in ("objective", "num_threads", "verbose")}
+    model = lgb.DaskLGBMClassifier(client=client, n_estimators=num_boost_round, verbose=-1, **kwargs)
+    model.fit(dd.from_pandas(X, npartitions=n), dd.from_pandas(y, npartitions=n))
+    return model.to_local().booster_
+
+
+def sweep(fn: Callable[..., Any], shared: dict[str, Any], grid: Sequence[dict[str, Any]], client: Any = None) -> list[Any]:
+    """Run ``fn(**shared, **params)`` for every ``params`` in ``grid``, one task each.
+
+    ``shared`` arguments (large frames such as prices and scores) are sent to every worker
+    once (``client.scatter(..., broadcast=True)``), not once per task. Used for backtest
+    parameter sweeps and independent model fits (walk-forward windows, ensemble members).
+    """
+    if client is not None:
+        shared = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
+    return task_map(client, _call_with, [fn] * len(grid), [shared] * len(grid), list(grid))
+
+
+def _call_with(fn: Callable[..., Any], shared: dict[str, Any], params: dict[str, Any]) -> Any:
+    return fn(**shared, **params)
+
+
+def optimize_on_dask(objective: Callable[[Any], float], *, study_name: str, storage: str, n_trials: int,
+                     client: Any = None, direction: str = "maximize", tasks: int | None = None):
+    """Optuna trials spread over Dask workers through one shared RDB study.
+
+    Each task loads the study from ``storage`` (an SQLAlchemy URL: PostgreSQL for a cluster,
+    SQLite for one machine) and runs its share of the trials; Optuna's storage coordinates
+    them, so the TPE sampler of every task sees every finished trial.
+
+    Parameters
+    ----------
+    objective : callable(trial) -> float
+        Must be picklable (a module-level function or a class instance).
+    study_name, storage : str
+    n_trials : int
+        Total trials across all tasks.
+    client : distributed.Client, optional
+        Without one, all trials run here.
+    direction : {"maximize", "minimize"}
+    tasks : int, optional
+        Parallel tasks (default: number of workers, or 1 locally).
+
+    Returns
+    -------
+    optuna.Study
+        The study, loaded after all tasks finished.
+    """
+    import optuna
+
+    optuna.create_study(study_name=study_name, storage=storage, direction=direction, load_if_exists=True)
+    k = tasks or (max(1, len(client.scheduler_info()["workers"])) if client is not None else 1)
+    shares = [n_trials // k + (1 if i < n_trials % k else 0) for i in range(k)]
+    shares = [s for s in shares if s]
+    task_map(client, _run_trials, [study_name] * len(shares), [storage] * len(shares), [objective] * len(shares),
+             shares)
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _run_trials(study_name: str, storage: str, objective: Callable[[Any], float], n: int) -> int:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    study.optimize(objective, n_trials=n)
+    return os.getpid()
