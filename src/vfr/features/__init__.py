@@ -9,9 +9,9 @@ Public interface:
   cross-sectional percentile ranks ``<name>_rank``.
 """
 
-from vfr.features.cross_section import build_features
+from vfr.features.cross_section import add_ranks, build_features, build_symbol_features
 from vfr.features.definitions import FEATURES, GROUPS, FeatureDef, feature_names
 from vfr.features.technical import compute_symbol_features
 
-__all__ = ["FEATURES", "GROUPS", "FeatureDef", "build_features", "compute_symbol_features",
+__all__ = ["FEATURES", "GROUPS", "FeatureDef", "add_ranks", "build_features", "build_symbol_features", "compute_symbol_features",
            "feature_names"]
