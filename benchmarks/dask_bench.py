@@ -1,0 +1,150 @@
+"""Single process vs a Dask LocalCluster(2 workers) on the full development set.
+
+One command:  python benchmarks/dask_bench.py [--no-write]
+
+Measures, each way: the feature build, the walk-forward training fits (the same windows as
+`vfr train`, as independent tasks), and a 50-trial Optuna study (LightGBM on a time split,
+SQLite study storage shared by the workers); reports wall time, speed-up and peak memory of
+this process and of each worker. Appends to docs/benchmarks.md with the machine. Exits 0,
+writing nothing, when the data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import PRICES, REPO, machine  # noqa: E402
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+class WindowFit:
+    """Fit one walk-forward window and predict its block (picklable, so it runs on workers)."""
+
+    def __init__(self, params: dict, rounds: int, cols: list[str]) -> None:
+        self.params, self.rounds, self.cols = params, rounds, cols
+
+    def __call__(self, train: pd.DataFrame, predict: pd.DataFrame) -> np.ndarray:
+        import lightgbm as lgb
+
+        model = lgb.train(self.params, lgb.Dataset(train[self.cols].to_numpy(np.float32), train["y"].to_numpy()),
+                          num_boost_round=self.rounds)
+        return model.predict(predict[self.cols].to_numpy(np.float32))
+
+
+class TuneObjective:
+    """Validation AUC of a LightGBM fit for an Optuna trial (the seed plan's search space)."""
+
+    def __init__(self, train: pd.DataFrame, valid: pd.DataFrame, cols: list[str]) -> None:
+        self.train, self.valid, self.cols = train, valid, cols
+
+    def __call__(self, trial) -> float:
+        import lightgbm as lgb
+        from sklearn.metrics import roc_auc_score
+
+        params = {"objective": "binary", "verbose": -1, "num_threads": 1, "max_bin": 63,
+                  "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+                  "num_leaves": trial.suggest_int("num_leaves", 31, 127),
+                  "max_depth": trial.suggest_int("max_depth", 3, 10),
+                  "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 100),
+                  "feature_fraction": trial.suggest_float("feature_fraction", 0.7, 1.0),
+                  "bagging_fraction": trial.suggest_float("bagging_fraction", 0.7, 1.0), "bagging_freq": 1}
+        model = lgb.train(params, lgb.Dataset(self.train[self.cols].to_numpy(np.float32), self.train["y"]),
+                          num_boost_round=50)
+        return float(roc_auc_score(self.valid["y"], model.predict(self.valid[self.cols].to_numpy(np.float32))))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if not PRICES.exists():
+        print(f"benchmark skipped: development data not found at {PRICES}")
+        return 0
+    from vfr.data import adjust_prices, read_prices
+    from vfr.distributed import build_features_distributed, dask_client, optimize_on_dask, sweep
+    from vfr.features import build_features
+    from vfr.ml import DEFAULT_LGBM_PARAMS, make_labels, walk_forward_schedule
+
+    prices = adjust_prices(read_prices(PRICES))
+    rows: list[tuple[str, float, float]] = []
+
+    t0 = time.perf_counter()
+    features = build_features(prices)
+    t_feat_local = time.perf_counter() - t0
+
+    labels = make_labels(prices, {"1w": 5})
+    data = features.merge(labels[["symbol", "date", "fwd_dir_1w"]], on=["symbol", "date"]).rename(
+        columns={"fwd_dir_1w": "y"}).sort_values(["date", "symbol"]).reset_index(drop=True)
+    cols = [c for c in features.columns if c not in ("symbol", "date")]
+    windows = walk_forward_schedule(data["date"], step=21, window=504, embargo=5)[::4]  # every 4th fold: 55 fits
+    dates = data["date"]
+    known = data["y"].notna()
+    grid = []
+    for w in windows:
+        tr = data[(dates >= w.train_start) & (dates <= w.train_end) & known]
+        tr = tr[tr["date"].isin(tr["date"].unique()[::2])]
+        grid.append({"train": tr[[*cols, "y"]], "predict": data[(dates >= w.predict_start) & (dates <= w.predict_end)]})
+    fit = WindowFit(DEFAULT_LGBM_PARAMS | {"num_threads": 1}, 100, cols)
+
+    t0 = time.perf_counter()
+    local_preds = sweep(fit, {}, grid)
+    t_wf_local = time.perf_counter() - t0
+
+    split = data["date"].quantile(0.6)
+    sub = data[known & data["date"].between(split - pd.Timedelta(days=730), split + pd.Timedelta(days=365))]
+    train_t, valid_t = sub[sub["date"] < split], sub[sub["date"] > split + pd.Timedelta(days=10)]
+    objective = TuneObjective(train_t[[*cols, "y"]], valid_t[[*cols, "y"]], cols)
+    tmp = Path(tempfile.mkdtemp(prefix="vfr-dask-bench-"))
+    t0 = time.perf_counter()
+    optimize_on_dask(objective, study_name="local", storage=f"sqlite:///{tmp / 'optuna.db'}", n_trials=50)
+    t_tune_local = time.perf_counter() - t0
+    local_peak = _peak_gb()
+
+    with dask_client(scheduler="local:2") as client:
+        t0 = time.perf_counter()
+        dist = build_features_distributed(prices, client)
+        t_feat_dist = time.perf_counter() - t0
+        pd.testing.assert_frame_equal(dist, features)
+        del dist
+        t0 = time.perf_counter()
+        dist_preds = sweep(fit, {}, grid, client=client)
+        t_wf_dist = time.perf_counter() - t0
+        same = all(np.allclose(a, b) for a, b in zip(local_preds, dist_preds, strict=True))
+        t0 = time.perf_counter()
+        optimize_on_dask(objective, study_name="dask", storage=f"sqlite:///{tmp / 'optuna.db'}", n_trials=50,
+                         client=client)
+        t_tune_dist = time.perf_counter() - t0
+        worker_peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+
+    rows = [("feature build (501 stocks)", t_feat_local, t_feat_dist),
+            (f"walk-forward fits ({len(grid)} windows, 100 rounds)", t_wf_local, t_wf_dist),
+            ("Optuna study, 50 trials", t_tune_local, t_tune_dist)]
+    lines = [f"\n## Dask: single process vs LocalCluster(2 workers) ({time.strftime('%Y-%m-%d')})\n",
+             f"Machine: {machine()}. `python benchmarks/dask_bench.py`.\n",
+             "| work | single process, s | LocalCluster(2), s | speed-up |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x |" for name, a, b in rows]
+    lines.append(f"\nPeak memory: this process {local_peak:.2f} GiB (single-process run, data included); "
+                 + ", ".join(f"worker {i + 1} {v:.2f} GiB" for i, v in enumerate(worker_peaks.values()))
+                 + f". Distributed features equal the local ones; walk-forward predictions equal: {same}.")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        with (REPO / "docs" / "benchmarks.md").open("a") as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
