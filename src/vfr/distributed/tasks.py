@@ -123,12 +123,15 @@ def sweep(fn: Callable[..., Any], shared: dict[str, Any], grid: Sequence[dict[st
     """Run ``fn(**shared, **params)`` for every ``params`` in ``grid``, one task each.
 
     ``shared`` arguments (large frames such as prices and scores) are sent to every worker
-    once (``client.scatter(..., broadcast=True)``), not once per task. Used for backtest
+    once (``client.scatter(..., broadcast=True)``), not once per task; each task's own
+    parameters are scattered too, so large per-task inputs never travel inside the graph. Used for backtest
     parameter sweeps and independent model fits (walk-forward windows, ensemble members).
     """
+    grid = list(grid)
     if client is not None:
         shared = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
-    return task_map(client, _call_with, [fn] * len(grid), [shared] * len(grid), list(grid))
+        grid = client.scatter(grid)  # per-task inputs (e.g. a window's rows) as futures, not in the graph
+    return task_map(client, _call_with, [fn] * len(grid), [shared] * len(grid), grid)
 
 
 def _call_with(fn: Callable[..., Any], shared: dict[str, Any], params: dict[str, Any]) -> Any:
