@@ -170,6 +170,8 @@ def optimize_on_dask(objective: Callable[[Any], float], *, study_name: str, stor
     k = tasks or (max(1, len(client.scheduler_info()["workers"])) if client is not None else 1)
     shares = [n_trials // k + (1 if i < n_trials % k else 0) for i in range(k)]
     shares = [s for s in shares if s]
+    if client is not None:  # an objective holding data goes to every worker once, not inside the graph
+        objective = client.scatter(objective, broadcast=True)
     task_map(client, _run_trials, [study_name] * len(shares), [storage] * len(shares), [objective] * len(shares),
              shares)
     return optuna.load_study(study_name=study_name, storage=storage)
