@@ -21,7 +21,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from vfr.backtest import BacktestResult, run_backtest, write_report
+from vfr.backtest import BacktestResult, CostModel, evaluate_factor, period_table, run_backtest, write_report
 from vfr.config import Settings
 from vfr.data import MarketStore, ingest
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
@@ -214,20 +214,31 @@ def comparison_table(results: dict[str, BacktestResult], main: str) -> pd.DataFr
 
 def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str | None = None, end: str | None = None,
                    benchmark: pd.Series | None = None, title: str = "VFR backtest",
-                   model_metrics: pd.DataFrame | None = None, console: Console | None = None) -> BacktestOutcome:
+                   model_metrics: pd.DataFrame | None = None, console: Console | None = None,
+                   rebalance: str | None = None, fill: str = "close", long_short: bool = False,
+                   quantile: float | None = None, costs: CostModel | None = None, split: str | None = None,
+                   factor_eval: bool = True, sector_neutral: bool = False) -> BacktestOutcome:
     """Backtest classic, ML and composite selections out of sample and write one report.
 
     ML scores are the walk-forward out-of-sample probabilities (each made by a model fitted
-    only on data before its date). Without them only the classic strategy runs.
+    only on data before its date). Without them only the classic strategy runs. The optional
+    keywords are passed to :func:`vfr.backtest.run_backtest` (``rebalance=None`` keeps the
+    5-day grid; ``costs=None`` charges ``settings.cost_bps``); ``split`` adds a table of
+    metrics before / after that date; ``factor_eval`` adds IC decay and quantile returns;
+    ``sector_neutral`` selects within the sectors of the ``securities`` table.
     """
     console = _console(console)
     top_n = top_n or settings.top_n
     with MarketStore.from_settings(settings) as store:
         if not store.has_table(FEATURES_TABLE):
             raise StageError("backtest: the store has no features; run `vfr features build` first")
-        prices = store.read_prices(columns=["symbol", "date", "close"])
+        cols = ["symbol", "date", "close"] + (["open"] if fill == "open" else []) + (
+            ["volume"] if costs is not None and costs.impact_coef > 0 else []) + (
+            ["close_raw"] if costs is not None and costs.commission_per_share > 0 else [])
+        prices = store.read_prices(columns=cols)
         features = store.read_table(FEATURES_TABLE)
         oos = store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None
+        sectors = store.read_universe().set_index("symbol")["sector"] if sector_neutral else None
     if benchmark is None:
         benchmark = sp500_index_levels()
     strategies = _strategy_scores(features, oos, settings.ml_weight)
@@ -236,7 +247,9 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
         task = progress.add_task("backtests", total=len(strategies))
         for name, scores in strategies.items():
             results[name] = run_backtest(prices, scores, top_n=top_n, rebalance_every=5, cost_bps=settings.cost_bps,
-                                         execution_lag=1, start=start, end=end, benchmark=benchmark)
+                                         execution_lag=1, start=start, end=end, benchmark=benchmark,
+                                         rebalance=rebalance, fill=fill, long_short=long_short, quantile=quantile,
+                                         costs=costs, sectors=sectors)
             progress.advance(task)
     main = "composite" if "composite" in results else "classic"
     comparison = comparison_table(results, main)
@@ -247,17 +260,25 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
     importance = None
     try:
         loaded = ModelRegistry.from_settings(settings).load(settings.model_name)
-        importance = pd.Series(loaded.model.feature_importance("gain"), index=loaded.feature_columns).sort_values(
-            ascending=False).head(20)
+        importance = loaded.feature_importance().head(20)
     except RegistryError:
         pass
     extra = {"Strategies compared (same period, costs "
              f"{settings.cost_bps:g} bps per unit traded, top {top_n}, weekly)": comparison}
+    if split is not None:
+        extra[f"Before / after {split} (same books, before and after costs)"] = period_table(
+            results, {f"before {split}": (None, str(pd.Timestamp(split) - pd.Timedelta(days=1))),
+                      f"from {split}": (split, None)})
     if model_metrics is not None:
         extra["Out-of-sample model metrics vs baselines"] = model_metrics
+    factor = None
+    if factor_eval:
+        in_window = strategies[main][strategies[main]["date"].between(pd.Timestamp(start or "1900-01-01"),
+                                                                      pd.Timestamp(end or "2262-01-01"))]
+        factor = evaluate_factor(in_window, prices, horizons=(1, 5, 10, 21))
     out_dir = settings.reports_dir / f"backtest-{pd.Timestamp.now().strftime('%Y%m%d-%H%M%S')}"
     report = write_report(results[main], out_dir, title=f"{title}: {main} strategy", ic=ic,
-                          feature_importance=importance, extra_tables=extra)
+                          feature_importance=importance, extra_tables=extra, factor=factor)
     return BacktestOutcome(results=results, report=report, comparison=comparison, model_metrics=model_metrics)
 
 

@@ -3,43 +3,75 @@
 Public interface::
 
     run_backtest(prices, scores, *, top_n, rebalance_every, cost_bps, execution_lag,
-                 start, end, benchmark) -> BacktestResult
-    write_report(result, out_dir, *, title, ic, feature_importance, extra_tables) -> Path
+                 start, end, benchmark, rebalance, quantile, long_short, max_weight, sectors,
+                 min_trade, costs, fill, dividends, capital, gross_exposure) -> BacktestResult
+    CostModel(commission_bps, commission_per_share, slippage_bps, impact_coef, adv_window)
+    select_weights(score, eligible, *, top_n, quantile, long_short, sector_codes, max_weight)
+    write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor) -> Path
+    evaluate_factor(scores, prices, *, horizons, quantiles) -> FactorReport
+    period_table(results, periods) -> DataFrame  (before/after costs, per sub-period)
     cagr, annual_volatility, sharpe_ratio, sortino_ratio, max_drawdown, calmar_ratio,
-    hit_rate, turnover, total_return, drawdown_series, summary_metrics
+    hit_rate, turnover, total_return, drawdown_series, summary_metrics, max_drawdown_duration,
+    average_win, average_loss, profit_factor, information_ratio, alpha_beta, relative_metrics
 """
 
-from vfr.backtest.engine import BacktestResult, run_backtest
+from vfr.backtest.compare import period_table
+from vfr.backtest.costs import CostModel, impact_fraction, trade_costs
+from vfr.backtest.engine import BacktestResult, run_backtest, select_weights
+from vfr.backtest.factor import FactorReport, evaluate_factor, forward_returns
 from vfr.backtest.metrics import (
     Turnover,
+    alpha_beta,
     annual_volatility,
+    average_loss,
+    average_win,
     cagr,
     calmar_ratio,
     drawdown_series,
     hit_rate,
+    information_ratio,
     max_drawdown,
+    max_drawdown_duration,
+    profit_factor,
+    relative_metrics,
     sharpe_ratio,
     sortino_ratio,
     summary_metrics,
     total_return,
     turnover,
 )
-from vfr.backtest.report import write_report
+from vfr.backtest.report import monthly_returns, write_report
 
 __all__ = [
     "BacktestResult",
+    "CostModel",
+    "FactorReport",
     "Turnover",
+    "alpha_beta",
     "annual_volatility",
+    "average_loss",
+    "average_win",
     "cagr",
     "calmar_ratio",
     "drawdown_series",
+    "evaluate_factor",
+    "forward_returns",
     "hit_rate",
+    "impact_fraction",
+    "information_ratio",
     "max_drawdown",
+    "max_drawdown_duration",
+    "monthly_returns",
+    "period_table",
+    "profit_factor",
+    "relative_metrics",
     "run_backtest",
+    "select_weights",
     "sharpe_ratio",
     "sortino_ratio",
     "summary_metrics",
     "total_return",
+    "trade_costs",
     "turnover",
     "write_report",
 ]

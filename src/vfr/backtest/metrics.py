@@ -27,12 +27,19 @@ import pandas as pd
 
 __all__ = [
     "Turnover",
+    "alpha_beta",
     "annual_volatility",
+    "average_loss",
+    "average_win",
     "cagr",
     "calmar_ratio",
     "drawdown_series",
     "hit_rate",
+    "information_ratio",
     "max_drawdown",
+    "max_drawdown_duration",
+    "profit_factor",
+    "relative_metrics",
     "sharpe_ratio",
     "sortino_ratio",
     "summary_metrics",
@@ -292,6 +299,164 @@ def hit_rate(returns: pd.Series) -> float:
     return float(np.count_nonzero(r > 0.0) / r.size)
 
 
+def max_drawdown_duration(returns: pd.Series) -> float:
+    r"""Longest time spent below a previous equity peak, in periods.
+
+    .. math:: D = \max \{ t_2 - t_1 : DD_t < 0 \ \forall t \in (t_1, t_2] \}
+
+    i.e. the longest run of consecutive periods with ``DD_t < 0`` (:func:`drawdown_series`),
+    counted from the peak to the recovery (or to the end of the series if never
+    recovered); Bacon, *Practical Portfolio Performance Measurement and Attribution*, 2nd
+    ed. 2008, sec. 4.4 ("drawdown duration").
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        Periodic simple returns, shape ``(n,)``.
+
+    Returns
+    -------
+    float
+        Periods (``0.0`` if never under water); NaN for an empty series.
+    """
+    r = _clean(returns)
+    if r.size == 0:
+        return NAN
+    under = drawdown_series(pd.Series(r)).to_numpy() < 0
+    best = run = 0
+    for u in under:
+        run = run + 1 if u else 0
+        best = max(best, run)
+    return float(best)
+
+
+def average_win(returns: pd.Series) -> float:
+    r"""Mean of the positive returns: :math:`\overline{r_t \mid r_t > 0}` (NaN if none)."""
+    r = _clean(returns)
+    wins = r[r > 0]
+    return float(wins.mean()) if wins.size else NAN
+
+
+def average_loss(returns: pd.Series) -> float:
+    r"""Mean of the negative returns: :math:`\overline{r_t \mid r_t < 0}` (negative; NaN if none)."""
+    r = _clean(returns)
+    losses = r[r < 0]
+    return float(losses.mean()) if losses.size else NAN
+
+
+def profit_factor(returns: pd.Series) -> float:
+    r"""Gross profits over gross losses.
+
+    .. math:: PF = \frac{\sum_t \max(r_t, 0)}{\sum_t \max(-r_t, 0)}
+
+    (Bacon 2008; a sum of returns, not of P&L in currency.)
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        Periodic simple returns, shape ``(n,)``.
+
+    Returns
+    -------
+    float
+        ``PF >= 0``; NaN for an empty series or without any loss.
+    """
+    r = _clean(returns)
+    loss = float(-r[r < 0].sum())
+    if r.size == 0 or loss == 0.0:
+        return NAN
+    return float(r[r > 0].sum() / loss)
+
+
+def _aligned(returns: pd.Series, benchmark: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    a = pd.concat([pd.Series(returns, dtype="float64"), pd.Series(benchmark, dtype="float64")],
+                  axis=1, join="inner").dropna()
+    return a.iloc[:, 0].to_numpy(), a.iloc[:, 1].to_numpy()
+
+
+def information_ratio(returns: pd.Series, benchmark: pd.Series, periods_per_year: int = 252) -> float:
+    r"""Annualised information ratio of active returns.
+
+    .. math:: IR = \frac{\overline{r - b}}{s(r - b)} \sqrt{P}
+
+    (Grinold & Kahn, *Active Portfolio Management*, 2000, ch. 5; empyrical
+    ``excess_sharpe`` x sqrt(P)); ``s`` with ``ddof=1``, over the periods where both are
+    known (aligned on the index).
+
+    Parameters
+    ----------
+    returns, benchmark : pandas.Series
+        Periodic simple returns of the strategy and benchmark, shape ``(n,)``.
+    periods_per_year : int, default 252
+
+    Returns
+    -------
+    float
+        NaN with fewer than 2 common periods or zero tracking error.
+    """
+    r, b = _aligned(returns, benchmark)
+    if r.size < 2:
+        return NAN
+    a = r - b
+    sd = float(np.std(a, ddof=1))
+    if sd == 0.0:
+        return NAN
+    return float(np.mean(a) / sd * math.sqrt(periods_per_year))
+
+
+def alpha_beta(returns: pd.Series, benchmark: pd.Series, periods_per_year: int = 252) -> tuple[float, float]:
+    r"""CAPM (Jensen) alpha, annualised, and beta by ordinary least squares.
+
+    .. math:: \beta = \frac{\mathrm{cov}(r, b)}{\mathrm{var}(b)}, \qquad
+              \alpha = (1 + \overline{r - \beta b})^{P} - 1
+
+    (Jensen 1968; empyrical ``alpha_beta`` with risk-free 0), over the common non-NaN
+    periods.
+
+    Parameters
+    ----------
+    returns, benchmark : pandas.Series
+        Periodic simple returns, shape ``(n,)``, aligned on the index.
+    periods_per_year : int, default 252
+
+    Returns
+    -------
+    (float, float)
+        ``(alpha, beta)``; NaNs with fewer than 2 common periods or a constant benchmark.
+    """
+    r, b = _aligned(returns, benchmark)
+    if r.size < 2:
+        return NAN, NAN
+    vb = float(np.var(b, ddof=1))
+    if vb == 0.0:
+        return NAN, NAN
+    beta = float(np.cov(r, b, ddof=1)[0, 1] / vb)
+    alpha = float((1.0 + np.mean(r - beta * b)) ** periods_per_year - 1.0)
+    return alpha, beta
+
+
+def relative_metrics(returns: pd.Series, benchmark: pd.Series, periods_per_year: int = 252) -> dict[str, float]:
+    """``alpha``, ``beta``, ``information_ratio`` and ``tracking_error`` vs a benchmark.
+
+    Parameters
+    ----------
+    returns, benchmark : pandas.Series
+        Periodic simple returns, shape ``(n,)``, aligned on the index (NaN periods dropped).
+    periods_per_year : int, default 252
+
+    Returns
+    -------
+    dict[str, float]
+        ``tracking_error`` is ``s(r - b) sqrt(P)``.
+    """
+    r, b = _aligned(returns, benchmark)
+    alpha, beta = alpha_beta(pd.Series(r), pd.Series(b), periods_per_year)
+    te = float(np.std(r - b, ddof=1) * math.sqrt(periods_per_year)) if r.size > 1 else NAN
+    return {"alpha": alpha, "beta": beta,
+            "information_ratio": information_ratio(pd.Series(r), pd.Series(b), periods_per_year),
+            "tracking_error": te}
+
+
 class Turnover(NamedTuple):
     """Turnover of a rebalanced portfolio (fractions of capital traded)."""
 
@@ -371,7 +536,8 @@ def summary_metrics(
     -------
     dict[str, float]
         Keys ``total_return``, ``cagr``, ``annual_volatility``, ``sharpe_ratio``,
-        ``sortino_ratio``, ``max_drawdown``, ``calmar_ratio``, ``hit_rate``, ``n_periods``
+        ``sortino_ratio``, ``max_drawdown``, ``calmar_ratio``, ``max_drawdown_duration``
+        (periods), ``hit_rate``, ``average_win``, ``average_loss``, ``profit_factor``, ``n_periods``
         (and the two turnover keys when ``turnover`` is given). Values are plain floats,
         NaN where undefined.
     """
@@ -384,7 +550,11 @@ def summary_metrics(
         "sortino_ratio": sortino_ratio(r, periods_per_year=periods_per_year),
         "max_drawdown": max_drawdown(r),
         "calmar_ratio": calmar_ratio(r, periods_per_year),
+        "max_drawdown_duration": max_drawdown_duration(r),
         "hit_rate": hit_rate(r),
+        "average_win": average_win(r),
+        "average_loss": average_loss(r),
+        "profit_factor": profit_factor(r),
         "n_periods": float(r.size),
     }
     if turnover is not None:

@@ -8,7 +8,7 @@ referenced by relative file names so the folder can be moved or zipped as a whol
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +23,9 @@ from vfr.backtest.metrics import drawdown_series
 
 if TYPE_CHECKING:
     from vfr.backtest.engine import BacktestResult
+    from vfr.backtest.factor import FactorReport
 
-__all__ = ["write_report"]
+__all__ = ["monthly_returns", "write_report"]
 
 #: Rows of the metrics table: key in ``summary_metrics`` -> (label, format).
 METRIC_ROWS: dict[str, tuple[str, str]] = {
@@ -35,7 +36,15 @@ METRIC_ROWS: dict[str, tuple[str, str]] = {
     "sortino_ratio": ("Sortino ratio", "num"),
     "max_drawdown": ("Max drawdown", "pct"),
     "calmar_ratio": ("Calmar ratio", "num"),
+    "max_drawdown_duration": ("Max drawdown duration (days)", "int"),
     "hit_rate": ("Hit rate", "pct"),
+    "average_win": ("Average winning day", "pct"),
+    "average_loss": ("Average losing day", "pct"),
+    "profit_factor": ("Profit factor", "num"),
+    "alpha": ("Alpha (annual)", "pct"),
+    "beta": ("Beta", "num"),
+    "information_ratio": ("Information ratio", "num"),
+    "tracking_error": ("Tracking error", "pct"),
     "turnover_per_rebalance": ("Turnover per rebalance", "pct"),
     "annual_turnover": ("Annual turnover", "times"),
     "n_periods": ("Days", "int"),
@@ -143,6 +152,93 @@ def _drawdown_chart(result: BacktestResult, path: Path) -> None:
     _save(fig, path)
 
 
+def _rolling_sharpe_chart(result: BacktestResult, path: Path, window: int = 252) -> None:
+    fig = Figure(figsize=(10, 3))
+    ax = fig.add_subplot()
+    series = {"strategy (net)": result.daily["net_return"]}
+    for col in result.benchmarks.columns:
+        series[col] = result.benchmarks[col]
+    for i, (name, r) in enumerate(series.items()):
+        roll = r.rolling(window, min_periods=window // 2)
+        sr = roll.mean() / roll.std() * np.sqrt(252)
+        ax.plot(sr.index, sr.to_numpy(), lw=1.3 if i == 0 else 0.8, label=name, color=f"C{i}")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_ylabel(f"rolling {window}-day Sharpe")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    _save(fig, path)
+
+
+def monthly_returns(returns: pd.Series) -> pd.DataFrame:
+    """Compounded monthly returns as a year x month table (pure; NaN where no data).
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        Daily simple returns on a DatetimeIndex.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index year, columns 1..12, values ``prod(1 + r) - 1`` over the month's days.
+    """
+    r = pd.Series(returns, dtype="float64").dropna()
+    m = (1.0 + r).groupby([r.index.year, r.index.month]).prod() - 1.0
+    m.index.names = ["year", "month"]
+    return m.unstack("month").reindex(columns=range(1, 13))
+
+
+def _monthly_heatmap(result: BacktestResult, path: Path) -> None:
+    table = monthly_returns(result.daily["net_return"])
+    fig = Figure(figsize=(10, max(2.5, 0.32 * len(table) + 1.2)))
+    ax = fig.add_subplot()
+    vals = table.to_numpy()
+    lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 0.1
+    im = ax.imshow(vals, cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(12), ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"])
+    ax.set_yticks(range(len(table)), [str(y) for y in table.index])
+    for (i, j), v in np.ndenumerate(vals):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.1%}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, format=lambda v, _: f"{v:.0%}")
+    ax.set_title("monthly net returns")
+    _save(fig, path)
+
+
+def _ic_decay_chart(factor: FactorReport, path: Path) -> None:
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
+    d = factor.decay
+    x = np.arange(len(d))
+    ax.bar(x - 0.2, d["ic_mean"].to_numpy(), width=0.4, label="IC")
+    ax.bar(x + 0.2, d["rank_ic_mean"].to_numpy(), width=0.4, label="Rank IC")
+    ax.set_xticks(x, [f"{h}d" for h in d.index])
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xlabel("forward horizon (trading days)")
+    ax.set_ylabel("mean over dates")
+    ax.legend()
+    ax.grid(True, axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def _quantile_chart(factor: FactorReport, path: Path) -> None:
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    q = factor.quantile_returns
+    x = np.arange(len(q))
+    width = 0.8 / max(1, q.shape[1])
+    for i, col in enumerate(q.columns):
+        h = int(str(col).split("_")[-1])
+        ax.bar(x + (i - (q.shape[1] - 1) / 2) * width, q[col].to_numpy() / h * 1e4, width=width,
+               label=f"{col} (bp/day)")
+    ax.set_xticks(x, [f"Q{v}" for v in q.index])
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_ylabel("excess return vs universe, bp per day")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    _save(fig, path)
+
+
 def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
     fig = Figure(figsize=(10, 3.5))
     ax = fig.add_subplot()
@@ -178,6 +274,7 @@ def write_report(
     feature_importance: pd.Series | None = None,
     extra_tables: dict[str, pd.DataFrame] | None = None,
     ic_window: int = 63,
+    factor: FactorReport | None = None,
 ) -> Path:
     """Write ``report.html`` and its PNG charts into ``out_dir``.
 
@@ -198,12 +295,16 @@ def write_report(
         Title -> table, rendered as HTML tables after the charts.
     ic_window : int, default 63
         Rolling window of the IC chart, in dates.
+    factor : FactorReport, optional
+        Output of :func:`vfr.backtest.factor.evaluate_factor`; adds ``ic_decay.png``,
+        ``quantile_returns.png`` and their tables.
 
     Returns
     -------
     pathlib.Path
         Path of the HTML file. Charts: ``equity.png`` (log scale, with benchmarks),
-        ``drawdown.png`` and, when given, ``ic.png`` and ``feature_importance.png``, all
+        ``drawdown.png``, ``rolling_sharpe.png`` (252 days), ``monthly_returns.png``
+        (heatmap) and, when given, ``ic.png`` and ``feature_importance.png``, all
         referenced relatively.
     """
     out = Path(out_dir)
@@ -212,6 +313,16 @@ def write_report(
               {"title": "Drawdown", "file": "drawdown.png"}]
     _equity_chart(result, out / "equity.png")
     _drawdown_chart(result, out / "drawdown.png")
+    if len(result.daily) > 2:
+        _rolling_sharpe_chart(result, out / "rolling_sharpe.png")
+        _monthly_heatmap(result, out / "monthly_returns.png")
+        charts += [{"title": "Rolling Sharpe ratio (252 days)", "file": "rolling_sharpe.png"},
+                   {"title": "Monthly returns (net)", "file": "monthly_returns.png"}]
+    if factor is not None:
+        _ic_decay_chart(factor, out / "ic_decay.png")
+        _quantile_chart(factor, out / "quantile_returns.png")
+        charts += [{"title": "IC decay over horizons", "file": "ic_decay.png"},
+                   {"title": "Quantile returns (excess of the universe mean)", "file": "quantile_returns.png"}]
     if ic is not None and len(ic) > 0:
         _ic_chart(ic, out / "ic.png", int(ic_window))
         charts.append({"title": "Information coefficient (IC, Rank IC) by date", "file": "ic.png"})
@@ -228,6 +339,13 @@ def write_report(
             "share_positive": (ic[cols] > 0).sum() / ic[cols].count(), "dates": ic[cols].count(),
         })
         tables.append({"title": "IC summary", "html": Markup(stats.to_html(float_format="{:.4f}".format))})
+    if factor is not None:
+        tables.append({"title": "Factor evaluation: IC decay", "html": Markup(
+            factor.decay.to_html(float_format="{:.4f}".format))})
+        qt = factor.quantile_returns.assign(turnover=factor.turnover)
+        tables.append({"title": "Factor evaluation: quantile mean excess returns and turnover "
+                                f"(rank autocorrelation {factor.rank_autocorrelation:.3f})",
+                       "html": Markup(qt.to_html(float_format="{:.4f}".format))})
     for name, frame in (extra_tables or {}).items():
         tables.append({"title": name, "html": Markup(
             pd.DataFrame(frame).to_html(float_format="{:.4f}".format, na_rep="–", max_rows=200))})
@@ -239,7 +357,7 @@ def write_report(
         title=title,
         period=f"{daily.index[0]:%Y-%m-%d} to {daily.index[-1]:%Y-%m-%d}" if len(daily) else "empty",
         params=params,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         metrics_table=Markup(_metrics_table(result.metrics)),
         charts=charts,
         tables=tables,

@@ -7,10 +7,13 @@ module and is mounted here.
 
 from __future__ import annotations
 
-from vfr.cli import models
+from vfr.cli import models, risk, serve
 from vfr.cli.core import app
 
 app.add_typer(models.app, name="models")
+app.add_typer(risk.app, name="risk")
+app.add_typer(serve.serve_app, name="serve")
+app.add_typer(serve.auth_app, name="auth")
 
 
 def main() -> None:

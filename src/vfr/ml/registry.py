@@ -1,9 +1,20 @@
 """Model registry on MLflow (local SQLite store by default, any tracking URI via settings).
 
 A registered version records its parameters, metrics, feature list and order, label
-definition, training window, data fingerprint and library versions, plus the LightGBM model
-(MLflow ``lightgbm`` flavour) and a ``vfr_model.json`` with that metadata. Loading checks the
-metadata against what the caller will feed the model.
+definition, training window, data fingerprint and library versions, plus the model files
+(a LightGBM booster in MLflow's ``lightgbm`` flavour, or any :class:`vfr.ml.models.Model`
+/ ensemble in its own folder format) and a ``vfr_model.json`` with that metadata.
+
+Integrity: at registration the SHA-256 of every model file goes into ``vfr_checksums.json``
+and the SHA-256 of that manifest into the version's tag ``vfr.sha256`` (kept in the
+tracking database, apart from the artifact store). :meth:`ModelRegistry.load` recomputes
+both and refuses any difference. Versions registered before checksums existed load with
+``metadata["sha256_verified"] = False``.
+
+Aliases: ``champion`` (serves) and ``challenger`` (in an A/B test, with its traffic share
+stored as the version tag ``vfr.ab_traffic``). Every change of champion is appended to the
+registered model's tag ``vfr.champion_history`` so :meth:`ModelRegistry.rollback` can
+restore the previous one in one call.
 
 Only :class:`mlflow.tracking.MlflowClient` is used (no ``mlflow.set_tracking_uri``), so two
 registries with different URIs can live in one process.
@@ -11,8 +22,10 @@ registries with different URIs can live in one process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +39,42 @@ from vfr.config import Settings
 from vfr.errors import VFRError
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 _EXPERIMENT = "vfr-training"
+_CHECKSUMS = "vfr_checksums.json"
+_SHA_TAG = "vfr.sha256"
+_AB_TAG = "vfr.ab_traffic"
+_HISTORY_TAG = "vfr.champion_history"
 
 
 class RegistryError(VFRError, RuntimeError):
     """The registry holds no usable model for the request, or an artifact is unusable."""
+
+
+def known_feature_columns() -> set[str]:
+    """Columns the current feature registry defines: ``vfr.features.feature_names()`` and their ``_rank``s."""
+    from vfr.features import feature_names
+
+    names = feature_names()
+    return set(names) | {f"{n}_rank" for n in names}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` except the manifest itself, by relative POSIX path."""
+    return {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != _CHECKSUMS}
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 @dataclass(frozen=True)
@@ -39,13 +83,16 @@ class LoadedModel:
 
     Attributes
     ----------
-    model : lightgbm.Booster
+    model : lightgbm.Booster or vfr.ml.models.Model
+        Versions registered from a booster load as a booster; every other algorithm (and
+        ensembles) as a :class:`vfr.ml.models.Model`.
     name, version : str
     metadata : dict
-        Contents of ``vfr_model.json`` (feature_columns, label, horizon, training_window, ...).
+        Contents of ``vfr_model.json`` (feature_columns, label, horizon, training_window, ...),
+        plus ``sha256_verified`` and ``size_bytes``.
     """
 
-    model: lgb.Booster
+    model: Any
     name: str
     version: str
     metadata: dict[str, Any]
@@ -61,7 +108,8 @@ class LoadedModel:
         ----------
         features : DataFrame of shape (n_rows, >= n_model_features)
             Must contain every column the model was trained on; they are taken in the
-            recorded order.
+            recorded order. (An LSTM also needs ``symbol`` and ``date`` and uses the rows of
+            earlier dates in the frame as each row's history.)
 
         Returns
         -------
@@ -75,8 +123,16 @@ class LoadedModel:
         missing = [c for c in self.feature_columns if c not in features.columns]
         if missing:
             raise RegistryError(f"model {self.name} v{self.version} needs features missing from the input: {missing}")
-        X = features[self.feature_columns].to_numpy(dtype=np.float32)
-        return self.model.predict(X)
+        if isinstance(self.model, lgb.Booster):
+            return self.model.predict(features[self.feature_columns].to_numpy(dtype=np.float32))
+        return self.model.predict_proba(features)
+
+    def feature_importance(self) -> pd.Series:
+        """Importance per feature, sorted descending (booster: total gain; see ``Model.feature_importances``)."""
+        if isinstance(self.model, lgb.Booster):
+            return pd.Series(self.model.feature_importance("gain"), index=self.feature_columns,
+                             name="importance").sort_values(ascending=False)
+        return self.model.feature_importances()
 
 
 class ModelRegistry:
@@ -112,7 +168,7 @@ class ModelRegistry:
         location = self.artifact_root.resolve().as_uri() if self.artifact_root else None
         return self.client.create_experiment(_EXPERIMENT, artifact_location=location)
 
-    def register(self, name: str, model: lgb.Booster, *, params: dict[str, Any], metrics: dict[str, float],
+    def register(self, name: str, model: Any, *, params: dict[str, Any], metrics: dict[str, float],
                  metadata: dict[str, Any], artifacts: dict[str, Path] | None = None) -> str:
         """Log a training run and register its model as a new version of ``name``.
 
@@ -120,14 +176,16 @@ class ModelRegistry:
         ----------
         name : str
             Registered model name.
-        model : lightgbm.Booster
+        model : lightgbm.Booster or vfr.ml.models.Model
+            A booster is saved in MLflow's ``lightgbm`` flavour; a :class:`Model` (any
+            algorithm, or an ensemble) with its own ``save``.
         params : dict
             Hyper-parameters (logged as run params).
         metrics : dict of str to float
             Flat metrics (NaN values are skipped: MLflow cannot store them).
         metadata : dict
             JSON-serialisable: must hold ``feature_columns``, ``label``, ``horizon``,
-            ``training_window`` and ``data_fingerprint``.
+            ``training_window`` and ``data_fingerprint``. ``ab_traffic`` is reserved.
         artifacts : dict of str to Path, optional
             Extra files or folders logged under the run (reports, plots).
 
@@ -149,7 +207,9 @@ class ModelRegistry:
         required = {"feature_columns", "label", "horizon", "training_window", "data_fingerprint"}
         if missing := required - set(metadata):
             raise RegistryError(f"register: metadata lacks {sorted(missing)}")
-        meta = metadata | {"library_versions": {"lightgbm": lightgbm.__version__, "mlflow": mlflow.__version__,
+        algorithm = "lightgbm-booster" if isinstance(model, lgb.Booster) else getattr(model, "algorithm", "unknown")
+        meta = metadata | {"algorithm": metadata.get("algorithm", algorithm),
+                           "library_versions": {"lightgbm": lightgbm.__version__, "mlflow": mlflow.__version__,
                                                 "scikit-learn": sklearn.__version__, "pandas": pd.__version__,
                                                 "numpy": np.__version__}}
         run = self.client.create_run(self._experiment_id(), run_name=f"{name}-train",
@@ -163,10 +223,18 @@ class ModelRegistry:
                     self.client.log_metric(run_id, key, float(value))
             with tempfile.TemporaryDirectory() as tmp:
                 model_dir = Path(tmp) / "model"
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    mlflow.lightgbm.save_model(model, str(model_dir))
+                if isinstance(model, lgb.Booster):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        mlflow.lightgbm.save_model(model, str(model_dir))
+                else:
+                    model.save(model_dir)
                 (model_dir / "vfr_model.json").write_text(json.dumps(meta, indent=2, default=str))
+                manifest = _manifest(model_dir)
+                manifest_text = json.dumps(manifest, indent=1, sort_keys=True)
+                (model_dir / _CHECKSUMS).write_text(manifest_text)
+                digest = hashlib.sha256(manifest_text.encode()).hexdigest()
+                size = _folder_size(model_dir)
                 self.client.log_artifacts(run_id, str(model_dir), "model")
             for art_name, path in (artifacts or {}).items():
                 if Path(path).is_dir():
@@ -178,8 +246,10 @@ class ModelRegistry:
                 self.client.create_registered_model(name)
             except Exception:  # already exists
                 pass
-            version = self.client.create_model_version(name, source, run_id=run_id,
-                                                       tags={"horizon": meta["horizon"], "label": meta["label"]})
+            version = self.client.create_model_version(
+                name, source, run_id=run_id,
+                tags={"horizon": meta["horizon"], "label": meta["label"], "algorithm": meta["algorithm"],
+                      _SHA_TAG: digest, "vfr.size_bytes": str(size)})
         except Exception:
             self.client.set_terminated(run_id, "FAILED")
             raise
@@ -187,59 +257,256 @@ class ModelRegistry:
         return str(version.version)
 
     def set_champion(self, name: str, version: str) -> None:
-        """Point the ``champion`` alias of ``name`` at ``version``."""
-        self.client.set_registered_model_alias(name, CHAMPION, str(version))
+        """Point the ``champion`` alias of ``name`` at ``version`` (no checks; see :meth:`promote`)."""
+        version = str(version)
+        previous = self.champion_version(name)
+        self.client.set_registered_model_alias(name, CHAMPION, version)
+        if previous != version:
+            history = self.champion_history(name)
+            if previous is not None and (not history or history[-1] != previous):
+                history.append(previous)
+            history.append(version)
+            self.client.set_registered_model_tag(name, _HISTORY_TAG, json.dumps(history[-50:]))
 
-    # -- reading --------------------------------------------------------------------
-    def champion_version(self, name: str) -> str | None:
-        """Version holding the ``champion`` alias, or None when there is none."""
-        try:
-            return str(self.client.get_model_version_by_alias(name, CHAMPION).version)
-        except Exception:
-            return None
+    def promote(self, name: str, version: str, *, max_size_mb: float = 500.0,
+                max_load_seconds: float = 10.0) -> dict[str, Any]:
+        """Make ``version`` the champion after size, load-time, checksum and feature checks.
 
-    def versions(self, name: str) -> list[dict[str, Any]]:
-        """Registered versions of ``name``: version, run_id, aliases, creation time (newest first)."""
-        try:
-            found = self.client.search_model_versions(f"name='{name}'")
-        except Exception:
-            return []
-        champion = self.champion_version(name)  # search results do not carry aliases on every store
-        return sorted(
-            ({"version": str(v.version), "run_id": v.run_id,
-              "aliases": [CHAMPION] if str(v.version) == champion else [],
-              "created": pd.Timestamp(v.creation_timestamp, unit="ms")} for v in found),
-            key=lambda d: int(d["version"]), reverse=True)
+        Parameters
+        ----------
+        max_size_mb : float
+            Largest allowed model folder (MiB).
+        max_load_seconds : float
+            Longest allowed :meth:`load` (download, checksum, deserialise), wall-clock seconds.
 
-    def load(self, name: str, version: str | None = None) -> LoadedModel:
-        """Load ``name`` at ``version`` (default: the champion).
+        Returns
+        -------
+        dict
+            ``version``, ``previous`` champion (or None), ``size_mb``, ``load_seconds``.
 
         Raises
         ------
         RegistryError
-            If no such model/version/alias exists or its artifact cannot be read.
+            If a check fails (the champion is then unchanged). If ``version`` was the
+            challenger, its alias and traffic share are removed.
+        """
+        start = time.perf_counter()
+        loaded = self.load(name, str(version))
+        load_seconds = time.perf_counter() - start
+        size_mb = loaded.metadata["size_bytes"] / 2**20
+        if size_mb > max_size_mb:
+            raise RegistryError(f"promote {name} v{version}: model is {size_mb:.1f} MiB > limit {max_size_mb} MiB")
+        if load_seconds > max_load_seconds:
+            raise RegistryError(f"promote {name} v{version}: loading took {load_seconds:.2f} s > limit "
+                                f"{max_load_seconds} s")
+        previous = self.champion_version(name)
+        self.set_champion(name, str(version))
+        if self.alias_version(name, CHALLENGER) == str(version):
+            self.end_ab_test(name)
+        return {"version": str(version), "previous": previous, "size_mb": size_mb, "load_seconds": load_seconds}
+
+    def rollback(self, name: str, version: str | None = None) -> str:
+        """Restore an earlier champion in one call.
+
+        Parameters
+        ----------
+        version : str, optional
+            Any registered version; default the champion before the current one (from the
+            champion history).
+
+        Returns
+        -------
+        str
+            The version now champion.
+
+        Raises
+        ------
+        RegistryError
+            If there is no earlier champion, or the version does not load (checksums,
+            features): the champion is then unchanged.
+        """
+        current = self.champion_version(name)
+        if version is None:
+            history = [v for v in self.champion_history(name) if v != current]
+            if not history:
+                raise RegistryError(f"rollback {name}: no earlier champion recorded; name a version")
+            version = history[-1]
+        self.load(name, str(version))  # refuse an unusable target before touching the alias
+        self.set_champion(name, str(version))
+        return str(version)
+
+    def start_ab_test(self, name: str, version: str, traffic: float = 0.1) -> None:
+        """Make ``version`` the challenger receiving ``traffic`` (0 < traffic < 1) of requests.
+
+        The share is stored with the model (version tag ``vfr.ab_traffic``); :meth:`route`
+        assigns each request key deterministically.
+
+        Raises
+        ------
+        RegistryError
+            If traffic is outside (0, 1), there is no champion, or the version is the champion.
+        """
+        if not 0 < traffic < 1:
+            raise RegistryError(f"A/B traffic must be in (0, 1), got {traffic}")
+        champion = self.champion_version(name)
+        if champion is None or champion == str(version):
+            raise RegistryError(f"A/B test of {name} v{version}: needs a different champion (now {champion})")
+        self.load(name, str(version))
+        self.client.set_registered_model_alias(name, CHALLENGER, str(version))
+        self.client.set_model_version_tag(name, str(version), _AB_TAG, f"{traffic:.6g}")
+
+    def end_ab_test(self, name: str) -> None:
+        """Remove the challenger alias and its traffic share (the champion then serves everything)."""
+        challenger = self.alias_version(name, CHALLENGER)
+        if challenger is None:
+            return
+        self.client.delete_model_version_tag(name, challenger, _AB_TAG)
+        self.client.delete_registered_model_alias(name, CHALLENGER)
+
+    # -- reading --------------------------------------------------------------------
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """Version holding ``alias``, or None."""
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except Exception:
+            return None
+
+    def champion_version(self, name: str) -> str | None:
+        """Version holding the ``champion`` alias, or None when there is none."""
+        return self.alias_version(name, CHAMPION)
+
+    def champion_history(self, name: str) -> list[str]:
+        """Versions that held ``champion``, oldest first (as recorded by :meth:`set_champion`)."""
+        try:
+            tags = self.client.get_registered_model(name).tags
+        except Exception:
+            return []
+        return list(json.loads(tags.get(_HISTORY_TAG, "[]")))
+
+    def ab_split(self, name: str) -> dict[str, Any] | None:
+        """``{"champion", "challenger", "traffic"}`` of the running A/B test, or None."""
+        challenger = self.alias_version(name, CHALLENGER)
+        if challenger is None:
+            return None
+        tags = self.client.get_model_version(name, challenger).tags
+        return {"champion": self.champion_version(name), "challenger": challenger,
+                "traffic": float(tags.get(_AB_TAG, "0"))}
+
+    def route(self, name: str, key: str) -> str | None:
+        """Version that serves request ``key`` (e.g. a symbol or user id): stable per key.
+
+        The challenger serves keys whose SHA-256 bucket (of 10,000) falls below its traffic
+        share; everything else (and everything without an A/B test) goes to the champion.
+        Reads the registry on every call; use :meth:`router` to route many keys.
+        """
+        return self.router(name)(key)
+
+    def router(self, name: str):
+        """A function key -> version with the current A/B split read once (see :meth:`route`)."""
+        split = self.ab_split(name)
+        champion = self.champion_version(name)
+
+        def assign(key: str) -> str | None:
+            if split is None:
+                return champion
+            bucket = int(hashlib.sha256(f"{name}:{key}".encode()).hexdigest()[:8], 16) % 10_000
+            return split["challenger"] if bucket < split["traffic"] * 10_000 else champion
+
+        return assign
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Registered versions of ``name``: version, run_id, aliases, algorithm, creation time (newest first)."""
+        try:
+            found = self.client.search_model_versions(f"name='{name}'")
+        except Exception:
+            return []
+        aliases = {CHAMPION: self.champion_version(name), CHALLENGER: self.alias_version(name, CHALLENGER)}
+        return sorted(
+            ({"version": str(v.version), "run_id": v.run_id,
+              "aliases": [a for a, ver in aliases.items() if ver == str(v.version)],
+              "algorithm": (v.tags or {}).get("algorithm", "lightgbm-booster"),
+              "created": pd.Timestamp(v.creation_timestamp, unit="ms")} for v in found),
+            key=lambda d: int(d["version"]), reverse=True)
+
+    def load(self, name: str, version: str | None = None, *, alias: str = CHAMPION,
+             check_features: bool = True) -> LoadedModel:
+        """Load ``name`` at ``version`` (default: the version holding ``alias``, the champion).
+
+        The model files are verified against their SHA-256 manifest and the manifest
+        against the digest recorded in the tracking store; the model's features are
+        checked against the current feature registry (:func:`known_feature_columns`).
+
+        Raises
+        ------
+        RegistryError
+            If no such model/version/alias exists, its artifact cannot be read, a checksum
+            differs (corrupted or altered artifact), or the model uses features the current
+            feature registry does not define.
         """
         import mlflow
 
         try:
             mv = (self.client.get_model_version(name, str(version)) if version is not None
-                  else self.client.get_model_version_by_alias(name, CHAMPION))
+                  else self.client.get_model_version_by_alias(name, alias))
         except Exception as exc:
-            what = f"version {version}" if version is not None else f"a '{CHAMPION}' alias"
+            what = f"version {version}" if version is not None else f"a '{alias}' alias"
             raise RegistryError(f"registry at {self.tracking_uri} has no model {name!r} with {what}") from exc
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, tracking_uri=self.tracking_uri))
-                model = mlflow.lightgbm.load_model(str(local))
-            metadata = json.loads((local / "vfr_model.json").read_text())
         except Exception as exc:
             raise RegistryError(f"model {name!r} v{mv.version}: artifact at {mv.source} is unreadable: {exc}") from exc
-        if not isinstance(model, lgb.Booster):  # the flavour returns the booster it saved
-            model = getattr(model, "booster_", model)
+        verified = self._verify(name, mv, local)
+        try:
+            metadata = json.loads((local / "vfr_model.json").read_text())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if (local / "MLmodel").exists():
+                    model = mlflow.lightgbm.load_model(str(local))
+                    if not isinstance(model, lgb.Booster):  # the flavour returns the booster it saved
+                        model = getattr(model, "booster_", model)
+                else:
+                    from vfr.ml.models import load_model
+
+                    model = load_model(local)
+        except Exception as exc:
+            raise RegistryError(f"model {name!r} v{mv.version}: artifact at {mv.source} is unreadable: {exc}") from exc
+        if check_features:
+            unknown = [c for c in metadata["feature_columns"] if c not in known_feature_columns()]
+            if unknown:
+                raise RegistryError(
+                    f"model {name!r} v{mv.version} was trained on features the current feature registry "
+                    f"(vfr.features.feature_names()) does not define: {unknown[:8]}"
+                    f"{'...' if len(unknown) > 8 else ''}; retrain it on the current features")
+        metadata |= {"sha256_verified": verified, "size_bytes": _folder_size(local),
+                     "ab_traffic": float((mv.tags or {}).get(_AB_TAG, "nan"))}
         return LoadedModel(model=model, name=name, version=str(mv.version), metadata=metadata)
+
+    def _verify(self, name: str, mv: Any, local: Path) -> bool:
+        expected = (mv.tags or {}).get(_SHA_TAG)
+        if expected is None:
+            return False  # registered before checksums existed
+        where = f"model {name!r} v{mv.version} ({mv.source})"
+        manifest_file = local / _CHECKSUMS
+        if not manifest_file.exists():
+            raise RegistryError(f"{where}: checksum manifest {_CHECKSUMS} is missing; refusing to load")
+        text = manifest_file.read_text()
+        if hashlib.sha256(text.encode()).hexdigest() != expected:
+            raise RegistryError(f"{where}: the SHA-256 of {_CHECKSUMS} differs from the registered digest; "
+                                "the artifact was altered; refusing to load")
+        recorded, actual = json.loads(text), _manifest(local)
+        bad = sorted(k for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k))
+        if bad:
+            raise RegistryError(f"{where}: SHA-256 mismatch (corrupted or altered artifact) in {bad}; refusing to load")
+        return True
 
     def run_metrics(self, name: str, version: str) -> dict[str, float]:
         """Metrics logged by the training run of a version."""
         mv = self.client.get_model_version(name, str(version))
         return dict(self.client.get_run(mv.run_id).data.metrics)
+
+    def run_params(self, name: str, version: str) -> dict[str, str]:
+        """Parameters logged by the training run of a version."""
+        mv = self.client.get_model_version(name, str(version))
+        return dict(self.client.get_run(mv.run_id).data.params)

@@ -54,6 +54,37 @@ TECHNICAL_SIGNALS: tuple[Signal, ...] = (
 #: Signals per factor group; later issues add the other groups here.
 GROUP_SIGNALS: dict[str, tuple[Signal, ...]] = {"technical": TECHNICAL_SIGNALS}
 
+#: Signals of the fundamental factor group (issue 3; features of vfr.features.fundamental).
+FUNDAMENTAL_SIGNALS: tuple[Signal, ...] = (
+    Signal("earnings_yield", +1, 0.25, "value: high E/P beats low E/P (Basu, 1977; Fama & French, 1992); "
+           "E/P rather than P/E so losses rank last instead of being undefined"),
+    Signal("sue", +1, 0.25, "post-earnings-announcement drift (Bernard & Thomas, 1989)"),
+    Signal("surprise_pct_mean_4q", +1, 0.10, "persistent analyst surprises (Livnat & Mendenhall, 2006)"),
+    Signal("surprise_beat_share_8q", +1, 0.10, "consistent beaters keep beating (Kasznik & McNichols, 2002)"),
+    Signal("eps_growth_yoy", +1, 0.15, "earnings momentum (Chan, Jegadeesh & Lakonishok, 1996)"),
+    Signal("dividend_yield_ttm", +1, 0.15, "dividend yield / shareholder yield premium (Litzenberger & "
+           "Ramaswamy, 1979; Boudoukh et al., 2007)"),
+)
+
+#: Signals of the macro group: stock-level exposures interacted with the regime (market-wide values
+#: are equal for all stocks on a date, so their ranks carry nothing; see vfr.features.macro).
+MACRO_SIGNALS: tuple[Signal, ...] = (
+    Signal("beta_regime_tilt", +1, 0.5, "high beta in calm markets, low beta when VIX is in the top "
+           "quintile of its year (Frazzini & Pedersen, 2014)"),
+    Signal("rate_regime_tilt", +1, 0.5, "positive 10-year-yield beta while yields rise, negative while "
+           "they fall (Sweeney & Warga, 1986)"),
+)
+
+#: Signals of the alternative group (issue 3; features of vfr.features.alternative).
+ALTERNATIVE_SIGNALS: tuple[Signal, ...] = (
+    Signal("days_to_next_earnings", -1, 0.5, "earnings announcement premium: stocks earn more in the weeks "
+           "before a scheduled report (Frazzini & Lamont, 2007)"),
+    Signal("sector_rel_20d", -1, 0.5, "within-industry short-term reversal (Da, Liu & Schaumburg, 2014)"),
+)
+
+GROUP_SIGNALS.update({"fundamental": FUNDAMENTAL_SIGNALS, "macro": MACRO_SIGNALS,
+                      "alternative": ALTERNATIVE_SIGNALS})
+
 #: Composite thresholds -> recommendation (lower bound inclusive), highest first.
 RECOMMENDATIONS: tuple[tuple[float, str], ...] = (
     (0.80, "STRONG_BUY"), (0.60, "BUY"), (0.40, "HOLD"), (0.20, "SELL"), (0.0, "STRONG_SELL"),
@@ -110,7 +141,10 @@ def classic_scores(features: pd.DataFrame, group_weights: dict[str, float] | Non
     Returns
     -------
     DataFrame with ``symbol``, ``date``, one ``<group>_score`` column per group present and
-    ``classic_score``, all on [0, 1].
+    ``classic_score``, all on [0, 1], and ``groups_present``: the groups whose score is known
+    on that row, comma-separated in :data:`GROUP_WEIGHTS` order (the classic score's weights
+    were renormalised over exactly these). ``attrs["groups_present"]`` lists the groups with
+    signals in the frame at all.
     """
     weights = GROUP_WEIGHTS if group_weights is None else group_weights
     out = features[["symbol", "date"]].copy()
@@ -126,6 +160,16 @@ def classic_scores(features: pd.DataFrame, group_weights: dict[str, float] | Non
         num = num + score.fillna(0.0) * w
         den = den + score.notna() * w
     out["classic_score"] = num / den.where(den > 0)
+    present = [g for g in GROUP_SIGNALS if f"{g}_score" in out.columns]
+    if present:
+        known = np.column_stack([out[f"{g}_score"].notna().to_numpy() for g in present])
+        mask = known.astype(np.int64) @ (np.int64(1) << np.arange(len(present), dtype=np.int64))
+        names = {int(m): ",".join(g for j, g in enumerate(present) if m >> j & 1)
+                 for m in np.unique(mask)}
+        out["groups_present"] = pd.Series(mask, index=out.index).map(names).astype(object)
+    else:
+        out["groups_present"] = ""
+    out.attrs["groups_present"] = present
     return out
 
 

@@ -1,0 +1,104 @@
+"""``build_all_features``: the technical frame joined with every available feature group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from vfr.data.fundamentals import MacroData
+from vfr.errors import DataValidationError
+from vfr.features.alternative import alternative_features
+from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
+from vfr.features.cross_section import build_features, rank_matrix
+from vfr.features.fundamental import fundamental_features
+from vfr.features.interactions import interaction_features
+from vfr.features.macro import macro_features
+
+_RANKED = {f.name: f.ranked for f in (*ALL_FEATURES, *RATIO_FEATURES_DEFS)}
+
+
+def _append(result: pd.DataFrame, part: pd.DataFrame, codes: np.ndarray) -> list[str]:
+    """Append ``part``'s feature columns and the ranks of the ranked ones to ``result``."""
+    names = [c for c in part.columns if c not in ("symbol", "date")]
+    for c in names:
+        result[c] = part[c].to_numpy(np.float32)
+    ranked = [c for c in names if _RANKED.get(c, True)]
+    if ranked:
+        values = np.column_stack([part[c].to_numpy(np.float32) for c in ranked])
+        ranks = rank_matrix(values, codes)
+        for j, c in enumerate(ranked):
+            result[f"{c}_rank"] = ranks[:, j]
+    return names
+
+
+def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = None,
+                       macro: MacroData | None = None, universe: pd.DataFrame | None = None,
+                       ratios: pd.DataFrame | None = None,
+                       eps_split_factors: Mapping[str, float] | None = None,
+                       progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """Every available feature group of every price row, point in time.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        Canonical prices frame (``symbol, date``, adjusted OHLCV, ``close_raw``,
+        ``split_coefficient``, ``dividend_amount``).
+    earnings : pandas.DataFrame, optional
+        Canonical earnings frame (:func:`vfr.data.read_earnings`): enables the fundamental
+        group and the earnings-calendar features.
+    macro : MacroData, optional
+        FRED-MD, VIX and GDP (:func:`vfr.data.read_macro`): enables the macro group.
+    universe : pandas.DataFrame, optional
+        ``symbol, sector`` (:func:`vfr.data.read_universe`): enables sector-relative strength.
+    ratios : pandas.DataFrame, optional
+        Provider balance-sheet ratios (see :func:`vfr.features.fundamental.fundamental_features`).
+    eps_split_factors : mapping, optional
+        Per-symbol EPS basis correction for P/E (see :mod:`vfr.features.fundamental`).
+    progress : callable, optional
+        Passed to :func:`vfr.features.build_features` (called once per symbol).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of ``build_features(prices)`` unchanged, then per available group
+        (fundamental, macro, alternative, interaction) its float32 feature columns and
+        ``<name>_rank`` for stock-level features only (market-wide macro and calendar values
+        are not ranked; see each :class:`~vfr.features.FeatureDef`'s ``ranked``). Interactions
+        are products of centred ranks (:mod:`vfr.features.interactions`). ``attrs
+        ["groups_present"]`` lists the groups with columns. Alternative features are always
+        present (calendar effects need only dates); fundamental needs ``earnings``, macro
+        needs ``macro``.
+    """
+    tech = build_features(prices, progress=progress)
+    codes, _ = pd.factorize(tech["date"], sort=False)
+    result = tech
+    parts: dict[str, pd.DataFrame] = {}
+    if earnings is not None:
+        parts["fundamental"] = fundamental_features(prices, earnings, ratios=ratios,
+                                                    eps_split_factors=eps_split_factors)
+    if macro is not None:
+        parts["macro"] = macro_features(prices, macro)
+    parts["alternative"] = alternative_features(prices, earnings, universe)
+    extra: dict[str, pd.Series] = {}
+    groups = ["technical"]
+    for group, part in parts.items():
+        if not (np.array_equal(part["date"].to_numpy(), tech["date"].to_numpy())
+                and np.array_equal(part["symbol"].astype(object).to_numpy(),
+                                   tech["symbol"].astype(object).to_numpy())):
+            raise DataValidationError(f"{group} features are not aligned with the technical frame",
+                                      column="date")
+        frame = pd.DataFrame(index=tech.index)
+        _append(frame, part, codes)
+        extra.update({c: frame[c] for c in frame.columns})
+        groups.append(group)
+    result = pd.concat([tech, pd.DataFrame(extra, index=tech.index)], axis=1)
+    ix = interaction_features(result)
+    if ix.shape[1] > 2:
+        frame = pd.DataFrame(index=tech.index)
+        _append(frame, ix, codes)
+        result = pd.concat([result, frame], axis=1)
+        groups.append("interaction")
+    result.attrs["groups_present"] = groups
+    return result

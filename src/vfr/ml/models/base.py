@@ -1,0 +1,482 @@
+"""The :class:`Model` interface and the tabular algorithms (gradient boosting, forests, linear).
+
+Inputs are feature frames: one row per (date, symbol), one column per feature. Columns
+``symbol`` and ``date`` may be present; tabular models ignore them, the LSTM uses them to
+build each row's window of the same symbol's previous rows. Rows whose target is NaN are
+not fitted on (the LSTM still uses them as context for its windows).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from vfr.errors import VFRError
+
+OBJECTIVES = ("classification", "regression")
+ID_COLUMNS = ("symbol", "date")
+_META = "vfr_algorithm.json"
+
+
+class ModelError(VFRError, ValueError):
+    """A model was misused (unknown algorithm, unfitted, missing features) or its files are unusable."""
+
+
+class Model(ABC):
+    """One algorithm behind the common interface.
+
+    Parameters
+    ----------
+    objective : {"classification", "regression"}
+        ``classification``: the target is 0/1 (direction), :meth:`predict_proba` is P(y=1).
+        ``regression``: the target is a return (fraction); :meth:`predict` is the expected
+        return and :meth:`predict_proba` the monotone pseudo-probability
+        ``1 / (1 + exp(-prediction / std(y_train)))``, so probability-based consumers
+        (scoring, ensembles) can rank with either objective.
+    params : dict, optional
+        Algorithm-specific hyper-parameters, merged over the class's :attr:`defaults`.
+    seed : int
+        Random seed.
+    num_threads : int
+        Threads the library may use (1 keeps fits polite on a shared 2-core machine).
+    """
+
+    algorithm: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, objective: str = "classification", params: dict[str, Any] | None = None, *,
+                 seed: int = 42, num_threads: int = 1) -> None:
+        if objective not in OBJECTIVES:
+            raise ModelError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
+        self.params = dict(self.defaults) | dict(params or {})
+        self.seed = seed
+        self.num_threads = num_threads
+        self.feature_columns: list[str] = []
+        self.best_iteration: int | None = None
+        self.y_scale = 1.0
+        self.fit_seconds = float("nan")
+
+    # -- the interface ----------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series, *,
+            valid: tuple[pd.DataFrame, np.ndarray | pd.Series] | None = None) -> Model:
+        """Fit on the rows of ``X`` whose target is known.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_features [+ symbol, date])
+            Feature columns (every column except ``symbol``/``date``, in this order, becomes
+            the model's :attr:`feature_columns`). NaN features are allowed.
+        y : array-like of shape (n_rows,)
+            Target: 0/1 for classification, a return for regression; NaN = not a target.
+        valid : (DataFrame, array-like), optional
+            Validation segment for early stopping (later in time than the training rows).
+
+        Returns
+        -------
+        Model
+            ``self``, fitted.
+
+        Raises
+        ------
+        ModelError
+            If no row has a target, the classification target is not 0/1 with both classes,
+            or ``valid`` lacks a feature column.
+        """
+        self.feature_columns = [c for c in X.columns if c not in ID_COLUMNS]
+        y = np.asarray(y, dtype=np.float64)
+        if len(y) != len(X):
+            raise ModelError(f"fit: X has {len(X)} rows but y has {len(y)}")
+        known = ~np.isnan(y)
+        if not known.any():
+            raise ModelError("fit: no row has a known target")
+        if self.objective == "classification":
+            classes = np.unique(y[known])
+            if not set(classes) <= {0.0, 1.0} or len(classes) < 2:
+                raise ModelError(f"fit: classification needs targets 0 and 1, got classes {classes.tolist()}")
+        else:
+            self.y_scale = float(np.nanstd(y[known])) or 1.0
+        start = time.perf_counter()
+        self._fit(X, y, valid)
+        self.fit_seconds = time.perf_counter() - start
+        return self
+
+    def score(self, X: pd.DataFrame) -> np.ndarray:
+        """The ranking score: P(y=1) for classification, the predicted return for regression.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,), float64.
+        """
+        self._check_fitted()
+        return np.asarray(self._raw(X), dtype=np.float64)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """P(y=1) per row (regression: the pseudo-probability described in the class doc).
+
+        Returns
+        -------
+        ndarray of shape (n_rows,), values in [0, 1].
+        """
+        raw = self.score(X)
+        if self.objective == "classification":
+            return np.clip(raw, 0.0, 1.0)
+        return 1.0 / (1.0 + np.exp(-raw / self.y_scale))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class (0/1, at probability 0.5) for classification; expected return for regression.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,).
+        """
+        raw = self.score(X)
+        return (raw >= 0.5).astype(np.int64) if self.objective == "classification" else raw
+
+    def feature_importances(self) -> pd.Series:
+        """Importance per feature (float, higher = more important), sorted descending.
+
+        The measure is the algorithm's own (boosters: total gain; forest: mean impurity
+        decrease; linear: |coefficient| on standardised inputs; LSTM: L1 norm of the input
+        weights), so compare ranks within one model, not values across algorithms.
+        """
+        self._check_fitted()
+        values = np.asarray(self._importances(), dtype=float)
+        return pd.Series(values, index=self.feature_columns, name="importance").sort_values(ascending=False)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model into the folder ``path`` (created): ``vfr_algorithm.json`` + native files.
+
+        Returns
+        -------
+        Path
+            The folder.
+        """
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"algorithm": self.algorithm, "objective": self.objective, "params": self.params, "seed": self.seed,
+                "feature_columns": self.feature_columns, "best_iteration": self.best_iteration,
+                "y_scale": self.y_scale, "state": self._state()}
+        self._save_native(path)
+        (path / _META).write_text(json.dumps(meta, indent=2, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Read a model written by :meth:`save` (any algorithm; see :func:`load_model`)."""
+        return load_model(path)
+
+    # -- helpers for subclasses ------------------------------------------------------
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_columns if c not in X.columns]
+        if missing:
+            raise ModelError(f"{self.algorithm}: input lacks features {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        return X[self.feature_columns].to_numpy(dtype=np.float32)
+
+    def _labelled(self, X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = ~np.isnan(y)
+        return self._matrix(X)[keep], y[keep]
+
+    def _valid_arrays(self, valid) -> tuple[np.ndarray, np.ndarray] | None:
+        if valid is None:
+            return None
+        return self._labelled(valid[0], np.asarray(valid[1], dtype=np.float64))
+
+    def _check_fitted(self) -> None:
+        if not self.feature_columns:
+            raise ModelError(f"{self.algorithm}: the model is not fitted")
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        pass
+
+    @abstractmethod
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, valid) -> None: ...
+
+    @abstractmethod
+    def _raw(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    @abstractmethod
+    def _importances(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def _save_native(self, path: Path) -> None: ...
+
+    @abstractmethod
+    def _load_native(self, path: Path) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(objective={self.objective!r}, features={len(self.feature_columns)})"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+# -- LightGBM -----------------------------------------------------------------------
+class LightGBMModel(Model):
+    """LightGBM (``lightgbm.train``), early stopping on ``valid``. Defaults as in docs/decisions.md."""
+
+    algorithm = "lightgbm"
+    defaults = {"learning_rate": 0.05, "num_leaves": 31, "max_depth": -1, "min_child_samples": 200,
+                "colsample_bytree": 0.8, "subsample": 0.7, "subsample_freq": 1, "reg_lambda": 1.0, "max_bin": 63,
+                "n_estimators": 200, "early_stopping_rounds": 30}
+
+    def _fit(self, X, y, valid) -> None:
+        import lightgbm as lgb
+
+        Xa, ya = self._labelled(X, y)
+        p = dict(self.params)
+        rounds, patience = int(p.pop("n_estimators")), int(p.pop("early_stopping_rounds"))
+        p |= {"objective": "binary" if self.objective == "classification" else "regression",
+              "metric": "binary_logloss" if self.objective == "classification" else "l2",
+              "seed": self.seed, "num_threads": self.num_threads, "verbose": -1}
+        train_set = lgb.Dataset(Xa, ya, feature_name=self.feature_columns, free_raw_data=True)
+        kwargs: dict[str, Any] = {}
+        va = self._valid_arrays(valid)
+        if va is not None and len(va[1]):
+            kwargs = {"valid_sets": [lgb.Dataset(va[0], va[1], reference=train_set)],
+                      "callbacks": [lgb.early_stopping(patience, verbose=False)]}
+        self.booster = lgb.train(p, train_set, num_boost_round=rounds, **kwargs)
+        self.best_iteration = int(self.booster.best_iteration or rounds)
+
+    def _raw(self, X):
+        return self.booster.predict(self._matrix(X), num_iteration=self.best_iteration,
+                                    num_threads=self.num_threads)
+
+    def _importances(self):
+        return self.booster.feature_importance("gain")
+
+    def _save_native(self, path):
+        self.booster.save_model(str(path / "model.txt"))
+
+    def _load_native(self, path):
+        import lightgbm as lgb
+
+        self.booster = lgb.Booster(model_file=str(path / "model.txt"))
+
+
+# -- XGBoost ------------------------------------------------------------------------
+class XGBoostModel(Model):
+    """XGBoost (``hist`` trees, native NaN handling), early stopping on ``valid``."""
+
+    algorithm = "xgboost"
+    defaults = {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 50.0, "subsample": 0.8,
+                "colsample_bytree": 0.8, "reg_lambda": 1.0, "n_estimators": 200, "early_stopping_rounds": 30,
+                "max_bin": 64}
+
+    def _fit(self, X, y, valid) -> None:
+        import xgboost as xgb
+
+        Xa, ya = self._labelled(X, y)
+        p = dict(self.params)
+        rounds, patience = int(p.pop("n_estimators")), int(p.pop("early_stopping_rounds"))
+        p |= {"objective": "binary:logistic" if self.objective == "classification" else "reg:squarederror",
+              "tree_method": "hist", "seed": self.seed, "nthread": self.num_threads, "verbosity": 0}
+        dtrain = xgb.DMatrix(Xa, ya, feature_names=self.feature_columns)
+        va = self._valid_arrays(valid)
+        kwargs: dict[str, Any] = {}
+        if va is not None and len(va[1]):
+            kwargs = {"evals": [(xgb.DMatrix(va[0], va[1], feature_names=self.feature_columns), "valid")],
+                      "early_stopping_rounds": patience, "verbose_eval": False}
+        self.booster = xgb.train(p, dtrain, num_boost_round=rounds, **kwargs)
+        self.best_iteration = int(getattr(self.booster, "best_iteration", rounds - 1)) + 1 if kwargs else rounds
+
+    def _raw(self, X):
+        import xgboost as xgb
+
+        d = xgb.DMatrix(self._matrix(X), feature_names=self.feature_columns, nthread=self.num_threads)
+        return self.booster.predict(d, iteration_range=(0, int(self.best_iteration)))
+
+    def _importances(self):
+        gain = self.booster.get_score(importance_type="total_gain")
+        return [gain.get(c, 0.0) for c in self.feature_columns]
+
+    def _save_native(self, path):
+        self.booster.save_model(str(path / "model.ubj"))
+
+    def _load_native(self, path):
+        import xgboost as xgb
+
+        self.booster = xgb.Booster(model_file=str(path / "model.ubj"))
+        self.booster.set_param({"nthread": self.num_threads})
+
+
+# -- CatBoost -----------------------------------------------------------------------
+class CatBoostModel(Model):
+    """CatBoost (symmetric trees), early stopping on ``valid`` with the best model kept."""
+
+    algorithm = "catboost"
+    defaults = {"learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0, "n_estimators": 200,
+                "early_stopping_rounds": 30, "border_count": 64}
+
+    def _estimator(self):
+        from catboost import CatBoostClassifier, CatBoostRegressor
+
+        p = dict(self.params)
+        p.pop("early_stopping_rounds")
+        cls = CatBoostClassifier if self.objective == "classification" else CatBoostRegressor
+        return cls(iterations=int(p.pop("n_estimators")), random_seed=self.seed, thread_count=self.num_threads,
+                   verbose=False, allow_writing_files=False, **p)
+
+    def _fit(self, X, y, valid) -> None:
+        Xa, ya = self._labelled(X, y)
+        self.estimator = self._estimator()
+        va = self._valid_arrays(valid)
+        if va is not None and len(va[1]):
+            self.estimator.fit(Xa, ya, eval_set=va, early_stopping_rounds=int(self.params["early_stopping_rounds"]),
+                               use_best_model=True)
+        else:
+            self.estimator.fit(Xa, ya)
+        self.best_iteration = int(self.estimator.tree_count_)
+
+    def _raw(self, X):
+        Xa = self._matrix(X)
+        if self.objective == "classification":
+            return self.estimator.predict_proba(Xa, thread_count=self.num_threads)[:, 1]
+        return self.estimator.predict(Xa, thread_count=self.num_threads)
+
+    def _importances(self):
+        return self.estimator.get_feature_importance()
+
+    def _save_native(self, path):
+        self.estimator.save_model(str(path / "model.cbm"))
+
+    def _load_native(self, path):
+        self.estimator = self._estimator()
+        self.estimator.load_model(str(path / "model.cbm"))
+
+
+# -- scikit-learn -------------------------------------------------------------------
+class _SklearnModel(Model):
+    """Shared code of the scikit-learn models: median imputation (they reject NaN), joblib files."""
+
+    def _pipeline(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit(self, X, y, valid) -> None:
+        Xa, ya = self._labelled(X, y)
+        self.estimator = self._pipeline()
+        self.estimator.fit(Xa, ya.astype(int) if self.objective == "classification" else ya)
+
+    def _raw(self, X):
+        Xa = self._matrix(X)
+        if self.objective == "classification":
+            return self.estimator.predict_proba(Xa)[:, 1]
+        return self.estimator.predict(Xa)
+
+    def _save_native(self, path):
+        import joblib
+
+        joblib.dump(self.estimator, path / "model.joblib")
+
+    def _load_native(self, path):
+        import joblib
+
+        # joblib unpickles: only load files whose SHA-256 the registry has verified.
+        self.estimator = joblib.load(path / "model.joblib")
+
+
+class RandomForestModel(_SklearnModel):
+    """scikit-learn random forest (median-imputed inputs)."""
+
+    algorithm = "random_forest"
+    defaults = {"n_estimators": 200, "max_depth": 8, "min_samples_leaf": 100, "max_features": 0.3,
+                "max_samples": 0.5}
+
+    def _pipeline(self):
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+
+        cls = RandomForestClassifier if self.objective == "classification" else RandomForestRegressor
+        return make_pipeline(SimpleImputer(strategy="median"),
+                             cls(random_state=self.seed, n_jobs=self.num_threads, **self.params))
+
+    def _importances(self):
+        return self.estimator[-1].feature_importances_
+
+
+class LinearModel(_SklearnModel):
+    """Logistic regression (classification) or ridge regression (regression) on standardised inputs."""
+
+    algorithm = "linear"
+    defaults = {"C": 0.1, "alpha": 10.0, "max_iter": 500}
+
+    def _pipeline(self):
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if self.objective == "classification":
+            est = LogisticRegression(C=self.params["C"], max_iter=int(self.params["max_iter"]))
+        else:
+            est = Ridge(alpha=self.params["alpha"], random_state=self.seed)
+        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), est)
+
+    def _importances(self):
+        return np.abs(np.ravel(self.estimator[-1].coef_))
+
+
+def _registry() -> dict[str, type[Model]]:
+    from vfr.ml.models.lstm import LSTMModel
+
+    return {cls.algorithm: cls for cls in (LightGBMModel, XGBoostModel, CatBoostModel, RandomForestModel,
+                                           LinearModel, LSTMModel)}
+
+
+ALGORITHMS = ("lightgbm", "xgboost", "catboost", "random_forest", "linear", "lstm")
+
+
+def make_model(algorithm: str, objective: str = "classification", params: dict[str, Any] | None = None, *,
+               seed: int = 42, num_threads: int = 1) -> Model:
+    """An unfitted model of ``algorithm`` (one of :data:`ALGORITHMS`).
+
+    Raises
+    ------
+    ModelError
+        If the algorithm or objective is unknown.
+    """
+    classes = _registry()
+    if algorithm not in classes:
+        raise ModelError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
+    return classes[algorithm](objective, params, seed=seed, num_threads=num_threads)
+
+
+def load_model(path: str | Path, num_threads: int = 1) -> Model:
+    """Read a model folder written by :meth:`Model.save` (or an ensemble's).
+
+    Raises
+    ------
+    ModelError
+        If the folder holds no ``vfr_algorithm.json`` or names an unknown algorithm.
+    """
+    path = Path(path)
+    meta_file = path / _META
+    if not meta_file.exists():
+        raise ModelError(f"{path} holds no {_META}: not a saved vfr model")
+    meta = json.loads(meta_file.read_text())
+    if meta["algorithm"] == "ensemble":
+        from vfr.ml.ensembles import Ensemble
+
+        return Ensemble.load_folder(path, meta, num_threads=num_threads)
+    model = make_model(meta["algorithm"], meta["objective"], meta["params"], seed=meta["seed"],
+                       num_threads=num_threads)
+    model.feature_columns = list(meta["feature_columns"])
+    model.best_iteration = meta.get("best_iteration")
+    model.y_scale = float(meta.get("y_scale", 1.0))
+    model._restore(meta.get("state", {}))
+    model._load_native(path)
+    return model

@@ -1,0 +1,315 @@
+"""Hyper-parameter tuning: purged k-fold cross-validation on dates and Optuna / grid / random search.
+
+Purged k-fold (Lopez de Prado, *Advances in Financial Machine Learning*, 2018, ch. 7): the
+unique dates are cut into k contiguous folds; for a test fold [a, b] the training dates are
+all other dates except
+
+- **purged** dates t < a whose label window (t, t+h] reaches a (the last h dates before a),
+- **embargoed** dates a < ... within ``embargo`` dates after b (default h), so the test
+  fold's own label windows (ending at most h dates after b) never reach a training date.
+
+Inside each training set the last ``valid_fraction`` of its dates (after a further purge of
+h dates) is the validation segment used for early stopping; the test fold is only scored.
+
+Search spaces are data (:data:`SEARCH_SPACES`): ``name -> (kind, low, high, log)``; the
+LightGBM one is the seed plan's (learning_rate 0.01-0.1, max_depth 3-10, num_leaves 31-127,
+subsample and colsample 0.7-1.0, min_child_samples 20-100).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vfr.ml.evaluate import classification_metrics, ic_by_date
+from vfr.ml.models import make_model
+
+#: Search spaces per algorithm: parameter -> (kind "int"|"float", low, high, log scale).
+SEARCH_SPACES: dict[str, dict[str, tuple[str, float, float, bool]]] = {
+    "lightgbm": {"learning_rate": ("float", 0.01, 0.1, True), "max_depth": ("int", 3, 10, False),
+                 "num_leaves": ("int", 31, 127, False), "subsample": ("float", 0.7, 1.0, False),
+                 "colsample_bytree": ("float", 0.7, 1.0, False), "min_child_samples": ("int", 20, 100, False)},
+    "xgboost": {"learning_rate": ("float", 0.01, 0.1, True), "max_depth": ("int", 3, 10, False),
+                "subsample": ("float", 0.7, 1.0, False), "colsample_bytree": ("float", 0.7, 1.0, False),
+                "min_child_weight": ("float", 1.0, 100.0, True)},
+    "catboost": {"learning_rate": ("float", 0.01, 0.1, True), "depth": ("int", 3, 8, False),
+                 "l2_leaf_reg": ("float", 1.0, 10.0, True)},
+    "random_forest": {"max_depth": ("int", 4, 12, False), "min_samples_leaf": ("int", 20, 200, True),
+                      "max_features": ("float", 0.1, 0.5, False)},
+    "linear": {"C": ("float", 1e-3, 10.0, True), "alpha": ("float", 0.1, 100.0, True)},
+    "lstm": {"hidden": ("int", 8, 64, True), "window": ("int", 10, 40, False), "lr": ("float", 1e-4, 1e-2, True)},
+}
+
+#: Small default grids for ``method="grid"`` (the full product is searched).
+DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "lightgbm": {"learning_rate": [0.02, 0.05], "num_leaves": [31, 63], "min_child_samples": [20, 100]},
+    "xgboost": {"learning_rate": [0.02, 0.05], "max_depth": [4, 8]},
+    "catboost": {"learning_rate": [0.02, 0.05], "depth": [4, 6]},
+    "random_forest": {"max_depth": [6, 10], "min_samples_leaf": [50, 200]},
+    "linear": {"C": [0.01, 0.1, 1.0], "alpha": [1.0, 10.0, 100.0]},
+    "lstm": {"hidden": [16, 32], "window": [10, 20]},
+}
+
+METRICS = ("f1", "auc", "rank_ic", "sharpe_top_decile")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One purged fold: the training, validation (early stopping) and test dates."""
+
+    train: pd.DatetimeIndex
+    valid: pd.DatetimeIndex
+    test: pd.DatetimeIndex
+
+
+def purged_kfold(dates: pd.Series | pd.DatetimeIndex | np.ndarray, n_splits: int = 5, *, horizon: int = 5,
+                 embargo: int | None = None, valid_fraction: float = 0.15) -> list[Fold]:
+    """Purged and embargoed k-fold split of the unique dates.
+
+    Parameters
+    ----------
+    dates : array-like of datetime64
+        Row dates (duplicates allowed).
+    n_splits : int
+        Number of folds k (default 5); every date is in exactly one test fold.
+    horizon : int
+        Label horizon h in trading dates: the label of date t covers (t, t+h].
+    embargo : int, optional
+        Dates dropped after each test fold; default ``horizon``.
+    valid_fraction : float
+        Share of the remaining training dates (the latest ones) held out for early
+        stopping, separated from the rest by ``horizon`` purged dates; 0 disables it.
+
+    Returns
+    -------
+    list of Fold
+        In test-fold time order.
+
+    Raises
+    ------
+    ValueError
+        If k < 2, horizon/embargo < 0, or a fold would have no training dates.
+    """
+    embargo = horizon if embargo is None else embargo
+    if n_splits < 2 or horizon < 0 or embargo < 0:
+        raise ValueError(f"purged_kfold: need n_splits>=2, horizon>=0, embargo>=0; got {n_splits}, {horizon}, {embargo}")
+    uniq = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates))).sort_values()
+    n = len(uniq)
+    bounds = np.linspace(0, n, n_splits + 1).astype(int)
+    pos = np.arange(n)
+    folds = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        keep = (pos + horizon < a) | (pos > b - 1 + embargo)
+        train_pos = pos[keep]
+        if len(train_pos) == 0:
+            raise ValueError(f"purged_kfold: {n} dates are too few for {n_splits} folds with horizon {horizon}")
+        valid_pos = np.array([], dtype=int)
+        if valid_fraction > 0:
+            n_val = max(1, int(round(valid_fraction * len(train_pos))))
+            valid_pos = train_pos[-n_val:]
+            train_pos = train_pos[train_pos + horizon < valid_pos[0]]
+            if len(train_pos) == 0:
+                raise ValueError("purged_kfold: no training dates left before the validation segment")
+        folds.append(Fold(uniq[train_pos], uniq[valid_pos], uniq[a:b]))
+    return folds
+
+
+def score_predictions(frame: pd.DataFrame, metric: str, *, score: str = "prob", label: str = "label",
+                      fwd_return: str = "fwd", horizon_days: int = 5) -> float:
+    """One scoring metric of out-of-sample predictions (higher is better).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Long frame with ``date``, ``score`` (probability or predicted return), the binary
+        ``label`` and the realised ``fwd_return`` (fraction over the horizon).
+    metric : {"f1", "auc", "rank_ic", "sharpe_top_decile"}
+        ``f1``/``auc``: of ``score`` vs ``label`` (F1 at 0.5). ``rank_ic``: mean per-date
+        Spearman correlation of ``score`` and ``fwd_return``. ``sharpe_top_decile``: the
+        annualised Sharpe ratio of the equal-weight top-decile portfolio's ``fwd_return``
+        on every ``horizon_days``-th date (non-overlapping holdings):
+        ``mean / std * sqrt(252 / horizon_days)``.
+
+    Returns
+    -------
+    float
+        NaN when undefined (one class, constant scores, < 2 periods).
+
+    Raises
+    ------
+    ValueError
+        On an unknown metric.
+    """
+    if metric in ("f1", "auc"):
+        m = classification_metrics(frame[label], frame[score])
+        return m["f1" if metric == "f1" else "roc_auc"]
+    if metric == "rank_ic":
+        return float(ic_by_date(frame, score, fwd_return)["rank_ic"].mean())
+    if metric == "sharpe_top_decile":
+        r = top_decile_returns(frame, score, fwd_return)
+        r = r.iloc[:: max(1, horizon_days)]
+        if len(r) < 2 or r.std(ddof=1) == 0:
+            return float("nan")
+        return float(r.mean() / r.std(ddof=1) * np.sqrt(252 / horizon_days))
+    raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
+
+
+def top_decile_returns(frame: pd.DataFrame, score: str, fwd_return: str, quantile: float = 0.9) -> pd.Series:
+    """Per-date mean ``fwd_return`` of the rows whose score rank is in the top decile (>= 2 names)."""
+    data = frame[["date", score, fwd_return]].dropna()
+    pct = data.groupby("date")[score].rank(pct=True, method="first")
+    top = data[pct > quantile]
+    return top.groupby("date")[fwd_return].mean().rename("top_decile")
+
+
+@dataclass
+class TuneResult:
+    """Outcome of :func:`tune`: best parameters, their CV score, and every trial."""
+
+    best_params: dict[str, Any]
+    best_value: float
+    metric: str
+    trials: pd.DataFrame
+    study_name: str
+    storage: str | None
+    fold_scores: dict[int, list[float]] = field(default_factory=dict)
+
+
+def cross_validate(data: pd.DataFrame, algorithm: str, objective: str, params: dict[str, Any], *,
+                   feature_columns: list[str], label: str, fwd_return: str, horizon_days: int,
+                   metric: str = "auc", n_splits: int = 5, date_stride: int = 1, seed: int = 42,
+                   num_threads: int = 1) -> list[float]:
+    """Score one parameter set on purged k-fold CV (one fit per fold, early stopping on its valid segment).
+
+    Parameters
+    ----------
+    data : DataFrame
+        :func:`vfr.ml.build_dataset` output (features + ``label`` + ``fwd_return`` columns).
+    objective : {"classification", "regression"}
+        Regression fits ``fwd_return``; classification fits ``label``.
+    date_stride : int
+        Fit on every ``date_stride``-th training date (validation and test use all).
+
+    Returns
+    -------
+    list of float
+        The metric on each test fold.
+    """
+    data = data[data[label].notna()]
+    folds = purged_kfold(data["date"], n_splits, horizon=horizon_days)
+    target = label if objective == "classification" else fwd_return
+    codes, _ = pd.factorize(data["date"], sort=True)
+    cols = ["symbol", "date", *feature_columns]
+    out = []
+    for fold in folds:
+        tr = data["date"].isin(fold.train).to_numpy() & (codes % date_stride == 0)
+        va, te = data["date"].isin(fold.valid).to_numpy(), data["date"].isin(fold.test).to_numpy()
+        model = make_model(algorithm, objective, params, seed=seed, num_threads=num_threads)
+        model.fit(data.loc[tr, cols], data.loc[tr, target],
+                  valid=(data.loc[va, cols], data.loc[va, target]) if va.any() else None)
+        scored = data.loc[te, ["date", label, fwd_return]].assign(prob=model.predict_proba(data.loc[te, cols]))
+        out.append(score_predictions(scored, metric, label=label, fwd_return=fwd_return, horizon_days=horizon_days))
+    return out
+
+
+def _suggest(trial, space: dict[str, tuple[str, float, float, bool]]) -> dict[str, Any]:
+    out = {}
+    for name, (kind, low, high, log) in space.items():
+        if kind == "int":
+            out[name] = trial.suggest_int(name, int(low), int(high), log=log)
+        else:
+            out[name] = trial.suggest_float(name, float(low), float(high), log=log)
+    return out
+
+
+def tune(data: pd.DataFrame, algorithm: str, objective: str = "classification", *, feature_columns: list[str],
+         label: str, fwd_return: str, horizon_days: int, metric: str = "auc", method: str = "tpe",
+         n_trials: int = 20, n_splits: int = 5, storage: str | Path | None = None, study_name: str | None = None,
+         space: dict[str, tuple[str, float, float, bool]] | None = None, grid: dict[str, list[Any]] | None = None,
+         fixed_params: dict[str, Any] | None = None, date_stride: int = 1, seed: int = 42, num_threads: int = 1,
+         callback: Callable[[int, float], None] | None = None) -> TuneResult:
+    """Search hyper-parameters maximising ``metric`` on purged k-fold CV.
+
+    Parameters
+    ----------
+    method : {"tpe", "random", "grid"}
+        Optuna's TPE sampler, its random sampler, or the full product of ``grid``
+        (default :data:`DEFAULT_GRIDS`); ``n_trials`` caps the grid.
+    storage : str or Path, optional
+        Optuna storage URL: ``sqlite:///path/optuna.db`` (use :func:`default_storage` for the
+        VFR home's file) or a PostgreSQL SQLAlchemy URL such as
+        ``postgresql+psycopg://user@host:5432/db``; a Path means a SQLite file. None keeps
+        the study in memory. A study with the same name in the same storage is resumed.
+    space : dict, optional
+        Overrides :data:`SEARCH_SPACES` for ``algorithm``.
+    fixed_params : dict, optional
+        Parameters not searched (e.g. ``{"n_estimators": 100}``).
+    callback : callable, optional
+        Called with (trial number, value) after each trial.
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or metric.
+    """
+    import optuna
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
+    if isinstance(storage, Path):
+        storage = f"sqlite:///{storage.resolve()}"
+    space = space or SEARCH_SPACES[algorithm]
+    if method == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed)
+    elif method == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif method == "grid":
+        grid = grid or DEFAULT_GRIDS[algorithm]
+        sampler = optuna.samplers.GridSampler(grid, seed=seed)
+        n_trials = min(n_trials, int(np.prod([len(v) for v in grid.values()])))
+    else:
+        raise ValueError(f"unknown method {method!r}; expected tpe, random or grid")
+    study_name = study_name or f"vfr-{algorithm}-{objective}-{metric}-{method}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", sampler=sampler,
+                                load_if_exists=True)
+    fold_scores: dict[int, list[float]] = {}
+
+    def objective_fn(trial) -> float:
+        params = (fixed_params or {}) | (
+            {k: trial.suggest_categorical(k, v) for k, v in grid.items()} if method == "grid" else _suggest(trial, space))
+        scores = cross_validate(data, algorithm, objective, params, feature_columns=feature_columns, label=label,
+                                fwd_return=fwd_return, horizon_days=horizon_days, metric=metric, n_splits=n_splits,
+                                date_stride=date_stride, seed=seed, num_threads=num_threads)
+        fold_scores[trial.number] = scores
+        trial.set_user_attr("fold_scores", [float(s) for s in scores])
+        value = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("-inf")
+        if callback is not None:
+            callback(trial.number, value)
+        return value
+
+    study.optimize(objective_fn, n_trials=n_trials, gc_after_trial=False)
+    trials = study.trials_dataframe(attrs=("number", "value", "params", "state", "user_attrs"))
+    return TuneResult(best_params=(fixed_params or {}) | study.best_params, best_value=float(study.best_value),
+                      metric=metric, trials=trials, study_name=study_name, storage=storage, fold_scores=fold_scores)
+
+
+def default_storage(home: Path) -> str:
+    """SQLite URL of the study database inside a VFR home folder (``<home>/optuna.db``)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(home / 'optuna.db').resolve()}"
+
+
+def grid_size(grid: dict[str, list[Any]]) -> int:
+    """Number of points in the product of a grid."""
+    return len(list(itertools.product(*grid.values())))

@@ -1,0 +1,151 @@
+"""The FastAPI application factory (no module-level app; state lives on ``app.state``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vfr.config import Settings
+from vfr.serving.engine import Conflict, MLUnavailable, NotFound, ServingEngine, StoreUnavailable
+from vfr.serving.ratelimit import TierLimiter
+from vfr.serving.routers import admin, health, ml, stocks
+
+log = logging.getLogger("vfr.serving")
+_RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 422: "validation_error", 429: "rate_limited",
+                503: "unavailable"}
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "body", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _body(request: Request, error: str, detail, status: int, headers: dict | None = None) -> JSONResponse:
+    rid = getattr(request.state, "request_id", None)
+    return JSONResponse({"error": error, "detail": detail, "request_id": rid}, status_code=status, headers=headers)
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id (``X-Request-ID`` in and out) and latency per route."""
+
+    def __init__(self, app, latency) -> None:
+        self.app = app
+        self.latency = latency
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for k, v in scope.get("headers", ()):
+            if k == b"x-request-id":
+                rid = v.decode("latin-1")
+                break
+        rid = rid if _RID.match(rid) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        route = scope.get("route")
+        if route is not None and status[0] < 500:
+            self.latency.record(f"{scope['method']} {route.path}", (time.perf_counter() - t0) * 1000)
+
+
+def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm: bool = False) -> FastAPI:
+    """Build the VFR HTTP API.
+
+    Parameters
+    ----------
+    settings : Settings
+        Stores, registry, caches, auth, rate limits, ML budget, CORS.
+    engine : ServingEngine, optional
+        Default ``ServingEngine(settings)``; closed when the app shuts down.
+    warm : bool
+        At startup, load the champion and the latest features and predictions in a background
+        thread (``vfr serve`` does), so the first requests do not pay for it.
+
+    Returns
+    -------
+    FastAPI
+        OpenAPI docs at ``/docs`` (schema at ``/openapi.json``).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if warm:
+            threading.Thread(target=app.state.engine.warmup, name="vfr-warmup", daemon=True).start()
+        yield
+        app.state.engine.close()
+
+    app = FastAPI(title="VFR API", version="0.1.0", lifespan=lifespan,
+                  description="Stock selection and analysis: classic factor scores blended with ML predictions.")
+    app.state.settings = settings
+    app.state.engine = engine or ServingEngine(settings)
+    app.state.limiter = TierLimiter(settings)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
+
+    app.add_middleware(RequestContext, latency=app.state.engine.latency)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(request: Request, exc: RequestValidationError):
+        detail = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid value"))}
+                  for e in exc.errors()]
+        return _body(request, "validation_error", detail, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _body(request, _ERROR_NAMES.get(exc.status_code, "error"), exc.detail, exc.status_code,
+                     getattr(exc, "headers", None))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound):
+        return _body(request, "not_found", str(exc), 404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict):
+        return _body(request, "conflict", str(exc), 409)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable):
+        return _body(request, "store_unavailable", str(exc), 503, {"Retry-After": "5"})
+
+    @app.exception_handler(MLUnavailable)
+    async def ml_down(request: Request, exc: MLUnavailable):
+        return _body(request, "ml_unavailable", str(exc), 503)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _body(request, "internal_error", "internal error; quote the request id when reporting it", 500)
+
+    for module in (health, stocks, ml, admin):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for multi-worker uvicorn: settings from the ``VFR_*`` environment."""
+    from vfr.config import get_settings
+
+    return create_app(get_settings(), warm=True)

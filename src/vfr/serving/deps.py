@@ -1,0 +1,86 @@
+"""FastAPI dependencies: settings, engine, request id, caller identity, tiers, rate limits.
+
+They are ``async`` because each is a few microseconds of work: sync dependencies would each cost
+a hop through the thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from vfr.config import Settings
+from vfr.serving.auth import AuthError, Principal, verify_token
+from vfr.serving.engine import ServingEngine
+from vfr.serving.ratelimit import TierLimiter
+
+_bearer = HTTPBearer(auto_error=False, description="JWT bearer token (`vfr auth token`).")
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_engine(request: Request) -> ServingEngine:
+    return request.app.state.engine
+
+
+async def get_limiter(request: Request) -> TierLimiter:
+    return request.app.state.limiter
+
+
+async def request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+async def principal(request: Request, settings: Annotated[Settings, Depends(get_settings)],
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """The caller: from a valid bearer token, else anonymous (by client address).
+
+    Raises
+    ------
+    HTTPException
+        401 when a token is given but invalid or expired.
+    """
+    if credentials is None:
+        host = request.client.host if request.client else "unknown"
+        return Principal(user=f"ip:{host}", tier="anonymous")
+    try:
+        return verify_token(settings, credentials.credentials)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+async def rate_limited(caller: Annotated[Principal, Depends(principal)],
+                 limiter: Annotated[TierLimiter, Depends(get_limiter)]) -> Principal:
+    """Count the call against the caller's tier; 429 with Retry-After when over the limit."""
+    decision = limiter.hit(caller.tier, caller.user)
+    if not decision.allowed:
+        raise HTTPException(429, f"rate limit of the {caller.tier} tier ({decision.limit} calls per window) "
+                                 f"exceeded; retry in {decision.retry_after} s",
+                            headers={"Retry-After": str(decision.retry_after),
+                                     "X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": "0"})
+    return caller
+
+
+def require_tier(*tiers: str) -> Callable[..., Principal]:
+    """Dependency: an authenticated caller in one of ``tiers`` (401 without token, 403 otherwise)."""
+
+    async def dep(caller: Annotated[Principal, Depends(rate_limited)]) -> Principal:
+        if not caller.authenticated:
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        if caller.tier not in tiers:
+            raise HTTPException(403, f"the {caller.tier} tier may not call this endpoint (needs {', '.join(tiers)})")
+        return caller
+
+    return dep
+
+
+EngineDep = Annotated[ServingEngine, Depends(get_engine)]
+RequestId = Annotated[str, Depends(request_id)]
+AnyCaller = Annotated[Principal, Depends(rate_limited)]
+Member = Annotated[Principal, Depends(require_tier("free", "pro", "admin"))]
+Admin = Annotated[Principal, Depends(require_tier("admin"))]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the serving database (prediction log and outcomes)."""

@@ -1,0 +1,277 @@
+"""Failure behaviour: ML failing in every way, Redis down, PostgreSQL down (as the market store and
+as the prediction log). Nothing is mocked: broken models are real corrupted artifacts, outages
+are closed ports or a real TCP proxy taken down."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import PG_URL
+from tests.serving.conftest import REDIS_URL, Built, TcpProxy, auth, client_for, make_settings, pg_target
+from vfr.config import Settings
+from vfr.data import MarketStore
+from vfr.ml import ModelRegistry
+from vfr.serving import ServingEngine
+
+DOWN_PG = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+
+
+def own_registry(built: Built, tmp_path: Path, n: int = 2, **overrides) -> tuple[Settings, ModelRegistry, list[str]]:
+    """A private registry holding ``n`` versions (copies of the session model); the last is champion."""
+    settings = make_settings(built, tmp_path, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'own-mlflow.db'}",
+                             **overrides)
+    src = ModelRegistry(built.tracking_uri).load(built.model_name)
+    registry = ModelRegistry.from_settings(settings)
+    versions = [registry.register(built.model_name, src.model, params={}, metrics={}, metadata=src.metadata)
+                for _ in range(n)]
+    registry.set_champion(built.model_name, versions[-1])
+    return settings, registry, versions
+
+
+def corrupt(registry: ModelRegistry, name: str, version: str) -> None:
+    """Overwrite the model file of a registered version with garbage."""
+    source = registry.client.get_model_version(name, version).source
+    folder = Path(urlparse(source).path)
+    if not folder.exists():  # the run's artifact folder
+        run = registry.client.get_run(registry.client.get_model_version(name, version).run_id)
+        folder = Path(urlparse(run.info.artifact_uri).path) / "model"
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name not in ("MLmodel", "vfr_model.json")
+             and p.suffix not in (".yaml", ".txt", ".json")]
+    assert files, f"no model file under {folder}"
+    for p in files:
+        p.write_bytes(b"\x00garbage\x00" * 10)
+
+
+def classic(client: httpx.Client) -> list[dict]:
+    return client.get("/api/stocks/select").json()["results"]
+
+
+def _no_leak(text: str) -> None:
+    for needle in ("Traceback", "/tmp", "/work", "site-packages", "sqlite:", "file:"):
+        assert needle not in text, needle
+
+
+def test_no_model_registered_gives_the_classic_answer(built: Built, tmp_path: Path) -> None:
+    settings = make_settings(built, tmp_path, model_name="no-such-model")
+    with client_for(settings) as client:
+        r = client.get("/api/stocks/select", params={"include_ml": True})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["ml"]["status"].startswith("unavailable:") and "champion" in body["ml"]["status"]
+        assert body["results"] == classic(client)
+        _no_leak(r.text)
+        a = client.get("/api/stocks/analyze", params={"symbols": "AAPL"}).json()
+        assert a["results"][0]["ml_prediction"] is None and a["ml"]["status"].startswith("unavailable:")
+
+
+def test_corrupt_champion_falls_back_to_the_previous_version(built: Built, tmp_path: Path) -> None:
+    settings, registry, versions = own_registry(built, tmp_path)
+    corrupt(registry, built.model_name, versions[-1])
+    with client_for(settings) as client:
+        r = client.get("/api/stocks/select", params={"include_ml": True})
+        body = r.json()
+        assert body["ml"]["models"] == [{"name": built.model_name, "version": versions[0]}]
+        assert body["ml"]["status"].startswith("ok (fallback:") and f"v{versions[-1]}" in body["ml"]["status"]
+        assert "unreadable" in body["ml"]["status"] or "corrupt" in body["ml"]["status"]
+        assert body["results"][0]["ml_probability"] is not None
+        _no_leak(r.text)
+
+
+def test_all_versions_corrupt_gives_the_classic_answer(built: Built, tmp_path: Path) -> None:
+    settings, registry, versions = own_registry(built, tmp_path)
+    for v in versions:
+        corrupt(registry, built.model_name, v)
+    with client_for(settings) as client:
+        body = client.get("/api/stocks/select", params={"include_ml": True}).json()
+        assert body["ml"]["status"].startswith("unavailable:")
+        assert all(f"v{v}" in body["ml"]["status"] for v in versions)  # every version was tried
+        assert body["results"] == classic(client)
+
+
+def test_ml_over_its_time_budget_gives_the_classic_answer(built: Built, tmp_path: Path) -> None:
+    settings = make_settings(built, tmp_path, ml_timeout_ms=1)
+    with client_for(settings) as client:  # cold: loading the model alone takes far longer than 1 ms
+        t0 = time.perf_counter()
+        body = client.get("/api/stocks/select", params={"include_ml": True}).json()
+        assert time.perf_counter() - t0 < 5
+        assert body["ml"]["status"] == "unavailable: timeout: ML did not answer within the 1 ms budget"
+        assert body["results"] == classic(client)
+
+
+def test_features_missing_from_the_store_give_the_classic_answer(built: Built, tmp_path: Path) -> None:
+    model = ModelRegistry(built.tracking_uri).load(built.model_name)
+    dropped = next(c for c in model.feature_columns if not c.endswith("_rank"))
+    url = f"duckdb:///{tmp_path / 'partial.duckdb'}"
+    with MarketStore(built.store_url) as src, MarketStore(url) as dst:
+        dst.replace_table("features", src.read_table("features", start=built.latest).drop(columns=[dropped]))
+        dst.write_universe(src.read_universe())
+    settings = make_settings(built, tmp_path, store_url=url)
+    with client_for(settings) as client:
+        body = client.get("/api/stocks/select", params={"include_ml": True}).json()
+        assert body["ml"]["status"].startswith("unavailable:") and dropped in body["ml"]["status"]
+        assert body["results"] == classic(client)
+
+
+def test_caches_live_in_redis_and_are_shared(built: Built, tmp_path: Path, redis_prefix: str) -> None:
+    import redis
+
+    settings = make_settings(built, tmp_path, cache_url=REDIS_URL, cache_prefix=redis_prefix)
+    with client_for(settings) as client:
+        first = client.get("/api/stocks/select", params={"include_ml": True}).json()
+        assert first["ml"]["status"] == "ok"
+        stats = client.get("/api/admin/data-sources", headers=auth(settings, "admin")).json()["cache"]
+        assert stats["backend"] == "redis"
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = {k.decode() for k in r.scan_iter(f"{redis_prefix}:*")}
+    day = str(built.latest.date())
+    assert f"{redis_prefix}:feat:{day}" in keys
+    assert f"{redis_prefix}:pred:{built.model_name}:{built.champion}:{day}" in keys
+    ttl = r.pttl(f"{redis_prefix}:pred:{built.model_name}:{built.champion}:{day}")
+    assert 0 < ttl <= settings.prediction_cache_ttl_s * 1000
+    assert 0 < r.pttl(f"{redis_prefix}:feat:{day}") <= settings.feature_cache_ttl_s * 1000
+    # a second server (another process would do the same) reads features and predictions from Redis
+    with client_for(settings) as other:
+        again = other.get("/api/stocks/select", params={"include_ml": True}).json()
+        assert again["results"] == first["results"]
+        assert other.app.state.engine.cache.hits >= 2
+
+
+def test_redis_down_serves_from_process_memory(built: Built, tmp_path: Path, shared_api: httpx.Client) -> None:
+    settings = make_settings(built, tmp_path, cache_url="redis://127.0.0.1:1/0")
+    with client_for(settings) as client:
+        for _ in range(2):
+            r = client.get("/api/stocks/select", params={"include_ml": True})
+            assert r.status_code == 200 and r.json()["ml"]["status"] == "ok"
+        expected = shared_api.get("/api/stocks/select", params={"include_ml": True}).json()["results"]
+        assert r.json()["results"] == expected
+        health = client.get("/api/health").json()
+        assert health["cache"] == "memory (redis down)" and health["status"] == "ok"
+        assert client.app.state.engine.cache.stats()["redis_errors"] >= 1
+
+
+@pytest.fixture(scope="module")
+def pg_store(built: Built) -> str:
+    """The session store copied into its own PostgreSQL schema (dropped afterwards)."""
+    schema = f"vfr_serving_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # pragma: no cover
+        pytest.skip(f"PostgreSQL not reachable: {exc.__class__.__name__}")
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with MarketStore(built.store_url) as src, MarketStore(url) as dst:
+        dst.replace_table("features", src.read_table("features"))
+        dst.replace_table("prices", src.read_table("prices"))
+        dst.write_universe(src.read_universe())
+    yield url
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_as_market_store_and_prediction_log(built: Built, tmp_path: Path, pg_store: str, pg_url: str,
+                                                       shared_api: httpx.Client) -> None:
+    settings = make_settings(built, tmp_path, store_url=pg_store, serving_db_url=pg_url)
+    with client_for(settings) as client:
+        body = client.get("/api/stocks/select", params={"include_ml": True, "top": 5}).json()
+        expected = shared_api.get("/api/stocks/select", params={"include_ml": True, "top": 5}).json()
+        assert body["ml"]["status"] == "ok" and body["results"] == expected["results"]
+        client.app.state.engine.predlog.flush()
+    with sa.create_engine(pg_url).connect() as conn:
+        rows = conn.exec_driver_sql("SELECT symbol, model_version, horizon, predicted_class, probability, "
+                                    "confidence_level, features FROM ml_predictions ORDER BY probability").all()
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    assert version == "0001"
+    assert {r.symbol for r in rows} == {r["symbol"] for r in body["results"]}
+    assert all(r.model_version == built.champion and r.horizon == "1w" for r in rows)
+    assert all(r.predicted_class == int(r.probability >= 0.5) for r in rows)
+    assert all(r.confidence_level in {"HIGH", "MEDIUM", "LOW"} and r.features.startswith("{") for r in rows)
+
+
+def test_postgresql_down_answers_503_with_a_clear_body(built: Built, tmp_path: Path) -> None:
+    settings = make_settings(built, tmp_path, store_url=DOWN_PG)
+    with client_for(settings) as client:
+        for path, params in (("/api/stocks/select", {}), ("/api/stocks/select", {"include_ml": True}),
+                             ("/api/stocks/analyze", {"symbols": "AAPL"})):
+            r = client.get(path, params=params)
+            assert r.status_code == 503, r.text
+            body = r.json()
+            assert body["error"] == "store_unavailable"
+            assert body["detail"] == "the market store is not reachable; try again later"
+            assert r.headers["retry-after"] == "5"
+            _no_leak(r.text)
+            assert "127.0.0.1" not in r.text and "postgres" not in r.text.lower()
+        r = client.get("/api/admin/data-sources", headers=auth(settings, "admin"))
+        assert r.status_code == 503 and r.json()["error"] == "store_unavailable"
+        r = client.get("/api/health")
+        assert r.status_code == 503 and r.json()["store"] == "unreachable"
+
+
+@pytest.mark.postgres
+def test_prediction_logs_are_buffered_while_postgresql_is_down(built: Built, tmp_path: Path, pg_url: str) -> None:
+    proxy = TcpProxy(pg_target())
+    proxy.start()
+    schema_opts = pg_url.split("?", 1)[1]
+    log_url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?{schema_opts}"
+    settings = make_settings(built, tmp_path, serving_db_url=log_url)
+    engine = ServingEngine(settings, log_flush_interval_s=0.2)
+    try:
+        with client_for(settings, engine=engine) as client:
+            client.get("/api/stocks/select", params={"include_ml": True, "top": 3})
+            _wait(lambda: engine.predlog.pending == 0 and engine.predlog.written == 3)
+            proxy.stop()  # PostgreSQL becomes unreachable for the log
+            r = client.get("/api/stocks/select", params={"include_ml": True, "top": 8})
+            assert r.status_code == 200 and r.json()["ml"]["status"] == "ok"  # serving goes on
+            a = client.get("/api/stocks/analyze", params={"symbols": "KO,PG"})
+            assert a.status_code == 200
+            first = {row["symbol"] for row in r.json()["results"][:3]}
+            served = {row["symbol"] for row in r.json()["results"]} | {"KO", "PG"}
+            _wait(lambda: engine.predlog.failures >= 1)
+            assert engine.predlog.pending == len(served - first)  # nothing dropped, nothing written twice
+            health = client.get("/api/ml/health", headers=auth(settings, "free")).json()
+            assert health["status"] == "degraded" and health["prediction_log"]["pending"] > 0
+            assert "127.0.0.1" not in str(health)
+            proxy.start()  # PostgreSQL is back: the buffer drains by itself
+            _wait(lambda: engine.predlog.pending == 0, timeout=20)
+    finally:
+        proxy.stop()
+    with sa.create_engine(pg_url).connect() as conn:
+        logged = {r[0] for r in conn.exec_driver_sql("SELECT symbol FROM ml_predictions").all()}
+    assert logged == served
+
+
+def test_unwritten_logs_are_spilled_at_shutdown_and_written_at_next_start(built: Built, tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    settings = make_settings(built, tmp_path, serving_db_url=f"sqlite:///{tmp_path / 'missing' / 'x' / 'log.db'}")
+    engine = ServingEngine(settings, log_flush_interval_s=0)
+    (tmp_path / "missing").rename(tmp_path / "gone")  # the log database's folder disappears
+    (tmp_path / "missing").write_text("not a folder")  # ...and cannot be recreated
+    with client_for(settings, engine=engine) as client:
+        assert client.get("/api/stocks/select", params={"include_ml": True, "top": 4}).status_code == 200
+        assert engine.predlog.pending == 4
+    spills = list((settings.home_dir / "predlog-spill").glob("*.jsonl"))
+    assert len(spills) == 1
+    restarted = ServingEngine(make_settings(built, tmp_path, serving_db_url=f"sqlite:///{db}"),
+                              log_flush_interval_s=0)
+    assert restarted.predlog.pending == 4
+    restarted.predlog.flush()
+    assert restarted.predlog.counts()["ml_predictions"] == 4
+    assert not list((settings.home_dir / "predlog-spill").glob("*.jsonl"))
+    restarted.close()
+
+
+def _wait(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
