@@ -119,6 +119,9 @@ def models_compare(leaderboard: Annotated[Path | None, typer.Option(
 
     if leaderboard is not None:
         frame = pd.read_csv(leaderboard)
+        key = ["model", "roc_auc", "rank_ic", "rank_icir", "sharpe", "brier", "dm_p_vs_champion", "decision"]
+        if set(key) <= set(frame.columns):
+            frame = frame[key]
         out.print(rich_table(frame, f"leaderboard {leaderboard.name}", floats="{:.4f}"))
         return
     registry, name, settings = _registry(home, name)
