@@ -161,3 +161,28 @@ def test_full_development_set(tmp_path: Path) -> None:
     assert 0.45 < wf["roc_auc"] < 0.6
     assert result.report.exists()
     assert result.selection.ml_status == "ok"
+
+
+def test_all_factor_groups_flow_from_the_store_to_selection(settings: Settings, small_prices_file: Path) -> None:
+    from tests.conftest import SHARED_DATA
+    from vfr.pipeline import stage_ingest_fundamentals
+
+    earnings = require_shared(SHARED_DATA / "earnings" / "earnings_surprises.parquet")
+    macro = require_shared(SHARED_DATA / "macro" / "fred_md.parquet").parent
+    stage_ingest(settings, small_prices_file, require_shared(SP500_UNIVERSE))
+    stage_features(settings)
+    before = set(stage_select(settings).table["groups_present"].iloc[0].split(","))
+    assert "technical" in before and not {"fundamental", "macro"} & before
+    written = stage_ingest_fundamentals(settings, earnings=earnings, macro=macro)
+    assert written["earnings"] > 30_000 and written["macro_fred_md"] > 700
+    stage_features(settings)
+    sel = stage_select(settings)
+    present = sel.table["groups_present"].iloc[0].split(",")
+    assert {"technical", "fundamental", "macro", "alternative"} <= set(present)
+    for group in ("fundamental", "macro", "alternative"):
+        score = sel.table[f"{group}_score"]
+        assert score.notna().mean() > 0.5 and score.dropna().between(0, 1).all()  # missing is NaN, never 0
+    with pytest.raises(Exception):  # a bad earnings file changes nothing
+        stage_ingest_fundamentals(settings, earnings=small_prices_file)
+    with MarketStore.from_settings(settings) as store:
+        assert store.table_counts()["earnings"] == written["earnings"]

@@ -23,10 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from vfr.backtest import BacktestResult, CostModel, evaluate_factor, period_table, run_backtest, write_report
 from vfr.config import Settings
-from vfr.data import MarketStore, ingest
+from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro
+from vfr.data.fundamentals import FRED_MD_SERIES
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.errors import StageError
-from vfr.features import build_features
+from vfr.features import build_all_features
 from vfr.ml import ModelRegistry, RegistryError, TrainConfig, TrainResult, ic_by_date, make_labels, train
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
@@ -56,8 +57,64 @@ def stage_ingest(settings: Settings, prices: Path, universe: Path | None = None,
     return report
 
 
+EARNINGS_TABLE = "earnings"
+MACRO_TABLES = {"fred_md": "macro_fred_md", "vix": "macro_vix", "gdp": "macro_gdp"}
+
+
+def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = None,
+                              macro: Path | None = None) -> dict[str, int]:
+    """Read, validate and store earnings reports and/or the macro series (whole-table replace).
+
+    Parameters
+    ----------
+    earnings : Path, optional
+        Earnings-surprise file (layout of ``shared/data/earnings``; see
+        :func:`vfr.data.read_earnings`, which also drops rows with impossible report dates).
+    macro : Path, optional
+        Folder with ``fred_md.parquet``, ``vix_daily.parquet``, ``gdp_quarterly.parquet``.
+
+    Returns
+    -------
+    dict of table name -> rows written.
+    """
+    written: dict[str, int] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    if earnings is not None:
+        frames[EARNINGS_TABLE] = read_earnings(earnings)
+    if macro is not None:
+        data = read_macro(macro)
+        frames[MACRO_TABLES["fred_md"]] = data.fred_md[["month", *FRED_MD_SERIES]]
+        for key in ("vix", "gdp"):
+            if getattr(data, key) is not None:
+                frames[MACRO_TABLES[key]] = getattr(data, key)
+    with MarketStore.from_settings(settings) as store:  # everything read and validated before any write
+        for table, frame in frames.items():
+            written[table] = store.replace_table(table, frame)
+    return written
+
+
+def _stored_inputs(store: MarketStore) -> dict[str, Any]:
+    """Earnings, macro series and universe held by the store, for :func:`build_all_features`."""
+    inputs: dict[str, Any] = {}
+    if store.has_table(EARNINGS_TABLE):
+        inputs["earnings"] = store.read_table(EARNINGS_TABLE)
+    if store.has_table(MACRO_TABLES["fred_md"]):
+        inputs["macro"] = MacroData(
+            fred_md=store.read_table(MACRO_TABLES["fred_md"]),
+            vix=store.read_table(MACRO_TABLES["vix"]) if store.has_table(MACRO_TABLES["vix"]) else None,
+            gdp=store.read_table(MACRO_TABLES["gdp"]) if store.has_table(MACRO_TABLES["gdp"]) else None)
+    if store.has_table("securities"):
+        inputs["universe"] = store.read_universe()
+    return inputs
+
+
 def stage_features(settings: Settings, console: Console | None = None) -> int:
-    """Build features from the stored prices and replace the features table. Returns rows."""
+    """Build every factor group the store has inputs for and replace the features table.
+
+    Technical features need only prices; fundamental features need stored earnings
+    (`vfr data ingest-fundamentals --earnings`), macro features the macro series
+    (`--macro`), sector-relative strength the universe. Returns the rows written.
+    """
     console = _console(console)
     with MarketStore.from_settings(settings) as store:
         if not store.has_table("prices"):
@@ -65,9 +122,12 @@ def stage_features(settings: Settings, console: Console | None = None) -> int:
         prices = store.read_prices()
         if prices.empty:
             raise StageError("features: the store has no prices; run `vfr data ingest` first")
+        inputs = _stored_inputs(store)
         with _progress(console) as progress:
             task = progress.add_task("features", total=int(prices["symbol"].nunique()))
-            features = build_features(prices, progress=lambda n: progress.advance(task, n))
+            features = build_all_features(prices, progress=lambda n: progress.advance(task, n), **inputs)
+        groups = ", ".join(features.attrs.get("groups_present", ["technical"]))
+        console.print(f"  feature groups: {groups}")
         store.replace_table(FEATURES_TABLE, features)
     return len(features)
 
@@ -308,12 +368,16 @@ class PipelineResult:
 
 
 def run_pipeline(settings: Settings, prices: Path, universe: Path | None = None, *, config: TrainConfig | None = None,
-                 top_n: int | None = None, title: str = "VFR pipeline", console: Console | None = None) -> PipelineResult:
-    """Run every stage in order on ``prices`` (any supported layout)."""
+                 top_n: int | None = None, title: str = "VFR pipeline", earnings: Path | None = None,
+                 macro: Path | None = None, console: Console | None = None) -> PipelineResult:
+    """Run every stage in order on ``prices`` (any supported layout), with earnings and macro
+    data when given (they enable the fundamental and macro factor groups)."""
     console = _console(console)
     console.rule("[bold]1/5 ingest")
     report = stage_ingest(settings, prices, universe, console)
     console.print(f"  {report}")
+    if earnings is not None or macro is not None:
+        console.print(f"  {stage_ingest_fundamentals(settings, earnings=earnings, macro=macro)}")
     console.rule("[bold]2/5 features")
     rows = stage_features(settings, console)
     console.print(f"  {rows:,} feature rows")

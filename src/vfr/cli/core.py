@@ -41,16 +41,37 @@ def pipeline_run(
     prices: Annotated[Path, typer.Option(help="Parquet file, AlphaVantage CSV folder or Yahoo CSV(s).")],
     universe: Annotated[Path | None, typer.Option(help="constituents.csv (Symbol, Name, Sector).")] = None,
     top_n: Annotated[int | None, typer.Option(help="Stocks held by the backtest.")] = None,
+    earnings: Annotated[Path | None, typer.Option(help="Earnings-surprise file: enables fundamental features.")] = None,
+    macro: Annotated[Path | None, typer.Option(help="Folder of FRED-MD, VIX and GDP files: enables macro features.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Ingest, build features, train, select and backtest in one go."""
     from vfr.pipeline import run_pipeline
 
     try:
-        result = run_pipeline(_settings(home), prices, universe, top_n=top_n, console=err)
+        result = run_pipeline(_settings(home), prices, universe, top_n=top_n, earnings=earnings, macro=macro,
+                              console=err)
     except VFRError as exc:
         _fail(exc)
     out.print(f"report: {result.report}")
+
+
+@data_app.command("ingest-fundamentals")
+def data_ingest_fundamentals(
+    earnings: Annotated[Path | None, typer.Option(help="Earnings-surprise file (shared/data/earnings layout).")] = None,
+    macro: Annotated[Path | None, typer.Option(help="Folder with fred_md, vix_daily and gdp_quarterly Parquet.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Store earnings reports and/or macro series (enables the fundamental and macro factor groups)."""
+    from vfr.pipeline import stage_ingest_fundamentals
+
+    if earnings is None and macro is None:
+        _fail(ValueError("give --earnings and/or --macro"))
+    try:
+        written = stage_ingest_fundamentals(_settings(home), earnings=earnings, macro=macro)
+    except (VFRError, FileNotFoundError) as exc:
+        _fail(exc)
+    out.print(", ".join(f"{table}: {rows:,} rows" for table, rows in written.items()))
 
 
 @data_app.command("ingest")
@@ -99,8 +120,9 @@ def train_cmd(
 
 
 #: Shorter display names for the selection table (the CSV keeps the full names).
-_SHORT = {"technical_score": "technical", "classic_score": "classic", "ml_probability": "ml_prob",
-          "ml_confidence": "ml_conf", "recommendation": "call"}
+_SHORT = {"technical_score": "tech", "fundamental_score": "fund", "macro_score": "macro",
+          "sentiment_score": "sent", "alternative_score": "alt", "classic_score": "classic",
+          "ml_probability": "ml_prob", "ml_confidence": "ml_conf", "composite": "comp", "recommendation": "call"}
 
 
 @app.command("select")
@@ -122,8 +144,10 @@ def select_cmd(
         _fail(exc)
     if csv:
         sel.table.to_csv(csv, index=False)
-    shown = sel.table.head(top).drop(columns=["ml_score"], errors="ignore").rename(columns=_SHORT)
+    shown = sel.table.head(top).drop(columns=["ml_score", "groups_present"], errors="ignore").rename(columns=_SHORT)
     out.print(_table(shown, f"Selection on {sel.date.date()}"))
+    if "groups_present" in sel.table and len(sel.table):
+        out.print(f"factor groups present (weights renormalised over them): {sel.table['groups_present'].iloc[0]}")
     out.print(f"ML: {sel.ml_status}" + (f" (model v{sel.model_version})" if sel.model_version else ""))
 
 
