@@ -52,11 +52,12 @@ class RegistryError(VFRError, RuntimeError):
 
 
 def known_feature_columns() -> set[str]:
-    """Columns the current feature registry defines: ``vfr.features.feature_names()`` and their ``_rank``s."""
-    from vfr.features import feature_names
+    """Columns the current feature registry defines: every feature of the catalogue
+    (``vfr.features.ALL_FEATURES`` and the sentiment group) and ``<name>_rank`` for ranked ones."""
+    from vfr.features import ALL_FEATURES, SENTIMENT_FEATURES
 
-    names = feature_names()
-    return set(names) | {f"{n}_rank" for n in names}
+    defs = (*ALL_FEATURES, *SENTIMENT_FEATURES)
+    return {f.name for f in defs} | {f"{f.name}_rank" for f in defs if getattr(f, "ranked", True)}
 
 
 def _sha256(path: Path) -> str:
@@ -477,7 +478,7 @@ class ModelRegistry:
             if unknown:
                 raise RegistryError(
                     f"model {name!r} v{mv.version} was trained on features the current feature registry "
-                    f"(vfr.features.feature_names()) does not define: {unknown[:8]}"
+                    f"(vfr.features.ALL_FEATURES) does not define: {unknown[:8]}"
                     f"{'...' if len(unknown) > 8 else ''}; retrain it on the current features")
         metadata |= {"sha256_verified": verified, "size_bytes": _folder_size(local),
                      "ab_traffic": float((mv.tags or {}).get(_AB_TAG, "nan"))}
