@@ -110,7 +110,7 @@ def test_build_all_features_layout(all_small, prices_small):
     tech = build_features(prices_small)
     pd.testing.assert_frame_equal(all_small[tech.columns], tech)  # technical part unchanged
     assert all_small.attrs["groups_present"] == ["technical", "fundamental", "macro",
-                                                 "alternative", "interaction"]
+                                                 "alternative", "sentiment", "interaction"]
     registered = {f.name: f for f in ALL_FEATURES}
     for name, f in registered.items():
         assert name in all_small.columns, name
@@ -126,7 +126,7 @@ def test_build_all_features_layout(all_small, prices_small):
 
 def test_build_all_features_without_optional_inputs(prices_small):
     out = build_all_features(prices_small)
-    assert out.attrs["groups_present"] == ["technical", "alternative", "interaction"]
+    assert out.attrs["groups_present"] == ["technical", "alternative", "sentiment", "interaction"]
     assert "sue" not in out.columns and "vix" not in out.columns
     assert out["is_january"].notna().all()
 

@@ -40,7 +40,7 @@ def test_every_signal_is_a_ranked_registered_feature():
 
 def test_classic_uses_all_groups_with_plan_weights(features):
     scores = classic_scores(features)
-    groups = ["technical", "fundamental", "macro", "alternative"]
+    groups = ["technical", "fundamental", "macro", "sentiment", "alternative"]
     assert scores.attrs["groups_present"] == groups
     full = scores["groups_present"] == ",".join(groups)
     assert full.mean() > 0.5
@@ -59,14 +59,14 @@ def test_missing_group_is_renormalised_and_reported(features):
     for s in GROUP_SIGNALS["fundamental"]:
         frame.loc[gone, f"{s.feature}_rank"] = np.nan
     scores = classic_scores(frame)
-    rows = gone & scores["technical_score"].notna().to_numpy() & \
-        scores["macro_score"].notna().to_numpy() & scores["alternative_score"].notna().to_numpy()
+    rows = gone & scores["technical_score"].notna().to_numpy() & scores["macro_score"].notna().to_numpy() & \
+        scores["sentiment_score"].notna().to_numpy() & scores["alternative_score"].notna().to_numpy()
     assert rows.sum() > 500
     sub = scores[rows]
-    assert (sub["groups_present"] == "technical,macro,alternative").all()
+    assert (sub["groups_present"] == "technical,macro,sentiment,alternative").all()
     assert sub["fundamental_score"].isna().all()
-    w = np.array([0.40, 0.20, 0.05])
-    expected = sub[["technical_score", "macro_score", "alternative_score"]].to_numpy() @ w / w.sum()
+    w = np.array([0.40, 0.20, 0.10, 0.05])
+    expected = sub[["technical_score", "macro_score", "sentiment_score", "alternative_score"]].to_numpy() @ w / w.sum()
     np.testing.assert_allclose(sub["classic_score"], expected, rtol=1e-9)
 
 

@@ -14,9 +14,11 @@ from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
 from vfr.features.cross_section import build_features, rank_matrix
 from vfr.features.fundamental import fundamental_features
 from vfr.features.interactions import interaction_features
+from vfr.features.definitions import SENTIMENT_FEATURES
 from vfr.features.macro import macro_features
+from vfr.features.sentiment import market_sentiment
 
-_RANKED = {f.name: f.ranked for f in (*ALL_FEATURES, *RATIO_FEATURES_DEFS)}
+_RANKED = {f.name: f.ranked for f in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *SENTIMENT_FEATURES)}
 
 
 def _append(result: pd.DataFrame, part: pd.DataFrame, codes: np.ndarray) -> list[str]:
@@ -81,6 +83,7 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
     if macro is not None:
         parts["macro"] = macro_features(prices, macro)
     parts["alternative"] = alternative_features(prices, earnings, universe)
+    parts["sentiment"] = market_sentiment(prices, earnings=earnings, vix=macro.vix if macro is not None else None)
     extra: dict[str, pd.Series] = {}
     groups = ["technical"]
     for group, part in parts.items():

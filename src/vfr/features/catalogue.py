@@ -8,7 +8,7 @@ registered feature, technical ones included; ``benchmarks/feature_catalogue.py``
 
 from __future__ import annotations
 
-from vfr.features.definitions import FEATURES, FeatureDef
+from vfr.features.definitions import FEATURES, SENTIMENT_FEATURES, FeatureDef
 from vfr.features.interactions import CANDIDATES, INTERACTIONS
 
 _EARN = "earnings file / provider EARNINGS; usable from the day after reported_date"
@@ -147,9 +147,15 @@ INTERACTION_FEATURES: tuple[FeatureDef, ...] = tuple(
                ranked=True)
     for name in INTERACTIONS)
 
+#: Market-derived sentiment (vfr.features.sentiment.market_sentiment): built for every stock;
+#: the text-sentiment features need a message feed and are built separately.
+MARKET_SENTIMENT_FEATURES: tuple[FeatureDef, ...] = tuple(f for f in SENTIMENT_FEATURES
+                                                          if f.name.startswith("msent_"))
+
 #: Every feature of build_all_features (technical first), in column order.
 ALL_FEATURES: tuple[FeatureDef, ...] = (FEATURES + FUNDAMENTAL_FEATURES + MACRO_FEATURES
-                                        + ALTERNATIVE_FEATURES + INTERACTION_FEATURES)
+                                        + ALTERNATIVE_FEATURES + MARKET_SENTIMENT_FEATURES
+                                        + INTERACTION_FEATURES)
 
 
 def all_feature_names(group: str | None = None, *, ranked: bool | None = None) -> list[str]:

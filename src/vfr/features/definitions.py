@@ -145,9 +145,9 @@ def feature_names(group: str | None = None) -> list[str]:
 
 
 # --- sentiment group (issue 3): computed by vfr.features.sentiment, not by build_features ---
-def _s(name: str, window: int, description: str, source: str) -> FeatureDef:
+def _s(name: str, window: int, description: str, source: str, ranked: bool = True) -> FeatureDef:
     return FeatureDef(name=name, group="sentiment", description=description, window=window,
-                      source=source)
+                      source=source, ranked=ranked)
 
 
 _TXT_SRC = ("vfr.features.sentiment.daily_sentiment; Loughran & McDonald, J. Finance (2011) "
@@ -171,5 +171,6 @@ SENTIMENT_FEATURES: tuple[FeatureDef, ...] = (
        "with reported_date < t", "vfr.features.sentiment.market_sentiment; Bernard & Thomas, "
        "J. Accounting Research (1989)"),
     _s("msent_vix_regime", 252, "(VIX_t - mean VIX over t-252..t-1) / std over the same days",
-       "vfr.features.sentiment.market_sentiment; Whaley, J. Portfolio Management (2000)"),
+       "vfr.features.sentiment.market_sentiment; Whaley, J. Portfolio Management (2000)",
+       ranked=False),  # same value for every stock on a date
 )

@@ -337,6 +337,9 @@ def market_sentiment(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = No
         rep = rep.sort_values("usable_from")[["symbol", "usable_from", "surprise_pct"]]
         left = out[["symbol", "date"]].reset_index().sort_values("date")
         left["date"] = left["date"].astype("datetime64[ns]")
+        # as-of join keys must share one dtype (stores return "string", readers "str")
+        left["symbol"] = left["symbol"].astype(object)
+        rep["symbol"] = rep["symbol"].astype(object)
         merged = pd.merge_asof(left, rep, left_on="date", right_on="usable_from", by="symbol",
                                direction="backward")
         out.loc[merged["index"].to_numpy(), "msent_earnings_surprise"] = \

@@ -82,8 +82,17 @@ ALTERNATIVE_SIGNALS: tuple[Signal, ...] = (
     Signal("sector_rel_20d", -1, 0.5, "within-industry short-term reversal (Da, Liu & Schaumburg, 2014)"),
 )
 
+#: Signals of the sentiment factor group: market-derived sentiment, available for every stock
+#: (vfr.features.sentiment.market_sentiment); text sentiment carried no signal on the tweets tested.
+SENTIMENT_SIGNALS: tuple[Signal, ...] = (
+    Signal("msent_earnings_surprise", +1, 0.4, "post-earnings-announcement drift (Bernard & Thomas, 1989)"),
+    Signal("msent_reversal_5d", +1, 0.3, "short-term reversal: last week's losers rebound (Lehmann, 1990)"),
+    Signal("msent_abnormal_volume", +1, 0.3, "high-volume return premium / attention (Gervais, Kaniel & "
+           "Mingelgrin, 2001)"),
+)
+
 GROUP_SIGNALS.update({"fundamental": FUNDAMENTAL_SIGNALS, "macro": MACRO_SIGNALS,
-                      "alternative": ALTERNATIVE_SIGNALS})
+                      "sentiment": SENTIMENT_SIGNALS, "alternative": ALTERNATIVE_SIGNALS})
 
 #: Composite thresholds -> recommendation (lower bound inclusive), highest first.
 RECOMMENDATIONS: tuple[tuple[float, str], ...] = (
