@@ -13,7 +13,6 @@ from vfr.serving import AuthError, mint_token, verify_token
 
 
 def test_ml_and_admin_endpoints_need_a_valid_token(shared_api: httpx.Client) -> None:
-    settings = shared_api.settings
     for method, path in (("GET", "/api/ml/models"), ("GET", "/api/ml/health"), ("POST", "/api/ml/predict"),
                          ("GET", "/api/admin/data-sources"), ("POST", "/api/ml/models/x/rollback")):
         r = shared_api.request(method, path, json={"symbols": ["AAPL"]} if method == "POST" else None)
