@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
 import shutil
 import socket
@@ -37,23 +36,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+from run import machine  # noqa: E402  (one description of the machine for every benchmark)
 TARGETS = {"select_ml_p95_ms": 50.0, "analyze_p95_ms": 10.0, "errors": 0, "peak_rss_gb": 2.0}
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}; load average at the end of the run {load} "
-            f"(other jobs were running)")
 
 
 def free_port() -> int:
@@ -192,11 +176,9 @@ def main() -> int:
 
     srv_sel = server_side.get("GET /api/stocks/select", {})
     srv_ana = server_side.get("GET /api/stocks/analyze", {})
-    results = {"universe": len(universe), "cold_ms": cold_ms, "select_ml": select_ml, "analyze": analyze,
-               "sequential_errors": e1 + e2, "load": load, "peak_rss_gb": peak}
     lines = [
         f"## API load (`benchmarks/api_load.py`, {date.today().isoformat()})", "",
-        f"Machine: {machine()}. Server: `vfr serve` (one uvicorn worker) on 127.0.0.1; client: this script "
+        f"Machine: {machine()}; load average at the end of the run " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f". Server: `vfr serve` (one uvicorn worker) on 127.0.0.1; client: this script "
         f"(httpx) on the same machine. Store: DuckDB copy of the full run ({len(universe)} symbols on the "
         f"latest date), champion from MLflow. Caches: {'Redis' if args.cache_url else 'process memory'}.", "",
         "| measure | value | target |", "| --- | ---: | ---: |",

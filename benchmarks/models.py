@@ -14,8 +14,7 @@ Appends a table to docs/benchmarks.md with the machine. Targets: single model <=
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -27,21 +26,9 @@ from vfr.ml.labels import make_labels
 from vfr.ml.models import make_model
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from run import machine  # noqa: E402  (one description of the machine for every benchmark)
 ALGOS = ("lightgbm", "xgboost", "catboost", "random_forest", "linear")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
 
 
 def timed(fn, repeats: int) -> np.ndarray:

@@ -110,7 +110,8 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return f'<table class="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
+    """Render ``fig`` with the Agg canvas (no pyplot global state) and save it as PNG at 110 dpi."""
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
@@ -134,7 +135,7 @@ def _equity_chart(result: BacktestResult, path: Path) -> None:
     ax.set_ylabel("growth of 1 (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _drawdown_chart(result: BacktestResult, path: Path) -> None:
@@ -149,7 +150,7 @@ def _drawdown_chart(result: BacktestResult, path: Path) -> None:
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower left")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _rolling_sharpe_chart(result: BacktestResult, path: Path, window: int = 252) -> None:
@@ -166,7 +167,7 @@ def _rolling_sharpe_chart(result: BacktestResult, path: Path, window: int = 252)
     ax.set_ylabel(f"rolling {window}-day Sharpe")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def monthly_returns(returns: pd.Series) -> pd.DataFrame:
@@ -202,7 +203,7 @@ def _monthly_heatmap(result: BacktestResult, path: Path) -> None:
             ax.text(j, i, f"{v:.1%}", ha="center", va="center", fontsize=6)
     fig.colorbar(im, ax=ax, format=lambda v, _: f"{v:.0%}")
     ax.set_title("monthly net returns")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _ic_decay_chart(factor: FactorReport, path: Path) -> None:
@@ -218,7 +219,7 @@ def _ic_decay_chart(factor: FactorReport, path: Path) -> None:
     ax.set_ylabel("mean over dates")
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _quantile_chart(factor: FactorReport, path: Path) -> None:
@@ -236,7 +237,7 @@ def _quantile_chart(factor: FactorReport, path: Path) -> None:
     ax.set_ylabel("excess return vs universe, bp per day")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
@@ -252,7 +253,7 @@ def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
     ax.set_ylabel("correlation")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _importance_chart(importance: pd.Series, path: Path, top: int = 30) -> None:
@@ -262,7 +263,7 @@ def _importance_chart(importance: pd.Series, path: Path, top: int = 30) -> None:
     ax.barh([str(i) for i in s.index], s.to_numpy(), color="C2")
     ax.set_xlabel(str(importance.name) if importance.name is not None else "importance")
     ax.grid(True, axis="x", alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(

@@ -13,9 +13,9 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 from markupsafe import Markup
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vfr.backtest.report import save_figure
 from vfr.risk.forecast import (
     DrawdownForecast,
     SharpeForecast,
@@ -57,11 +57,6 @@ class RiskReport:
     backtest: dict[str, VaRBacktest]
 
 
-def _save(fig: Figure, path: Path) -> None:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-
-
 def _var_chart(bt: VaRBacktest, path: Path) -> None:
     fig = Figure(figsize=(10, 3.5))
     ax = fig.add_subplot()
@@ -73,7 +68,7 @@ def _var_chart(bt: VaRBacktest, path: Path) -> None:
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _dd_chart(dd: DrawdownForecast, path: Path) -> None:
@@ -84,7 +79,7 @@ def _dd_chart(dd: DrawdownForecast, path: Path) -> None:
         ax.axvline(v, color="k", ls=ls, lw=0.8)
     ax.set_xlabel(f"maximum drawdown over the next {dd.horizon} days (bootstrap)")
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _html(df: pd.DataFrame) -> Markup:
