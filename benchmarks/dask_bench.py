@@ -29,6 +29,15 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _vm_hwm_gb() -> float:
+    """Peak resident memory of this process (VmHWM), GiB. Unlike ``ru_maxrss``, which a spawned
+    worker inherits from its parent, VmHWM starts afresh with each program (Linux only)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
 class WindowFit:
     """Fit one walk-forward window and predict its block (picklable, so it runs on workers)."""
 
@@ -126,7 +135,7 @@ def main() -> int:
         optimize_on_dask(objective, study_name="dask", storage=f"sqlite:///{tmp / 'optuna.db'}", n_trials=50,
                          client=client)
         t_tune_dist = time.perf_counter() - t0
-        worker_peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+        worker_peaks = client.run(_vm_hwm_gb)
 
     rows = [("feature build (501 stocks)", t_feat_local, t_feat_dist),
             (f"walk-forward fits ({len(grid)} windows, 100 rounds)", t_wf_local, t_wf_dist),
