@@ -35,6 +35,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from mlflow.exceptions import MlflowException
+
 from vfr.config import Settings
 from vfr.errors import VFRError
 
@@ -245,8 +247,9 @@ class ModelRegistry:
             source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
             try:
                 self.client.create_registered_model(name)
-            except Exception:  # already exists
-                pass
+            except MlflowException as exc:  # only "already exists" is expected; anything else is real
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
             version = self.client.create_model_version(
                 name, source, run_id=run_id,
                 tags={"horizon": meta["horizon"], "label": meta["label"], "algorithm": meta["algorithm"],
