@@ -12,7 +12,6 @@ writing nothing, when the data is absent.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -22,11 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, REPO, machine  # noqa: E402
-
-
-def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+from run import PRICES, REPO, machine, peak_rss_gb  # noqa: E402
 
 
 def _vm_hwm_gb() -> float:
@@ -119,7 +114,7 @@ def main() -> int:
     t0 = time.perf_counter()
     optimize_on_dask(objective, study_name="local", storage=f"sqlite:///{tmp / 'optuna.db'}", n_trials=50)
     t_tune_local = time.perf_counter() - t0
-    local_peak = _peak_gb()
+    local_peak = peak_rss_gb()
 
     with dask_client(scheduler="local:2") as client:
         t0 = time.perf_counter()

@@ -43,6 +43,7 @@ from vfr.ml.evaluate import (
 from vfr.ml.labels import make_labels
 from vfr.ml.models import make_model
 from vfr.ml.splits import walk_forward_schedule
+from vfr.ml.report import holdings_metrics
 from vfr.ml.tuning import top_decile_returns
 
 LABEL, FWD, RET = "fwd_dir_1w", "fwd_excess_1w", "fwd_ret_1w"
@@ -176,16 +177,14 @@ def metrics(scored: pd.DataFrame, eval_stride: int = 1) -> dict[str, float]:
     ic = ic_by_date(scored, "prob", FWD)
     s = ic_summary(ic["rank_ic"])
     top = top_decile_returns(scored, "prob", FWD).iloc[:: max(1, H // eval_stride)]  # non-overlapping weekly holdings
-    eq = top.cumsum()
-    gains, losses = top[top > 0].sum(), -top[top < 0].sum()
+    holdings = holdings_metrics(top, periods_per_year=252 / H)
     return {"roc_auc": cm["roc_auc"], "f1": cm["f1"], "accuracy": cm["accuracy"],
             "brier": brier_score(scored[LABEL], scored["prob"]), "rank_ic": s["mean"], "rank_icir": s["icir"],
             "ic": float(ic["ic"].mean()), "decile_spread": float(quantile_spread(scored, "prob", FWD).mean()),
             "top_decile_excess_wk": float(top.mean()),
-            "sharpe": float(top.mean() / top.std(ddof=1) * np.sqrt(252 / H)),
-            "profit_factor": float(gains / losses) if losses > 0 else float("nan"),
-            "max_drawdown": float((eq - eq.cummax()).min()),
-            "hit_rate_top": float((top > 0).mean()), "n_rows": len(scored), "n_dates": len(ic)}
+            "sharpe": holdings["sharpe"], "profit_factor": holdings["profit_factor"],
+            "max_drawdown": holdings["max_drawdown"], "hit_rate_top": holdings["directional_accuracy"],
+            "n_rows": len(scored), "n_dates": len(ic)}
 
 
 def main(argv: list[str] | None = None) -> None:

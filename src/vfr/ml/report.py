@@ -46,13 +46,32 @@ def portfolio_metrics(frame: pd.DataFrame, score: str, fwd_return: str, horizon_
     (``mean / std * sqrt(252 / h)``) and max drawdown of the cumulative (summed) return.
     """
     top = top_decile_returns(frame, score, fwd_return).iloc[:: max(1, horizon_days)]
-    if len(top) < 2:
+    return holdings_metrics(top, periods_per_year=252 / horizon_days)
+
+
+def holdings_metrics(returns: pd.Series, periods_per_year: float) -> dict[str, float]:
+    """Directional accuracy, profit factor, Sharpe and max drawdown of per-holding-period returns.
+
+    Parameters
+    ----------
+    returns : Series of shape (n_periods,)
+        Simple return of each non-overlapping holding period (fraction).
+    periods_per_year : float
+        Holding periods in a year (``252 / h`` for h-day holdings), for the Sharpe ratio
+        ``mean / std * sqrt(periods_per_year)``.
+
+    Returns
+    -------
+    dict with ``directional_accuracy`` (share of periods > 0), ``profit_factor`` (gains / losses),
+    ``sharpe`` and ``max_drawdown`` of the cumulative (summed) return; NaN with fewer than 2 periods.
+    """
+    if len(returns) < 2:
         return {k: float("nan") for k in ("directional_accuracy", "profit_factor", "sharpe", "max_drawdown")}
-    eq = top.cumsum()
-    losses = -top[top < 0].sum()
-    return {"directional_accuracy": float((top > 0).mean()),
-            "profit_factor": float(top[top > 0].sum() / losses) if losses > 0 else float("nan"),
-            "sharpe": float(top.mean() / top.std(ddof=1) * np.sqrt(252 / horizon_days)),
+    eq = returns.cumsum()
+    losses = -returns[returns < 0].sum()
+    return {"directional_accuracy": float((returns > 0).mean()),
+            "profit_factor": float(returns[returns > 0].sum() / losses) if losses > 0 else float("nan"),
+            "sharpe": float(returns.mean() / returns.std(ddof=1) * np.sqrt(periods_per_year)),
             "max_drawdown": float((eq - eq.cummax()).min())}
 
 
