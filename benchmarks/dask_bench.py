@@ -2,8 +2,8 @@
 
 One command:  python benchmarks/dask_bench.py [--no-write]
 
-Measures, each way: the feature build, the walk-forward training fits (the same windows as
-`vfr train`, as independent tasks), and a 50-trial Optuna study (LightGBM on a time split,
+Measures, each way: the feature build, walk-forward training (`vfr.ml.train`, whose windows
+run as independent Dask tasks with a client; every 4th window of `vfr train`'s schedule), and a 50-trial Optuna study (LightGBM on a time split,
 SQLite study storage shared by the workers); reports wall time, speed-up and peak memory of
 this process and of each worker. Appends to docs/benchmarks.md with the machine. Exits 0,
 writing nothing, when the data is absent.
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, REPO, machine, peak_rss_gb  # noqa: E402
+from run import PRICES, REPO, machine, peak_rss_gb
 
 
 def _vm_hwm_gb() -> float:
@@ -31,20 +31,6 @@ def _vm_hwm_gb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 2**20
     return float("nan")
-
-
-class WindowFit:
-    """Fit one walk-forward window and predict its block (picklable, so it runs on workers)."""
-
-    def __init__(self, params: dict, rounds: int, cols: list[str]) -> None:
-        self.params, self.rounds, self.cols = params, rounds, cols
-
-    def __call__(self, train: pd.DataFrame, predict: pd.DataFrame) -> np.ndarray:
-        import lightgbm as lgb
-
-        model = lgb.train(self.params, lgb.Dataset(train[self.cols].to_numpy(np.float32), train["y"].to_numpy()),
-                          num_boost_round=self.rounds)
-        return model.predict(predict[self.cols].to_numpy(np.float32))
 
 
 class TuneObjective:
@@ -77,9 +63,13 @@ def main() -> int:
         print(f"benchmark skipped: development data not found at {PRICES}")
         return 0
     from vfr.data import adjust_prices, read_prices
-    from vfr.distributed import build_features_distributed, dask_client, optimize_on_dask, sweep
+    from vfr.distributed import (
+        build_features_distributed,
+        dask_client,
+        optimize_on_dask,
+    )
     from vfr.features import build_features
-    from vfr.ml import DEFAULT_LGBM_PARAMS, make_labels, walk_forward_schedule
+    from vfr.ml import TrainConfig, make_labels, train
 
     prices = adjust_prices(read_prices(PRICES))
     rows: list[tuple[str, float, float]] = []
@@ -92,18 +82,12 @@ def main() -> int:
     data = features.merge(labels[["symbol", "date", "fwd_dir_1w"]], on=["symbol", "date"]).rename(
         columns={"fwd_dir_1w": "y"}).sort_values(["date", "symbol"]).reset_index(drop=True)
     cols = [c for c in features.columns if c not in ("symbol", "date")]
-    windows = walk_forward_schedule(data["date"], step=21, window=504, embargo=5)[::4]  # every 4th fold: 55 fits
-    dates = data["date"]
     known = data["y"].notna()
-    grid = []
-    for w in windows:
-        tr = data[(dates >= w.train_start) & (dates <= w.train_end) & known]
-        tr = tr[tr["date"].isin(tr["date"].unique()[::2])]
-        grid.append({"train": tr[[*cols, "y"]], "predict": data[(dates >= w.predict_start) & (dates <= w.predict_end)]})
-    fit = WindowFit(DEFAULT_LGBM_PARAMS | {"num_threads": 1}, 100, cols)
+    # `vfr train`'s schedule (504-date window) stepping 84 dates instead of 21: a quarter of the fits
+    config = TrainConfig(retrain_every=84, max_rounds=100, num_threads=1)
 
     t0 = time.perf_counter()
-    local_preds = sweep(fit, {}, grid)
+    local_wf = train(features, labels, config)
     t_wf_local = time.perf_counter() - t0
 
     split = data["date"].quantile(0.6)
@@ -123,9 +107,9 @@ def main() -> int:
         pd.testing.assert_frame_equal(dist, features)
         del dist
         t0 = time.perf_counter()
-        dist_preds = sweep(fit, {}, grid, client=client)
+        dist_wf = train(features, labels, config, client=client)
         t_wf_dist = time.perf_counter() - t0
-        same = all(np.allclose(a, b) for a, b in zip(local_preds, dist_preds, strict=True))
+        same = np.allclose(dist_wf.oos_predictions["prob"], local_wf.oos_predictions["prob"])
         t0 = time.perf_counter()
         optimize_on_dask(objective, study_name="dask", storage=f"sqlite:///{tmp / 'optuna.db'}", n_trials=50,
                          client=client)
@@ -133,7 +117,7 @@ def main() -> int:
         worker_peaks = client.run(_vm_hwm_gb)
 
     rows = [("feature build (501 stocks)", t_feat_local, t_feat_dist),
-            (f"walk-forward fits ({len(grid)} windows, 100 rounds)", t_wf_local, t_wf_dist),
+            (f"walk-forward training, `vfr.ml.train` ({len(local_wf.windows)} windows)", t_wf_local, t_wf_dist),
             ("Optuna study, 50 trials", t_tune_local, t_tune_dist)]
     lines = [f"\n## Dask: single process vs LocalCluster(2 workers) ({time.strftime('%Y-%m-%d')})\n",
              f"Machine: {machine()}. `python benchmarks/dask_bench.py`.\n",

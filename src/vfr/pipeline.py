@@ -26,6 +26,7 @@ from vfr.config import Settings
 from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro
 from vfr.data.fundamentals import FRED_MD_SERIES
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
+from vfr.distributed.cluster import dask_client
 from vfr.errors import StageError
 from vfr.features import build_all_features
 from vfr.ml import ModelRegistry, RegistryError, TrainConfig, TrainResult, ic_by_date, make_labels, train
@@ -172,7 +173,9 @@ def _flat_metrics(result: TrainResult) -> dict[str, float]:
 def stage_train(settings: Settings, config: TrainConfig | None = None, console: Console | None = None) -> TrainOutcome:
     """Train on the stored features, write OOS predictions, register the model in MLflow.
 
-    The predictions table and the registry change only after training has succeeded.
+    The predictions table and the registry change only after training has succeeded. With
+    ``VFR_DASK_SCHEDULER`` set the walk-forward fits run as tasks on that Dask cluster (same
+    predictions as in process); the dashboard link is printed.
     """
     console = _console(console)
     config = config or TrainConfig.from_settings(settings)
@@ -182,10 +185,11 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]))
         n_dates = features["date"].nunique()
-        with _progress(console) as progress:
+        with dask_client(settings, announce=console.print) as client, _progress(console) as progress:
             n_windows = max(0, -(-(n_dates - config.train_window - config.embargo) // config.retrain_every))
-            task = progress.add_task("walk-forward training", total=n_windows or None)
-            result = train(features, labels, config, progress=lambda n: progress.advance(task, n))
+            task = progress.add_task("walk-forward training" + (" (Dask)" if client is not None else ""),
+                                     total=n_windows or None)
+            result = train(features, labels, config, progress=lambda n: progress.advance(task, n), client=client)
         registry = ModelRegistry.from_settings(settings)
         meta = {
             "feature_columns": result.feature_columns, "label": result.label, "horizon": config.horizon,

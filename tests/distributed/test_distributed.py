@@ -21,13 +21,14 @@ from vfr.distributed import (
     build_features_distributed,
     dask_client,
     fit_lightgbm_dask,
+    fit_xgboost_dask,
     optimize_on_dask,
     parse_scheduler,
     sweep,
     task_map,
 )
 from vfr.features import build_features
-from vfr.ml import DEFAULT_LGBM_PARAMS, make_labels
+from vfr.ml import DEFAULT_LGBM_PARAMS, TrainConfig, make_labels, train
 
 distributed = pytest.importorskip("distributed")
 
@@ -128,6 +129,44 @@ def test_distributed_lightgbm_matches_the_local_fit(cluster, prices) -> None:
     assert abs(roc_auc_score(y, p_dist) - roc_auc_score(y, p_local)) < 0.03
 
 
+
+def test_distributed_xgboost_matches_the_local_fit(cluster, prices) -> None:
+    import xgboost as xgb
+    from sklearn.metrics import roc_auc_score
+
+    features = build_features(prices)
+    labels = make_labels(prices)
+    data = features.merge(labels[["symbol", "date", "fwd_dir_1w"]], on=["symbol", "date"]).dropna(subset=["fwd_dir_1w"])
+    cols = [c for c in features.columns if c.endswith("_rank")]
+    cut = data["date"].quantile(0.8)
+    train_, test = data[data["date"] < cut - pd.Timedelta(days=10)], data[data["date"] >= cut]
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 4, "eta": 0.1, "nthread": 1,
+              "seed": 7, "max_bin": 63}
+    dist = fit_xgboost_dask(train_[cols].reset_index(drop=True), train_["fwd_dir_1w"].astype(int).reset_index(drop=True),
+                            cluster, params=params, num_boost_round=60)
+    assert isinstance(dist, xgb.Booster)
+    local = xgb.train(params, xgb.DMatrix(train_[cols], train_["fwd_dir_1w"]), num_boost_round=60)
+    p_dist = dist.predict(xgb.DMatrix(test[cols]))
+    p_local = local.predict(xgb.DMatrix(test[cols]))
+    # the distributed quantile sketch merges per-worker summaries, so bin edges differ slightly
+    assert np.corrcoef(p_dist, p_local)[0, 1] > 0.95
+    y = test["fwd_dir_1w"].to_numpy()
+    assert abs(roc_auc_score(y, p_dist) - roc_auc_score(y, p_local)) < 0.02
+
+
+def test_walk_forward_training_on_the_cluster_equals_local(cluster, prices) -> None:
+    """`vfr.ml.train(client=)` runs each walk-forward window as a task: same predictions."""
+    features = build_features(prices)
+    labels = make_labels(prices)
+    config = TrainConfig(max_rounds=20, train_window=252, retrain_every=126, date_stride=3,
+                         params={"min_data_in_leaf": 50}, num_threads=1)
+    ticks: list[int] = []
+    local = train(features, labels, config)
+    dist = train(features, labels, config, client=cluster, progress=ticks.append)
+    assert len(ticks) == len(dist.windows) > 3
+    pd.testing.assert_frame_equal(dist.oos_predictions, local.oos_predictions)
+    assert dist.oos_predictions["fold"].nunique() == len(local.windows)
+
 def test_backtest_sweep_on_the_cluster_equals_local(cluster, prices) -> None:
     scores = prices[["date", "symbol"]].assign(score=prices.groupby("symbol")["close"].pct_change(20))
     grid = [{"top_n": n, "rebalance_every": r} for n in (3, 5) for r in (5, 21)]
@@ -162,3 +201,34 @@ def test_local_cluster_from_settings(settings) -> None:
         assert len(client.scheduler_info()["workers"]) == 2
         assert task_map(client, pow, [2, 3], [3, 2]) == [8, 9]
     assert "dashboard" in lines[0] and json.dumps(lines)
+
+
+
+def test_stage_train_uses_the_cluster_named_in_the_settings(cluster, tmp_path, sp500_raw_small) -> None:
+    """VFR_DASK_SCHEDULER=tcp://...: `vfr train` sends its walk-forward fits to that cluster."""
+    from tests.conftest import SP500_UNIVERSE
+    from vfr.config import Settings
+    from vfr.data import MarketStore
+    from vfr.pipeline import stage_features, stage_ingest, stage_train
+
+    prices_file = tmp_path / "p.parquet"
+    sp500_raw_small[sp500_raw_small["date"] >= "2014-01-01"].to_parquet(prices_file)
+    settings = Settings(home=tmp_path / "home", dask_scheduler=cluster.scheduler.address)
+    stage_ingest(settings, prices_file, SP500_UNIVERSE)
+    stage_features(settings)
+    config = TrainConfig(max_rounds=20, train_window=252, retrain_every=126, date_stride=3,
+                         params={"min_data_in_leaf": 50}, num_threads=1)
+
+    def executed(dask_worker) -> int:
+        return dask_worker.state.executed_count
+
+    before = sum(cluster.run(executed).values())
+    outcome = stage_train(settings, config)
+    assert sum(cluster.run(executed).values()) - before >= len(outcome.result.windows)  # the fits ran there
+    with MarketStore.from_settings(settings) as store:
+        stored = store.read_table("predictions_oos")
+        local = train(store.read_table("features"), make_labels(store.read_prices(columns=["symbol", "date", "close"])),
+                      config)
+    key = ["date", "symbol"]
+    pd.testing.assert_frame_equal(stored.sort_values(key).reset_index(drop=True)[local.oos_predictions.columns],
+                                  local.oos_predictions.sort_values(key).reset_index(drop=True), check_dtype=False)

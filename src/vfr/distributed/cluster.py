@@ -75,14 +75,26 @@ def dask_client(settings: Settings | None = None, *, scheduler: str | None = Non
             cluster.close()
 
 
-def task_map(client: Any, fn: Callable[..., Any], *iterables: Iterable[Any], **kwargs: Any) -> list[Any]:
+def task_map(client: Any, fn: Callable[..., Any], *iterables: Iterable[Any],
+             progress: Callable[[int], None] | None = None, **kwargs: Any) -> list[Any]:
     """``[fn(*args, **kwargs) for args in zip(*iterables)]``, on the cluster when ``client`` is given.
 
     The one place where VFR chooses between running tasks locally and on Dask: with a client
     each call is a Dask task (``client.map``, results gathered in order); without one the
-    same function runs here, so both paths compute the same thing.
+    same function runs here, so both paths compute the same thing. ``progress`` is called
+    with 1 as each task finishes (in completion order on a cluster).
     """
     if client is None:
-        return [fn(*args, **kwargs) for args in zip(*iterables, strict=True)]
+        out = []
+        for args in zip(*iterables, strict=True):
+            out.append(fn(*args, **kwargs))
+            if progress is not None:
+                progress(1)
+        return out
     futures = client.map(fn, *iterables, pure=False, **kwargs)
+    if progress is not None:
+        from distributed import as_completed
+
+        for _ in as_completed(futures):
+            progress(1)
     return client.gather(futures)

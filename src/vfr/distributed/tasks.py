@@ -119,19 +119,53 @@ def fit_lightgbm_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dic
     return model.to_local().booster_
 
 
-def sweep(fn: Callable[..., Any], shared: dict[str, Any], grid: Sequence[dict[str, Any]], client: Any = None) -> list[Any]:
+
+def fit_xgboost_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dict[str, Any],
+                     num_boost_round: int, partitions: int | None = None):
+    """Fit one XGBoost model data-parallel over the workers (``xgboost.dask``).
+
+    Parameters
+    ----------
+    X : DataFrame of shape (n_samples, n_features)
+    y : Series of shape (n_samples,), binary labels
+    client : distributed.Client
+    params : dict
+        Native XGBoost parameters (default objective ``binary:logistic``, ``tree_method``
+        ``hist``); ``nthread`` is per worker.
+    num_boost_round : int
+    partitions : int, optional
+        Data partitions (default: one per worker).
+
+    Returns
+    -------
+    xgboost.Booster
+        The trained model, local to this process. XGBoost's distributed ``hist`` method
+        all-reduces the gradient histograms of every worker, so for the same data and
+        parameters it matches a single-process fit up to the sketch of the bin edges.
+    """
+    import dask.dataframe as dd
+    from xgboost import dask as dxgb
+
+    n = partitions or max(1, len(client.scheduler_info()["workers"]))
+    dtrain = dxgb.DaskDMatrix(client, dd.from_pandas(X, npartitions=n), dd.from_pandas(y, npartitions=n))
+    params = {"objective": "binary:logistic", "tree_method": "hist"} | params
+    return dxgb.train(client, params, dtrain, num_boost_round=num_boost_round)["booster"]
+
+def sweep(fn: Callable[..., Any], shared: dict[str, Any], grid: Sequence[dict[str, Any]], client: Any = None,
+          progress: Callable[[int], None] | None = None) -> list[Any]:
     """Run ``fn(**shared, **params)`` for every ``params`` in ``grid``, one task each.
 
     ``shared`` arguments (large frames such as prices and scores) are sent to every worker
     once (``client.scatter(..., broadcast=True)``), not once per task; each task's own
     parameters are scattered too, so large per-task inputs never travel inside the graph. Used for backtest
-    parameter sweeps and independent model fits (walk-forward windows, ensemble members).
+    parameter sweeps and independent model fits (walk-forward windows of :func:`vfr.ml.train`,
+    ensemble members). ``progress`` is called with 1 as each task finishes.
     """
     grid = list(grid)
     if client is not None:
         shared = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
         grid = client.scatter(grid)  # per-task inputs (e.g. a window's rows) as futures, not in the graph
-    return task_map(client, _call_with, [fn] * len(grid), [shared] * len(grid), grid)
+    return task_map(client, _call_with, [fn] * len(grid), [shared] * len(grid), grid, progress=progress)
 
 
 def _call_with(fn: Callable[..., Any], shared: dict[str, Any], params: dict[str, Any]) -> Any:

@@ -27,7 +27,12 @@ from vfr.config import HORIZONS, Settings
 from vfr.errors import StageError
 from vfr.ml.evaluate import baseline_scores, evaluate_predictions
 from vfr.ml.labels import label_columns
-from vfr.ml.splits import TimeSplit, WalkForwardWindow, time_split, walk_forward_schedule
+from vfr.ml.splits import (
+    TimeSplit,
+    WalkForwardWindow,
+    time_split,
+    walk_forward_schedule,
+)
 
 #: LightGBM defaults for the binary direction model (documented in docs/decisions.md).
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
@@ -177,8 +182,51 @@ def _fit(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds: int, name
     return lgb.train(params | {"metric": "binary_logloss"}, train_set, num_boost_round=rounds, **kwargs)
 
 
+def fit_window(*, X_train: np.ndarray, y_train: np.ndarray, date_codes: np.ndarray, X_predict: np.ndarray,
+               params: dict[str, Any], rounds: int, names: list[str], date_stride: int, k: int,
+               train_rows: tuple[int, int], predict_rows: tuple[int, int]) -> np.ndarray | None:
+    """Fit walk-forward window ``k`` and predict its block: one independent task.
+
+    :func:`train` calls it for every window, in this process or as Dask tasks (the large
+    arrays are sent to each worker once), so both paths compute the same predictions.
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (n_labelled, n_features), float32
+        Features of the labelled rows, sorted by date.
+    y_train : ndarray of shape (n_labelled,)
+        Their binary labels.
+    date_codes : ndarray of shape (n_labelled,)
+        Date index of each labelled row (for thinning every ``date_stride``-th date).
+    X_predict : ndarray of shape (n_rows, n_features)
+        Features of every row (labelled or not), sorted by date.
+    params, rounds, names
+        LightGBM parameters, boosting rounds and feature names.
+    date_stride : int
+    k : int
+        Window number (unused in the fit; it names the task).
+    train_rows, predict_rows : (int, int)
+        Half-open row ranges of the window's training rows in ``X_train`` (label windows end
+        before the prediction block) and of its prediction block in ``X_predict``.
+
+    Returns
+    -------
+    ndarray of shape (predict_rows[1] - predict_rows[0],) or None
+        Probabilities for the block; None when the window has no rows, one class only, or an
+        empty block.
+    """
+    rows = np.arange(*train_rows)
+    rows = rows[date_codes[rows] % date_stride == 0]
+    y = y_train[rows]
+    p_lo, p_hi = predict_rows
+    if not len(rows) or len(np.unique(y)) != 2 or p_hi <= p_lo:
+        return None
+    model = _fit(params, X_train[rows], y, rounds, names)
+    return model.predict(X_predict[p_lo:p_hi])
+
+
 def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | None = None,
-          progress: Callable[[int], None] | None = None) -> TrainResult:
+          progress: Callable[[int], None] | None = None, client: Any = None) -> TrainResult:
     """Train the direction model: split fit, walk-forward predictions and final refit.
 
     Parameters
@@ -190,6 +238,10 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
     config : TrainConfig, optional
     progress : callable, optional
         Called with 1 after each walk-forward fit (for a progress bar).
+    client : distributed.Client, optional
+        Run the walk-forward fits (:func:`fit_window`) as Dask tasks on this cluster; the
+        predictions equal the in-process ones (LightGBM is deterministic for a seed). The
+        split fit and the final refit stay here.
 
     Returns
     -------
@@ -235,7 +287,7 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
     split_metrics = _with_baselines(test_frame, label, exc_col, config.horizon_days)
 
     # 2. walk-forward out-of-sample predictions for every date after the first window.
-    all_codes, all_uniq = _date_codes(data["date"])
+    _, all_uniq = _date_codes(data["date"])
     try:
         windows = walk_forward_schedule(all_uniq, step=config.retrain_every, window=config.train_window,
                                         embargo=config.embargo)
@@ -243,23 +295,33 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
         raise StageError(f"train: {exc}") from exc
     X_data = data[feature_cols].to_numpy(dtype=np.float32)
     lab_dates = labelled["date"].to_numpy()
+    data_dates = data["date"].to_numpy()
+    grid = []
+    for k, w in enumerate(windows):
+        grid.append({"k": k,
+                     "train_rows": (int(np.searchsorted(lab_dates, np.datetime64(w.train_start), side="left")),
+                                    int(np.searchsorted(lab_dates, np.datetime64(w.train_end), side="right"))),
+                     "predict_rows": (int(np.searchsorted(data_dates, np.datetime64(w.predict_start), side="left")),
+                                      int(np.searchsorted(data_dates, np.datetime64(w.predict_end), side="right")))})
+    shared = {"X_train": X_all, "y_train": y_all, "date_codes": codes, "X_predict": X_data, "params": params,
+              "rounds": best_iteration, "names": feature_cols, "date_stride": config.date_stride}
+    if client is None:
+        blocks = []
+        for task in grid:
+            blocks.append(fit_window(**shared, **task))
+            if progress is not None:
+                progress(1)
+    else:
+        from vfr.distributed.tasks import sweep
+
+        blocks = sweep(fit_window, shared, grid, client=client, progress=progress)
     preds = np.full(len(data), np.nan)
     fold = np.full(len(data), -1, dtype=np.int32)
-    data_dates = data["date"].to_numpy()
-    for k, w in enumerate(windows):
-        lo = np.searchsorted(lab_dates, np.datetime64(w.train_start), side="left")
-        hi = np.searchsorted(lab_dates, np.datetime64(w.train_end), side="right")
-        rows = np.arange(lo, hi)
-        rows = rows[codes[rows] % config.date_stride == 0]
-        y = y_all[rows]
-        p_lo = np.searchsorted(data_dates, np.datetime64(w.predict_start), side="left")
-        p_hi = np.searchsorted(data_dates, np.datetime64(w.predict_end), side="right")
-        if len(rows) and len(np.unique(y)) == 2 and p_hi > p_lo:
-            model = _fit(params, X_all[rows], y, best_iteration, feature_cols)
-            preds[p_lo:p_hi] = model.predict(X_data[p_lo:p_hi])
-            fold[p_lo:p_hi] = k
-        if progress is not None:
-            progress(1)
+    for task, block in zip(grid, blocks, strict=True):
+        if block is not None:
+            p_lo, p_hi = task["predict_rows"]
+            preds[p_lo:p_hi] = block
+            fold[p_lo:p_hi] = task["k"]
     oos = data.loc[:, ["date", "symbol", ret_col, exc_col, label] + (["ret_20d"] if "ret_20d" in data else [])].copy()
     oos["prob"] = preds
     oos["fold"] = fold
