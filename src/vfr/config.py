@@ -120,6 +120,31 @@ class Settings(BaseSettings):
     prediction_cache_ttl_s: float = Field(default=300.0, ge=0, description="Prediction cache TTL, seconds.")
     cors_origins: list[str] = Field(default_factory=list, description="CORS allowed origins (empty = CORS off).")
 
+    # -- monitoring, alerts and retraining (issue 7) -------------------------------------
+    alert_webhook_url: str | None = Field(default=None, description="Slack-compatible webhook URL for alerts "
+                                          "(unset = alerts go to <home>/alerts.log only).")
+    alert_dedup_window_s: float = Field(default=21600.0, ge=0, description="An alert with the same key is "
+                                        "sent at most once per this many seconds.")
+    retrain_guard: float = Field(default=0.10, ge=0, le=1, description="Refuse a challenger worse than the "
+                                 "champion by more than this fraction on any guard metric.")
+    retrain_min_fresh_dates: int = Field(default=20, ge=1, description="Dates after the champion's training "
+                                         "window needed to compare a challenger with it.")
+    drift_window_days: int = Field(default=30, ge=1, description="Calendar days of recent features, "
+                                   "predictions and outcomes compared with the training reference.")
+    scheduler_db_url: str | None = Field(default=None, description="SQLAlchemy URL of the scheduler's job "
+                                         "store and locks; default the serving database.")
+    scheduler_timezone: str = Field(default="America/New_York", description="Time zone of the job schedule.")
+
+    @property
+    def resolved_serving_db_url(self) -> str:
+        """The prediction log / monitoring database, defaulting to a SQLite file in :attr:`home`."""
+        return self.serving_db_url or f"sqlite:///{self.home_dir / 'serving.db'}"
+
+    @property
+    def resolved_scheduler_db_url(self) -> str:
+        """The scheduler's database (job store, run locks), defaulting to the serving database."""
+        return self.scheduler_db_url or self.resolved_serving_db_url
+
 
 def get_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit ``overrides`` taking precedence."""

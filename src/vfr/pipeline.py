@@ -19,9 +19,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from vfr.backtest import BacktestResult, CostModel, evaluate_factor, period_table, run_backtest, write_report
+from vfr.backtest import (
+    BacktestResult,
+    CostModel,
+    evaluate_factor,
+    period_table,
+    run_backtest,
+    write_report,
+)
 from vfr.config import Settings
 from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro
 from vfr.data.fundamentals import FRED_MD_SERIES
@@ -29,7 +43,18 @@ from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.distributed.cluster import dask_client
 from vfr.errors import StageError
 from vfr.features import build_all_features
-from vfr.ml import ModelRegistry, RegistryError, TrainConfig, TrainResult, ic_by_date, make_labels, train
+from vfr.ml import (
+    ModelRegistry,
+    RegistryError,
+    TrainConfig,
+    TrainResult,
+    build_dataset,
+    ic_by_date,
+    make_labels,
+    train,
+)
+from vfr.ml.lineage import build_lineage, describe_source, write_lineage
+from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
 FEATURES_TABLE = "features"
@@ -170,6 +195,53 @@ def _flat_metrics(result: TrainResult) -> dict[str, float]:
     return out
 
 
+def register_result(settings: Settings, registry: ModelRegistry, result: TrainResult, features: pd.DataFrame,
+                    labels: pd.DataFrame, *, sources: list[dict[str, Any]] | None = None,
+                    extra_metadata: dict[str, Any] | None = None) -> str:
+    """Register a training result as a new version, with what monitoring needs saved beside it.
+
+    The model folder (covered by its SHA-256 manifest) also holds ``drift_reference.parquet``
+    (a sample of the final training window's features with the model's probabilities: the
+    reference of feature and prediction drift) and ``lineage.json`` (sources, date range,
+    fingerprint and feature versions of the dataset: :class:`vfr.ml.DatasetLineage`).
+
+    Returns
+    -------
+    str
+        The new version (no alias is set here).
+    """
+    config = result.config
+    start, end = result.training_window
+    window = features[(features["date"] >= start) & (features["date"] <= end)]
+    probs = result.model.predict(window[result.feature_columns].to_numpy(dtype=np.float32))
+    reference = reference_sample(window, probs, result.feature_columns, seed=config.seed)
+    dataset = build_dataset(features, labels, config.horizon)
+    lineage = build_lineage(dataset, feature_columns=result.feature_columns, label=result.label,
+                            horizon=config.horizon, sources=sources or [])
+    meta = {
+        "feature_columns": result.feature_columns, "label": result.label, "horizon": config.horizon,
+        "label_definition": f"1 if the {config.horizon_days}-trading-day forward return exceeds the universe "
+                            f"mean on the feature date, else 0; window (t, t+{config.horizon_days}]",
+        "training_window": [str(d.date()) for d in result.training_window],
+        "data_fingerprint": result.data_fingerprint, "best_iteration": result.best_iteration,
+        "split": result.split.describe(), "walk_forward": {"step": config.retrain_every,
+                                                            "window": config.train_window,
+                                                            "embargo": config.embargo,
+                                                            "folds": len(result.windows)},
+    } | (extra_metadata or {})
+    params = config.lgbm_params() | {"num_boost_round": result.best_iteration, "date_stride": config.date_stride,
+                                      "horizon": config.horizon}
+    with tempfile.TemporaryDirectory() as tmp:
+        imp = Path(tmp) / "feature_importance.csv"
+        result.feature_importance.to_csv(imp)
+        ref_file = Path(tmp) / "drift_reference.parquet"
+        reference.to_parquet(ref_file, index=False)
+        lineage_file = write_lineage(lineage, Path(tmp) / "lineage.json")
+        return registry.register(settings.model_name, result.model, params=params, metrics=_flat_metrics(result),
+                                 metadata=meta, artifacts={"reports": imp},
+                                 model_files={"drift_reference.parquet": ref_file, "lineage.json": lineage_file})
+
+
 def stage_train(settings: Settings, config: TrainConfig | None = None, console: Console | None = None) -> TrainOutcome:
     """Train on the stored features, write OOS predictions, register the model in MLflow.
 
@@ -191,24 +263,9 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
                                      total=n_windows or None)
             result = train(features, labels, config, progress=lambda n: progress.advance(task, n), client=client)
         registry = ModelRegistry.from_settings(settings)
-        meta = {
-            "feature_columns": result.feature_columns, "label": result.label, "horizon": config.horizon,
-            "label_definition": f"1 if the {config.horizon_days}-trading-day forward return exceeds the universe "
-                                f"mean on the feature date, else 0; window (t, t+{config.horizon_days}]",
-            "training_window": [str(d.date()) for d in result.training_window],
-            "data_fingerprint": result.data_fingerprint, "best_iteration": result.best_iteration,
-            "split": result.split.describe(), "walk_forward": {"step": config.retrain_every,
-                                                                "window": config.train_window,
-                                                                "embargo": config.embargo,
-                                                                "folds": len(result.windows)},
-        }
-        params = config.lgbm_params() | {"num_boost_round": result.best_iteration, "date_stride": config.date_stride,
-                                          "horizon": config.horizon}
-        with tempfile.TemporaryDirectory() as tmp:
-            imp = Path(tmp) / "feature_importance.csv"
-            result.feature_importance.to_csv(imp)
-            version = registry.register(settings.model_name, result.model, params=params,
-                                        metrics=_flat_metrics(result), metadata=meta, artifacts={"reports": imp})
+        version = register_result(settings, registry, result, features, labels,
+                                  sources=[describe_source("prices", labels, path=store.public_url),
+                                           describe_source("features", features, path=store.public_url)])
         store.replace_table(PREDICTIONS_TABLE, result.oos_predictions.assign(model_version=version))
         champion = False
         if registry.champion_version(settings.model_name) is None:
@@ -289,7 +346,9 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
     keywords are passed to :func:`vfr.backtest.run_backtest` (``rebalance=None`` keeps the
     5-day grid; ``costs=None`` charges ``settings.cost_bps``); ``split`` adds a table of
     metrics before / after that date; ``factor_eval`` adds IC decay and quantile returns;
-    ``sector_neutral`` selects within the sectors of the ``securities`` table.
+    ``sector_neutral`` selects within the sectors of the ``securities`` table. The net equity
+    curves (1.0 at the start) replace the store table ``backtest_equity`` (``date``, ``strategy``,
+    ``equity``), which the API's ops dashboard shows.
     """
     console = _console(console)
     top_n = top_n or settings.top_n
@@ -315,6 +374,11 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
                                          rebalance=rebalance, fill=fill, long_short=long_short, quantile=quantile,
                                          costs=costs, sectors=sectors)
             progress.advance(task)
+    # the latest run's net equity curves (1.0 = start), read by the API's ops dashboard
+    equity = pd.concat([r.equity.rename("equity").rename_axis("date").reset_index().assign(strategy=name)
+                        for name, r in results.items()], ignore_index=True)[["date", "strategy", "equity"]]
+    with MarketStore.from_settings(settings) as store:
+        store.replace_table("backtest_equity", equity)
     main = "composite" if "composite" in results else "classic"
     comparison = comparison_table(results, main)
     horizon = settings.horizon

@@ -272,6 +272,8 @@ class MarketStore:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         parsed = sa.engine.make_url(url)
         self.url = url
+        #: the URL with any password masked (for logs, lineage records and messages)
+        self.public_url = parsed.render_as_string(hide_password=True)
         self.backend = parsed.get_backend_name()
         if self.backend not in ("duckdb", "postgresql"):
             raise ValueError(f"unsupported store backend {self.backend!r} (use duckdb or postgresql)")

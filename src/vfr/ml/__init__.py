@@ -15,6 +15,8 @@ Public interface::
     Calibrator / reliability_curve / brier_score        (vfr.ml.calibration)
     decide / DEPLOY_RULES / paired_test                 (vfr.ml.deploy)
     model_report                                        (vfr.ml.report)
+    run_quality_gates / enforce / GateThresholds        (vfr.ml.quality: data quality gates)
+    build_lineage / write_lineage / DatasetLineage      (vfr.ml.lineage: dataset lineage record)
 """
 
 from vfr.ml.calibration import Calibrator, brier_score, reliability_curve
@@ -29,6 +31,7 @@ from vfr.ml.evaluate import (
     quantile_spread,
 )
 from vfr.ml.labels import label_columns, make_labels
+from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, read_lineage, write_lineage
 from vfr.ml.models import ALGORITHMS, Model, ModelError, load_model, make_model
 from vfr.ml.registry import (
     CHALLENGER,
@@ -37,6 +40,7 @@ from vfr.ml.registry import (
     ModelRegistry,
     RegistryError,
 )
+from vfr.ml.quality import GateThresholds, QualityGateError, QualityReport, enforce, run_quality_gates
 from vfr.ml.report import model_report
 from vfr.ml.splits import (
     TimeSplit,
@@ -54,6 +58,16 @@ from vfr.ml.train import (
 from vfr.ml.tuning import SEARCH_SPACES, cross_validate, purged_kfold, tune
 
 __all__ = [
+    "DatasetLineage",
+    "GateThresholds",
+    "QualityGateError",
+    "QualityReport",
+    "build_lineage",
+    "describe_source",
+    "enforce",
+    "read_lineage",
+    "run_quality_gates",
+    "write_lineage",
     "ALGORITHMS",
     "CHALLENGER",
     "CHAMPION",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 import warnings
@@ -46,6 +47,10 @@ _EXPERIMENT = "vfr-training"
 _CHECKSUMS = "vfr_checksums.json"
 _SHA_TAG = "vfr.sha256"
 _AB_TAG = "vfr.ab_traffic"
+#: Version tag holding a challenger's share of traffic (read by the serving engine's routing).
+AB_TAG = _AB_TAG
+#: Registered-model tag naming the champion before the current one (one-call rollback).
+PREVIOUS_TAG = "vfr.previous_champion"
 _HISTORY_TAG = "vfr.champion_history"
 
 
@@ -93,16 +98,26 @@ class LoadedModel:
     metadata : dict
         Contents of ``vfr_model.json`` (feature_columns, label, horizon, training_window, ...),
         plus ``sha256_verified`` and ``size_bytes``.
+    path : Path, optional
+        The verified local model folder (holds the files saved with the model, such as the
+        drift reference and the dataset lineage).
     """
 
     model: Any
     name: str
     version: str
     metadata: dict[str, Any]
+    path: Path | None = None
 
     @property
     def feature_columns(self) -> list[str]:
         return list(self.metadata["feature_columns"])
+
+    def file(self, name: str) -> Path | None:
+        """A file saved with the model (``model_files`` of :meth:`ModelRegistry.register`), or None."""
+        if self.path is None or not (self.path / name).is_file():
+            return None
+        return self.path / name
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 for each row.
@@ -172,7 +187,8 @@ class ModelRegistry:
         return self.client.create_experiment(_EXPERIMENT, artifact_location=location)
 
     def register(self, name: str, model: Any, *, params: dict[str, Any], metrics: dict[str, float],
-                 metadata: dict[str, Any], artifacts: dict[str, Path] | None = None) -> str:
+                 metadata: dict[str, Any], artifacts: dict[str, Path] | None = None,
+                 model_files: dict[str, Path] | None = None) -> str:
         """Log a training run and register its model as a new version of ``name``.
 
         Parameters
@@ -191,6 +207,10 @@ class ModelRegistry:
             ``training_window`` and ``data_fingerprint``. ``ab_traffic`` is reserved.
         artifacts : dict of str to Path, optional
             Extra files or folders logged under the run (reports, plots).
+        model_files : dict of str to Path, optional
+            Files saved inside the model folder under the given names (the drift reference,
+            the dataset lineage): covered by the SHA-256 manifest and read back through
+            :meth:`LoadedModel.file`.
 
         Returns
         -------
@@ -233,6 +253,8 @@ class ModelRegistry:
                 else:
                     model.save(model_dir)
                 (model_dir / "vfr_model.json").write_text(json.dumps(meta, indent=2, default=str))
+                for file_name, src in (model_files or {}).items():
+                    shutil.copyfile(src, model_dir / file_name)
                 manifest = _manifest(model_dir)
                 manifest_text = json.dumps(manifest, indent=1, sort_keys=True)
                 (model_dir / _CHECKSUMS).write_text(manifest_text)
@@ -266,6 +288,8 @@ class ModelRegistry:
         previous = self.champion_version(name)
         self.client.set_registered_model_alias(name, CHAMPION, version)
         if previous != version:
+            if previous is not None:
+                self.client.set_registered_model_tag(name, PREVIOUS_TAG, previous)
             history = self.champion_history(name)
             if previous is not None and (not history or history[-1] != previous):
                 history.append(previous)
@@ -485,7 +509,7 @@ class ModelRegistry:
                     f"{'...' if len(unknown) > 8 else ''}; retrain it on the current features")
         metadata |= {"sha256_verified": verified, "size_bytes": _folder_size(local),
                      "ab_traffic": float((mv.tags or {}).get(_AB_TAG, "nan"))}
-        return LoadedModel(model=model, name=name, version=str(mv.version), metadata=metadata)
+        return LoadedModel(model=model, name=name, version=str(mv.version), metadata=metadata, path=local)
 
     def _verify(self, name: str, mv: Any, local: Path) -> bool:
         expected = (mv.tags or {}).get(_SHA_TAG)
