@@ -214,7 +214,7 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
     start, end = result.training_window
     window = features[(features["date"] >= start) & (features["date"] <= end)]
     probs = result.model.predict(window[result.feature_columns].to_numpy(dtype=np.float32))
-    reference = reference_sample(window, probs, result.feature_columns, seed=config.seed)
+    reference = reference_sample(window, probs, ["date", "symbol", *result.feature_columns], seed=config.seed)
     dataset = build_dataset(features, labels, config.horizon)
     lineage = build_lineage(dataset, feature_columns=result.feature_columns, label=result.label,
                             horizon=config.horizon, sources=sources or [])

@@ -190,7 +190,7 @@ def test_postgresql_as_market_store_and_prediction_log(built: Built, tmp_path: P
         rows = conn.exec_driver_sql("SELECT symbol, model_version, horizon, predicted_class, probability, "
                                     "confidence_level, features FROM ml_predictions ORDER BY probability").all()
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert version == "0001"
+    assert version == "0003"  # prediction log, monitoring (drift, alerts), retraining runs and locks
     assert {r.symbol for r in rows} == {r["symbol"] for r in body["results"]}
     assert all(r.model_version == built.champion and r.horizon == "1w" for r in rows)
     assert all(r.predicted_class == int(r.probability >= 0.5) for r in rows)

@@ -52,7 +52,7 @@ def test_ab_routing_by_a_traffic_split_stored_in_the_registry(built: Built, tmp_
         r = client.post(f"/api/ml/models/{name}/traffic", json={"version": "1", "share": 0.3},
                         headers=auth(settings, "admin"))
         assert r.status_code == 200 and r.json()["challenger"] == "1" and r.json()["traffic_split"] == 0.3
-        tag = registry.client.get_model_version(name, "1").tags["vfr.traffic_split"]
+        tag = registry.client.get_model_version(name, "1").tags["vfr.ab_traffic"]
         assert float(tag) == 0.3
         routes = {}
         for i in range(60):

@@ -7,13 +7,17 @@ module and is mounted here.
 
 from __future__ import annotations
 
-from vfr.cli import models, risk, serve
+from vfr.cli import models, ops, risk, serve
 from vfr.cli.core import app
 
 app.add_typer(models.app, name="models")
 app.add_typer(risk.app, name="risk")
 app.add_typer(serve.serve_app, name="serve")
 app.add_typer(serve.auth_app, name="auth")
+app.add_typer(ops.monitor_app, name="monitor")
+app.add_typer(ops.scheduler_app, name="scheduler")
+app.add_typer(ops.ops_app, name="ops")
+app.command("retrain")(ops.retrain)
 
 
 def main() -> None:

@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vfr.config import Settings
+from vfr.serving import metrics
 from vfr.serving.engine import Conflict, MLUnavailable, NotFound, ServingEngine, StoreUnavailable
+from vfr.serving.metrics import ApiMetrics, route_label
 from vfr.serving.ratelimit import TierLimiter
-from vfr.serving.routers import admin, health, ml, stocks
+from vfr.serving.routers import admin, dashboard, health, ml, retraining, stocks
 
 log = logging.getLogger("vfr.serving")
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -38,11 +40,13 @@ def _body(request: Request, error: str, detail, status: int, headers: dict | Non
 
 
 class RequestContext:
-    """Pure ASGI middleware: request id (``X-Request-ID`` in and out) and latency per route."""
+    """Pure ASGI middleware: request id (``X-Request-ID`` in and out) and latency per route
+    (into ``latency`` and, when given, the Prometheus ``metrics``: every status, errors too)."""
 
-    def __init__(self, app, latency) -> None:
+    def __init__(self, app, latency, metrics=None) -> None:
         self.app = app
         self.latency = latency
+        self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -64,10 +68,15 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - t0
+            if self.metrics is not None:
+                self.metrics.observe_request(scope["method"], route_label(scope), status[0], elapsed)
         route = scope.get("route")
         if route is not None and status[0] < 500:
-            self.latency.record(f"{scope['method']} {route.path}", (time.perf_counter() - t0) * 1000)
+            self.latency.record(f"{scope['method']} {route.path}", elapsed * 1000)
 
 
 def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm: bool = False) -> FastAPI:
@@ -105,7 +114,8 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
 
-    app.add_middleware(RequestContext, latency=app.state.engine.latency)
+    app.state.metrics = ApiMetrics(app.state.engine)
+    app.add_middleware(RequestContext, latency=app.state.engine.latency, metrics=app.state.metrics)
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError):
@@ -139,7 +149,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _body(request, "internal_error", "internal error; quote the request id when reporting it", 500)
 
-    for module in (health, stocks, ml, admin):
+    for module in (health, stocks, ml, retraining, admin, dashboard, metrics):
         app.include_router(module.router)
     return app
 

@@ -31,6 +31,8 @@ import sqlalchemy as sa
 
 from vfr.config import HORIZONS, Settings
 from vfr.data import MarketStore
+from vfr.ml.registry import AB_TAG as TRAFFIC_TAG  # one A/B tag for the registry and the API
+from vfr.ml.registry import PREVIOUS_TAG
 from vfr.scoring import GROUP_SIGNALS, blend, recommendation, select
 from vfr.serving.cache import MemoryTTL, TTLCache
 from vfr.serving.predlog import PredictionLogger, fill_outcomes
@@ -38,8 +40,6 @@ from vfr.serving.predlog import PredictionLogger, fill_outcomes
 log = logging.getLogger(__name__)
 
 FEATURES_TABLE = "features"
-TRAFFIC_TAG = "vfr.traffic_split"
-PREVIOUS_TAG = "vfr.previous_champion"
 _META_TTL = 30.0
 DISABLED = {"requested": False, "status": "disabled", "horizon": None, "models": [], "fallback": [], "route": None,
             "confidence_threshold": None, "latency_ms": None}
@@ -158,6 +158,9 @@ class ServingEngine:
         self.cache = TTLCache(settings.cache_url, settings.cache_prefix)
         self.meta = MemoryTTL()
         self.latency = LatencyRecorder()
+        #: ML timing callbacks ``(event, model name, version, seconds)``: ``inference`` (one model
+        #: scoring a whole date, prediction-cache misses only) and ``request`` (the ML part of a request).
+        self.ml_observers: list[Any] = []
         self._registry = registry
         self._store: MarketStore | None = None
         self._lock = threading.Lock()
@@ -166,8 +169,7 @@ class ServingEngine:
         self._logged: set[str] = set()  # whole-universe rankings already handed to the log
         self._warm: dict[tuple, set[tuple[str, str]]] = {}  # ML requests answered from cached models
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="vfr-ml")
-        url = settings.serving_db_url or f"sqlite:///{settings.home_dir / 'serving.db'}"
-        self.predlog = PredictionLogger(url, spill_dir=settings.home_dir / "predlog-spill",
+        self.predlog = PredictionLogger(settings.resolved_serving_db_url, spill_dir=settings.home_dir / "predlog-spill",
                                         flush_interval_s=log_flush_interval_s)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -356,7 +358,9 @@ class ServingEngine:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
+        t0 = time.perf_counter()
         probs = pd.Series(np.asarray(model.predict_proba(features), dtype=float), index=features["symbol"].to_numpy())
+        self._observe_ml("inference", model.name, str(model.version), time.perf_counter() - t0)
         self.cache.set(key, probs, self.settings.prediction_cache_ttl_s)
         return probs
 
@@ -429,7 +433,17 @@ class ServingEngine:
         except Exception as exc:  # noqa: BLE001
             result = MLResult(None, f"unavailable: {public_reason(exc)}")
         result.ms = (time.perf_counter() - t0) * 1000
+        for m in result.models:
+            self._observe_ml("request", m["name"], m["version"], result.ms / 1000)
         return result
+
+    def _observe_ml(self, event: str, name: str, version: str, seconds: float) -> None:
+        """Hand an ML timing to :attr:`ml_observers` (their failures never reach the request)."""
+        for observer in self.ml_observers:
+            try:
+                observer(event, name, version, seconds)
+            except Exception:  # noqa: BLE001
+                log.debug("ML observer %r failed", observer, exc_info=True)
 
     # -- use cases ------------------------------------------------------------------------
     def _symbols_for(self, sector: str | None, symbols: list[str] | None,

@@ -224,3 +224,166 @@ class ErrorBody(BaseModel):
     error: str
     detail: str | list[dict] | None = None
     request_id: str | None = None
+
+
+# -- ops dashboard (GET /api/dashboard/summary) -----------------------------------------------
+class DashboardPick(BaseModel):
+    rank: int
+    symbol: str
+    sector: str | None
+    classic_score: float | None = Field(description="Classic factor score on [0, 1].")
+    ml_probability: float | None = Field(description="Model probability of beating the market over the horizon.")
+    ml_confidence: float | None
+    composite: float | None = Field(description="ML-enhanced composite on [0, 1] (classic where ML is not confident).")
+    ml_blended: bool | None
+    recommendation: str | None
+
+
+class DashboardSelection(BaseModel):
+    date: dt.date | None
+    top: int
+    ml_status: str | None
+    models: list[dict[str, str]]
+    rows: list[DashboardPick]
+    message: str | None = Field(default=None, description="Why the section is empty (None when it has data).")
+
+
+class DashboardVersion(BaseModel):
+    version: str
+    aliases: list[str]
+    algorithm: str | None
+    created: str | None
+    metrics: dict[str, float | None] = Field(description="Walk-forward metrics logged by `vfr train`.")
+    decision: str = Field(description="champion, or the deploy rule's decision against the champion.")
+    rule: str
+    champion: bool
+    loaded: bool = Field(description="Held in this process's model cache.")
+    traffic_split: float = Field(description="Fraction of default requests this version serves.")
+
+
+class DashboardModels(BaseModel):
+    name: str
+    champion: str | None
+    challenger: str | None
+    traffic_split: float
+    versions: list[DashboardVersion]
+    message: str | None = None
+
+
+class DriftItem(BaseModel):
+    kind: str = Field(description="feature, prediction, calibration or performance.")
+    name: str
+    statistic: float | None = Field(description="KS distance on [0, 1] for features, PSI for the prediction, "
+                                                "Brier score, rolling accuracy / IC.")
+    threshold: float | None
+    breached: bool
+
+
+class DashboardDrift(BaseModel):
+    computed_at: str | None = Field(description="When the check ran (UTC).")
+    as_of: str | None = Field(description="Last feature date of the checked window.")
+    model_name: str | None
+    model_version: str | None
+    breached: int
+    items: list[DriftItem]
+    message: str | None = None
+
+
+class EquityCurve(BaseModel):
+    strategy: str
+    dates: list[dt.date]
+    equity: list[float | None] = Field(description="Net equity, 1.0 at the start.")
+    total_return: float | None = Field(description="Last / first equity - 1 (a fraction).")
+
+
+class DashboardBacktest(BaseModel):
+    start: dt.date | None
+    end: dt.date | None
+    curves: list[EquityCurve]
+    message: str | None = None
+
+
+class AlertItem(BaseModel):
+    key: str
+    rule: str
+    severity: str
+    metric: str | None
+    value: float | None
+    threshold: float | None
+    message: str
+    first_seen_at: str | None
+    last_seen_at: str | None
+    count: int
+
+
+class DashboardAlerts(BaseModel):
+    items: list[AlertItem]
+    message: str | None = None
+
+
+class DashboardSummary(BaseModel):
+    generated_at: dt.datetime
+    model: str
+    selection: DashboardSelection
+    models: DashboardModels
+    drift: DashboardDrift
+    backtest: DashboardBacktest
+    alerts: DashboardAlerts
+
+
+# -- retraining and model info (issue 7) -------------------------------------------------
+class RetrainingRun(BaseModel):
+    id: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    trigger: str
+    status: str = Field(description="running, deployed, ab_test, kept, refused, blocked, skipped, failed or rollback.")
+    champion_before: str | None
+    challenger_version: str | None
+    champion_after: str | None
+    action: str | None
+    reason: str | None
+
+
+class ScheduledJob(BaseModel):
+    job: str
+    description: str
+    next_run: str | None = Field(description="ISO time in the scheduler's time zone.")
+
+
+class RetrainingStatus(BaseModel):
+    model: str
+    champion: str | None
+    running: bool = Field(description="A retraining run holds the database lock now.")
+    runs: list[RetrainingRun] = Field(description="Newest first.")
+    schedule: list[ScheduledJob]
+
+
+class RetrainingTrigger(BaseModel):
+    model_config = {"extra": "forbid"}
+    wait: bool = Field(default=False, description="Run in the request and return the decision (else 202 at once).")
+    rebuild_features: bool = Field(default=True, description="Rebuild the features table from the store first.")
+
+
+class RetrainingStarted(BaseModel):
+    status: str = Field(description="'started' (running in the background) or the run's final status.")
+    run: RetrainingRun | None = None
+    decision: dict | None = Field(default=None, description="The full decision report when wait=true.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    created: str | None
+    algorithm: str | None
+    horizon: str | None
+    label_definition: str | None
+    training_window: list[str]
+    data_fingerprint: str
+    feature_columns: list[str]
+    metrics: dict[str, float] = Field(description="Walk-forward out-of-sample metrics of the version's training run.")
+    traffic_split: float = Field(description="Share of requests routed to the challenger (0 when none).")
+    challenger: str | None
+    lineage: dict | None = Field(description="Dataset lineage saved with the model (sources, fingerprint, versions).")
+    has_drift_reference: bool
+    last_retraining: RetrainingRun | None

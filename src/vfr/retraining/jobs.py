@@ -1,0 +1,210 @@
+"""The scheduled jobs: daily outcome collection and drift check, monthly and post-earnings
+retraining, retraining on drift. Each job is a plain function of the settings (and an
+optional ``as_of`` date for replays) that takes its database lock first, so the same
+occurrence never runs twice however many schedulers fire it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from vfr.config import Settings
+from vfr.data import MarketStore
+from vfr.ml import ModelRegistry
+from vfr.monitoring import (
+    AlertManager,
+    DriftReport,
+    DriftThresholds,
+    check_drift,
+    save_drift_report,
+)
+from vfr.retraining import runs
+from vfr.serving.predlog import OUTCOMES, PREDICTIONS, fill_outcomes, migrate
+
+log = logging.getLogger(__name__)
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    return sa.create_engine(settings.resolved_serving_db_url)
+
+
+def _as_settings(settings: Settings | dict[str, Any]) -> Settings:
+    """Jobs stored in the scheduler's database carry their settings as a plain dict."""
+    return settings if isinstance(settings, Settings) else Settings(**settings)
+
+
+def collect_outcomes(settings: Settings, as_of: str | pd.Timestamp | None = None) -> int:
+    """Fill ``ml_outcomes`` from the stored prices up to ``as_of`` (default all): returns rows written."""
+    end = pd.Timestamp(as_of) if as_of is not None else None
+    with MarketStore.from_settings(settings) as store:
+        return fill_outcomes(_engine(settings),
+                             lambda start: store.read_prices(columns=["symbol", "date", "close"], start=start, end=end))
+
+
+def served_features(engine: sa.Engine, *, model_name: str, model_version: str, start: pd.Timestamp,
+                    end: pd.Timestamp) -> pd.DataFrame:
+    """Features and probabilities of the predictions served in [start, end] (``ml_predictions``).
+
+    Returns
+    -------
+    DataFrame
+        ``date``, ``symbol``, ``probability`` and one column per logged feature.
+    """
+    migrate(engine)
+    q = (sa.select(PREDICTIONS.c.feature_date, PREDICTIONS.c.symbol, PREDICTIONS.c.probability,
+                   PREDICTIONS.c.features)
+         .where(PREDICTIONS.c.model_name == model_name, PREDICTIONS.c.model_version == str(model_version),
+                PREDICTIONS.c.feature_date >= start.date(), PREDICTIONS.c.feature_date <= end.date()))
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    if not rows:
+        return pd.DataFrame(columns=["date", "symbol", "probability"])
+    feats = pd.DataFrame([json.loads(r.features or "{}") for r in rows]).astype("float64")
+    head = pd.DataFrame({"date": pd.to_datetime([r.feature_date for r in rows]), "symbol": [r.symbol for r in rows],
+                         "probability": [float(r.probability) for r in rows]})
+    return pd.concat([head, feats], axis=1)
+
+
+def evaluated_outcomes(engine: sa.Engine, *, model_name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Predictions of ``model_name`` with a known outcome whose horizon ended in [start, end].
+
+    Returns
+    -------
+    DataFrame
+        ``date`` (feature date), ``horizon_end``, ``probability``, ``predicted_class``,
+        ``excess_return``, ``correct``: the input of :func:`vfr.monitoring.rolling_performance`.
+    """
+    migrate(engine)
+    q = (sa.select(PREDICTIONS.c.feature_date.label("date"), OUTCOMES.c.horizon_end, PREDICTIONS.c.probability,
+                   PREDICTIONS.c.predicted_class, OUTCOMES.c.excess_return, OUTCOMES.c.correct)
+         .select_from(PREDICTIONS.join(OUTCOMES, OUTCOMES.c.prediction_id == PREDICTIONS.c.id))
+         .where(PREDICTIONS.c.model_name == model_name, OUTCOMES.c.horizon_end >= start.date(),
+                OUTCOMES.c.horizon_end <= end.date()))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).mappings().all(),
+                             columns=["date", "horizon_end", "probability", "predicted_class", "excess_return",
+                                      "correct"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["correct"] = frame["correct"].astype(bool)
+    return frame
+
+
+@dataclass
+class DriftCheck:
+    """One drift check: the report, where it was stored, and the alerts actually delivered."""
+
+    as_of: str
+    model_version: str | None
+    report: DriftReport | None
+    n_current: int
+    n_outcomes: int
+    delivered: list[Any] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def action(self) -> str:
+        return self.report.action if self.report is not None else "none"
+
+
+def drift_check(settings: Settings, as_of: str | pd.Timestamp | None = None,
+                thresholds: DriftThresholds | None = None) -> DriftCheck:
+    """Compare recent production with the champion's training reference; store and alert.
+
+    Current features and probabilities are the predictions served in the last
+    ``settings.drift_window_days`` calendar days (from ``ml_predictions``); where none were
+    logged, the champion scores the stored features of those days. Outcomes whose horizon
+    ended in the window give rolling accuracy, IC and Brier. The report goes to ``ml_drift``
+    and its alerts through :class:`vfr.monitoring.AlertManager` (log file, webhook,
+    de-duplicated).
+    """
+    engine = _engine(settings)
+    registry = ModelRegistry.from_settings(settings)
+    name = settings.model_name
+    try:
+        champion = registry.load(name)
+    except Exception as exc:  # noqa: BLE001 - no champion yet: nothing to monitor
+        return DriftCheck(str(as_of), None, None, 0, 0, note=f"no champion to monitor ({exc.__class__.__name__})")
+    with MarketStore.from_settings(settings) as store:
+        end = pd.Timestamp(as_of) if as_of is not None else store.read_table("features", columns=["date"])["date"].max()
+        start = end - pd.Timedelta(days=settings.drift_window_days - 1)
+        current = served_features(engine, model_name=name, model_version=champion.version, start=start, end=end)
+        if current.empty or not set(champion.feature_columns) <= set(current.columns):
+            feats = store.read_table("features", start=start, end=end)
+            current = feats.assign(probability=champion.predict_proba(feats))
+    ref_file = champion.file("drift_reference.parquet")
+    if ref_file is None:
+        return DriftCheck(str(end.date()), champion.version, None, len(current), 0,
+                          note=f"champion v{champion.version} was registered without a drift reference; retrain it")
+    reference = pd.read_parquet(ref_file)
+    outcomes = evaluated_outcomes(engine, model_name=name, start=start, end=end)
+    report = check_drift(reference, current, columns=champion.feature_columns, outcomes=outcomes,
+                         thresholds=thresholds or DriftThresholds(), window_days=settings.drift_window_days, model=name)
+    save_drift_report(engine, report, model_name=name, model_version=champion.version, as_of=end.date())
+    delivered = AlertManager.from_settings(settings, engine).publish(report.alerts)
+    return DriftCheck(str(end.date()), champion.version, report, len(current), len(outcomes), delivered)
+
+
+def daily_monitoring(settings: Settings | dict[str, Any], as_of: str | None = None,
+                     retrain_on_drift: bool = True) -> dict[str, Any]:
+    """The daily job: collect outcomes, check drift, and retrain when drift says so.
+
+    ``urgent_retraining`` retrains now; ``schedule_retraining`` retrains at most once per ISO
+    week (its own lock). Runs once per date whatever the number of schedulers.
+    """
+    settings = _as_settings(settings)
+    day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz=settings.scheduler_timezone).normalize()
+    key = str(day.date())
+    if not runs.claim(_engine(settings), "daily_monitoring", key):
+        return {"job": "daily_monitoring", "run_key": key, "ran": False}
+    written = collect_outcomes(settings, as_of)
+    check = drift_check(settings, as_of)
+    out = {"job": "daily_monitoring", "run_key": key, "ran": True, "outcomes_written": written,
+           "drift_action": check.action, "alerts_sent": len(check.delivered), "note": check.note,
+           "reasons": check.report.reasons if check.report else []}
+    if retrain_on_drift and check.action in ("urgent_retraining", "schedule_retraining"):
+        trigger = "drift_urgent" if check.action == "urgent_retraining" else "drift"
+        week = f"{day.isocalendar().year}-W{day.isocalendar().week:02d}"
+        if check.action == "urgent_retraining" or runs.claim(_engine(settings), "drift_retraining", week):
+            out["retraining"] = _retrain(settings, trigger, as_of)
+    return out
+
+
+def monthly_retraining(settings: Settings | dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
+    """The monthly job (once per calendar month)."""
+    settings = _as_settings(settings)
+    day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz=settings.scheduler_timezone)
+    key = f"{day:%Y-%m}"
+    if not runs.claim(_engine(settings), "monthly_retraining", key):
+        return {"job": "monthly_retraining", "run_key": key, "ran": False}
+    return {"job": "monthly_retraining", "run_key": key, "ran": True,
+            "retraining": _retrain(settings, "monthly", as_of)}
+
+
+def earnings_season_retraining(settings: Settings | dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
+    """Retraining once most companies have reported (once per quarter)."""
+    settings = _as_settings(settings)
+    day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz=settings.scheduler_timezone)
+    key = f"{day.year}-Q{day.quarter}"
+    if not runs.claim(_engine(settings), "earnings_season_retraining", key):
+        return {"job": "earnings_season_retraining", "run_key": key, "ran": False}
+    return {"job": "earnings_season_retraining", "run_key": key, "ran": True,
+            "retraining": _retrain(settings, "earnings_season", as_of)}
+
+
+def _retrain(settings: Settings, trigger: str, as_of: str | None) -> dict[str, Any]:
+    from vfr.retraining.retrain import run_retraining
+
+    try:
+        decision = run_retraining(settings, trigger=trigger, as_of=as_of, rebuild_features=as_of is None)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed run; the scheduler keeps going
+        log.error("retraining (%s) failed: %s", trigger, exc)
+        return {"status": "failed", "reason": str(exc)}
+    return {"status": decision.status, "action": decision.action, "reason": decision.reason,
+            "run_id": decision.run_id, "challenger": decision.challenger_version,
+            "champion_after": decision.champion_after}
