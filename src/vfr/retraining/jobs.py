@@ -154,8 +154,10 @@ def daily_monitoring(settings: Settings | dict[str, Any], as_of: str | None = No
                      retrain_on_drift: bool = True) -> dict[str, Any]:
     """The daily job: collect outcomes, check drift, and retrain when drift says so.
 
-    ``urgent_retraining`` retrains now; ``schedule_retraining`` retrains at most once per ISO
-    week (its own lock). Runs once per date whatever the number of schedulers.
+    ``urgent_retraining`` and ``schedule_retraining`` both retrain at once, at most once per ISO
+    week between them (a lock keyed by the week: drift that persists after a retraining which
+    kept the champion does not retrain every day). Runs once per date whatever the number of
+    schedulers.
     """
     settings = _as_settings(settings)
     day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz=settings.scheduler_timezone).normalize()
@@ -170,7 +172,7 @@ def daily_monitoring(settings: Settings | dict[str, Any], as_of: str | None = No
     if retrain_on_drift and check.action in ("urgent_retraining", "schedule_retraining"):
         trigger = "drift_urgent" if check.action == "urgent_retraining" else "drift"
         week = f"{day.isocalendar().year}-W{day.isocalendar().week:02d}"
-        if check.action == "urgent_retraining" or runs.claim(_engine(settings), "drift_retraining", week):
+        if runs.claim(_engine(settings), "drift_retraining", week):
             out["retraining"] = _retrain(settings, trigger, as_of)
     return out
 

@@ -8,7 +8,7 @@ job                                     when                                 loc
 ``daily_monitoring``                    Mon-Fri 18:30, after the close       the date
 ``monthly_retraining``                  1st of the month, 06:00              the month
 ``earnings_season_retraining``          15 Feb / May / Aug / Nov, 07:00      the quarter
-(drift retraining)                      from the daily job when drift says   the ISO week (urgent: none)
+(drift retraining)                      from the daily job when drift says   the ISO week              
 ======================================  ===================================  ==========================
 
 The job store is APScheduler's ``SQLAlchemyJobStore`` on the serving database, so the schedule
