@@ -127,23 +127,18 @@ class Settings(BaseSettings):
                                         "sent at most once per this many seconds.")
     retrain_guard: float = Field(default=0.10, ge=0, le=1, description="Refuse a challenger worse than the "
                                  "champion by more than this fraction on any guard metric.")
-    retrain_min_fresh_dates: int = Field(default=20, ge=1, description="Dates after the champion's training "
+    retrain_min_fresh_dates: int = Field(default=10, ge=1, description="Dates after the champion's training "
                                          "window needed to compare a challenger with it.")
     drift_window_days: int = Field(default=30, ge=1, description="Calendar days of recent features, "
                                    "predictions and outcomes compared with the training reference.")
-    scheduler_db_url: str | None = Field(default=None, description="SQLAlchemy URL of the scheduler's job "
-                                         "store and locks; default the serving database.")
+    service_alert_interval_s: float = Field(default=60.0, ge=0, description="How often the API checks its own "
+                                            "error rate and p95 latency against the alert rules (0 = never).")
     scheduler_timezone: str = Field(default="America/New_York", description="Time zone of the job schedule.")
 
     @property
     def resolved_serving_db_url(self) -> str:
         """The prediction log / monitoring database, defaulting to a SQLite file in :attr:`home`."""
         return self.serving_db_url or f"sqlite:///{self.home_dir / 'serving.db'}"
-
-    @property
-    def resolved_scheduler_db_url(self) -> str:
-        """The scheduler's database (job store, run locks), defaulting to the serving database."""
-        return self.scheduler_db_url or self.resolved_serving_db_url
 
 
 def get_settings(**overrides: object) -> Settings:

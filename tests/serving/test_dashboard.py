@@ -82,7 +82,13 @@ def ops(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Ops:
 
 def save_real_drift(engine, settings: Settings, db) -> tuple[pd.DataFrame, list]:
     """KS drift of the features of the first year against the last quarter, saved with its alerts."""
-    from vfr.monitoring import AlertManager, DriftThresholds, LogFileSink, check_drift, save_drift_report
+    from vfr.monitoring import (
+        AlertManager,
+        DriftThresholds,
+        LogFileSink,
+        check_drift,
+        save_drift_report,
+    )
 
     model = engine.load_model(settings.model_name, engine.champion(settings.model_name))
     with MarketStore(settings.resolved_store_url) as store:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.serving.conftest import Built, auth, client_for, make_settings
-from vfr.ml import ModelRegistry, TrainConfig
+from vfr.ml import ModelRegistry
 from vfr.retraining import daily_monitoring, drift_check
 from vfr.retraining import runs as run_log
 from vfr.serving import ServingEngine
@@ -150,3 +150,25 @@ def test_two_schedulers_sharing_a_job_store_run_each_occurrence_once(backend, tm
     assert len(per_key) >= 2
     assert (per_key["sum"] == 1).all()  # every occurrence ran exactly once
     assert (per_key["count"] >= 2).any()  # ... though both schedulers fired it
+
+
+def test_the_api_alerts_on_its_own_error_rate(built: Built, tmp_path: Path) -> None:
+    """A market store that is down makes every select a 503: the service watch raises one alert."""
+    from vfr.serving.metrics import ServiceWatch
+
+    settings = make_settings(built, tmp_path, store_url="postgresql+psycopg://postgres@127.0.0.1:1/test",
+                             service_alert_interval_s=0)
+    with client_for(settings) as client:
+        for _ in range(25):
+            assert client.get("/api/stocks/select", params={"top": 1}).status_code == 503
+        state = client.app.state
+        watch = ServiceWatch(settings, state.metrics, state.engine.latency, state.engine.predlog.engine, 60)
+        sent = watch.check()
+        assert [a.metric for a in sent] == ["api_error_rate"] and sent[0].value == 1.0
+        assert sent[0].threshold == 0.05 and "api_error_rate" in sent[0].message
+        assert watch.check() == []  # the window restarted: fewer than 20 requests since
+        for _ in range(25):
+            client.get("/api/stocks/select", params={"top": 1})
+        assert watch.check() == []  # fired again, but de-duplicated within the window
+    lines = (settings.home_dir / "alerts.log").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["metric"] == "api_error_rate"

@@ -31,8 +31,21 @@ from vfr.ml.evaluate import (
     quantile_spread,
 )
 from vfr.ml.labels import label_columns, make_labels
-from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, read_lineage, write_lineage
+from vfr.ml.lineage import (
+    DatasetLineage,
+    build_lineage,
+    describe_source,
+    read_lineage,
+    write_lineage,
+)
 from vfr.ml.models import ALGORITHMS, Model, ModelError, load_model, make_model
+from vfr.ml.quality import (
+    GateThresholds,
+    QualityGateError,
+    QualityReport,
+    enforce,
+    run_quality_gates,
+)
 from vfr.ml.registry import (
     CHALLENGER,
     CHAMPION,
@@ -40,7 +53,6 @@ from vfr.ml.registry import (
     ModelRegistry,
     RegistryError,
 )
-from vfr.ml.quality import GateThresholds, QualityGateError, QualityReport, enforce, run_quality_gates
 from vfr.ml.report import model_report
 from vfr.ml.splits import (
     TimeSplit,
@@ -58,16 +70,6 @@ from vfr.ml.train import (
 from vfr.ml.tuning import SEARCH_SPACES, cross_validate, purged_kfold, tune
 
 __all__ = [
-    "DatasetLineage",
-    "GateThresholds",
-    "QualityGateError",
-    "QualityReport",
-    "build_lineage",
-    "describe_source",
-    "enforce",
-    "read_lineage",
-    "run_quality_gates",
-    "write_lineage",
     "ALGORITHMS",
     "CHALLENGER",
     "CHAMPION",
@@ -75,12 +77,16 @@ __all__ = [
     "DEPLOY_RULES",
     "SEARCH_SPACES",
     "Calibrator",
+    "DatasetLineage",
     "DeployRule",
     "Ensemble",
+    "GateThresholds",
     "LoadedModel",
     "Model",
     "ModelError",
     "ModelRegistry",
+    "QualityGateError",
+    "QualityReport",
     "RegistryError",
     "TimeSplit",
     "TrainConfig",
@@ -89,9 +95,12 @@ __all__ = [
     "baseline_scores",
     "brier_score",
     "build_dataset",
+    "build_lineage",
     "classification_metrics",
     "cross_validate",
     "decide",
+    "describe_source",
+    "enforce",
     "evaluate_predictions",
     "fit_stacking",
     "ic_by_date",
@@ -105,9 +114,12 @@ __all__ = [
     "performance_weights",
     "purged_kfold",
     "quantile_spread",
+    "read_lineage",
     "reliability_curve",
+    "run_quality_gates",
     "time_split",
     "train",
     "tune",
     "walk_forward_schedule",
+    "write_lineage",
 ]

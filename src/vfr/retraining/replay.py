@@ -45,16 +45,16 @@ class ReplayLog:
         lines = [f"Replay {self.start} .. {self.end}, one row per trading day.", ""]
         if self.initial:
             lines += [f"- Initial champion (trained as of the day before the first date): {self.initial}", ""]
-        lines += ["| date | predictions logged | outcomes filled | rolling acc. | rolling Rank IC | PSI | features KS > 0.15 "
-                  "| drift action | alerts sent | retraining |",
+        lines += [("| date | predictions logged | outcomes filled | rolling acc. | rolling Rank IC | PSI "
+                   "| features KS > 0.15 | drift action | alerts sent | retraining |"),
                   "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |"]
         for d in self.days:
             lines.append(f"| {d['date']} | {d['predictions']} | {d['outcomes']} | {_f(d['accuracy'])} | "
                          f"{_f(d['rank_ic'])} | {_f(d['psi'])} | {d['drifted']} | {d['action']} | {d['alerts']} | "
                          f"{d.get('retraining') or ''} |")
         if self.monthly:
-            lines += ["", f"Monthly retraining decision ({self.end}): **{self.monthly.get('status')}** "
-                          f"(action {self.monthly.get('action')}); {self.monthly.get('reason')}"]
+            lines += ["", (f"Monthly retraining decision ({self.end}): **{self.monthly.get('status')}** "
+                           f"(action {self.monthly.get('action')}); {self.monthly.get('reason')}")]
         return "\n".join(lines) + "\n"
 
 

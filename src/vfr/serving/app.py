@@ -17,8 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vfr.config import Settings
 from vfr.serving import metrics
-from vfr.serving.engine import Conflict, MLUnavailable, NotFound, ServingEngine, StoreUnavailable
-from vfr.serving.metrics import ApiMetrics, route_label
+from vfr.serving.engine import (
+    Conflict,
+    MLUnavailable,
+    NotFound,
+    ServingEngine,
+    StoreUnavailable,
+)
+from vfr.serving.metrics import ApiMetrics, ServiceWatch, route_label
 from vfr.serving.ratelimit import TierLimiter
 from vfr.serving.routers import admin, dashboard, health, ml, retraining, stocks
 
@@ -102,7 +108,14 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
     async def lifespan(app: FastAPI):
         if warm:
             threading.Thread(target=app.state.engine.warmup, name="vfr-warmup", daemon=True).start()
+        watch = None
+        if settings.service_alert_interval_s > 0:
+            watch = ServiceWatch(settings, app.state.metrics, app.state.engine.latency,
+                                 app.state.engine.predlog.engine, settings.service_alert_interval_s)
+            watch.start()
         yield
+        if watch is not None:
+            watch.stop()
         app.state.engine.close()
 
     app = FastAPI(title="VFR API", version="0.1.0", lifespan=lifespan,

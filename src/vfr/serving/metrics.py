@@ -30,11 +30,20 @@ scrape sees one worker only, so scrape the workers separately (or run one worker
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -128,6 +137,8 @@ class ApiMetrics:
         self.ml_request = Histogram("vfr_ml_request_duration_seconds",
                                     "The ML part of a request answered by a model, in seconds.", model,
                                     buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._window_lock = threading.Lock()
+        self._window = [0, 0]  # requests and 5xx answers since the last take_window()
         if process:
             ProcessCollector(registry=self.registry)
         if engine is not None:
@@ -141,6 +152,16 @@ class ApiMetrics:
         self.requests.labels(method, route, cls).observe(seconds)
         if status >= 400:
             self.errors.labels(method, route, cls).inc()
+        with self._window_lock:
+            self._window[0] += 1
+            self._window[1] += status >= 500
+
+    def take_window(self) -> tuple[int, int]:
+        """Requests and 5xx answers since the previous call (the service-alert window)."""
+        with self._window_lock:
+            out = (self._window[0], self._window[1])
+            self._window = [0, 0]
+        return out
 
     def observe_ml(self, event: str, name: str, version: str, seconds: float) -> None:
         """ML timing from the engine: ``event`` is ``inference`` or ``request``."""
@@ -153,6 +174,7 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -167,3 +189,49 @@ async def metrics(request: Request) -> Response:
     network (ingress rule or a separate internal listener), as is usual for Prometheus targets.
     """
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def service_alert_values(metrics: ApiMetrics, latency: Any, min_requests: int = 20) -> dict[str, float]:
+    """``api_error_rate`` (5xx share of the requests since the last call; NaN under
+    ``min_requests``) and ``api_p95_latency_ms`` (worst route's p95 over its recent calls)."""
+    total, errors = metrics.take_window()
+    p95 = [v["p95_ms"] for v in latency.summary().values()]
+    return {"api_error_rate": errors / total if total >= min_requests else float("nan"),
+            "api_p95_latency_ms": max(p95) if p95 else float("nan")}
+
+
+class ServiceWatch:
+    """Evaluates the API alert rules every ``interval_s`` in a daemon thread and publishes what fires.
+
+    The rules are the ``api_*`` ones of :data:`vfr.monitoring.DEFAULT_ALERT_RULES` (5xx share
+    > 5%, p95 latency > 1 s); delivery and de-duplication go through
+    :class:`vfr.monitoring.AlertManager` (log file, webhook). A failing check is logged and
+    never reaches a request.
+    """
+
+    def __init__(self, settings: Any, metrics: ApiMetrics, latency: Any, db: Any, interval_s: float) -> None:
+        self.settings, self.metrics, self.latency, self.db, self.interval_s = settings, metrics, latency, db, interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> list[Any]:
+        """One evaluation: returns the alerts delivered."""
+        from vfr.monitoring import DEFAULT_ALERT_RULES, AlertManager, evaluate_rules
+
+        rules = [r for r in DEFAULT_ALERT_RULES if r.metric.startswith("api_")]
+        alerts = evaluate_rules(service_alert_values(self.metrics, self.latency), rules, scope="api")
+        return AlertManager.from_settings(self.settings, self.db).publish(alerts) if alerts else []
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.check()
+            except Exception as exc:  # noqa: BLE001 - monitoring must never take the API down
+                log.warning("service alert check failed: %s", exc.__class__.__name__)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vfr-service-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
