@@ -105,16 +105,21 @@ def test_feature_build_on_the_cluster_equals_local(cluster, prices, tmp_path) ->
     pd.testing.assert_frame_equal(back, local, check_dtype=False)
 
 
-def test_distributed_lightgbm_matches_the_local_fit(cluster, prices) -> None:
-    import lightgbm as lgb
-    from sklearn.metrics import roc_auc_score
-
+def _train_test(prices: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Labelled rank features split in time (last 20% of dates for testing, a 10-day gap)."""
     features = build_features(prices)
     labels = make_labels(prices)
     data = features.merge(labels[["symbol", "date", "fwd_dir_1w"]], on=["symbol", "date"]).dropna(subset=["fwd_dir_1w"])
     cols = [c for c in features.columns if c.endswith("_rank")]
     cut = data["date"].quantile(0.8)
-    train, test = data[data["date"] < cut - pd.Timedelta(days=10)], data[data["date"] >= cut]
+    return data[data["date"] < cut - pd.Timedelta(days=10)], data[data["date"] >= cut], cols
+
+
+def test_distributed_lightgbm_matches_the_local_fit(cluster, prices) -> None:
+    import lightgbm as lgb
+    from sklearn.metrics import roc_auc_score
+
+    train, test, cols = _train_test(prices)
     # no row or column subsampling: its random draws differ between one process and partitions
     params = DEFAULT_LGBM_PARAMS | {"min_data_in_leaf": 100, "seed": 7, "bagging_fraction": 1.0, "bagging_freq": 0,
                                     "feature_fraction": 1.0}
@@ -134,12 +139,7 @@ def test_distributed_xgboost_matches_the_local_fit(cluster, prices) -> None:
     import xgboost as xgb
     from sklearn.metrics import roc_auc_score
 
-    features = build_features(prices)
-    labels = make_labels(prices)
-    data = features.merge(labels[["symbol", "date", "fwd_dir_1w"]], on=["symbol", "date"]).dropna(subset=["fwd_dir_1w"])
-    cols = [c for c in features.columns if c.endswith("_rank")]
-    cut = data["date"].quantile(0.8)
-    train_, test = data[data["date"] < cut - pd.Timedelta(days=10)], data[data["date"] >= cut]
+    train_, test, cols = _train_test(prices)
     params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 4, "eta": 0.1, "nthread": 1,
               "seed": 7, "max_bin": 63}
     dist = fit_xgboost_dask(train_[cols].reset_index(drop=True), train_["fwd_dir_1w"].astype(int).reset_index(drop=True),

@@ -87,6 +87,14 @@ def build_features_distributed(prices: pd.DataFrame, client: Any = None, *, symb
     return result.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
 
 
+def _partitioned(X: pd.DataFrame, y: pd.Series, client: Any, partitions: int | None):
+    """``X`` and ``y`` as Dask frames of ``partitions`` pieces (default one per worker)."""
+    import dask.dataframe as dd
+
+    n = partitions or max(1, len(client.scheduler_info()["workers"]))
+    return dd.from_pandas(X, npartitions=n), dd.from_pandas(y, npartitions=n)
+
+
 def fit_lightgbm_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dict[str, Any],
                       num_boost_round: int, partitions: int | None = None):
     """Fit one LightGBM classifier data-parallel over the workers (``lightgbm.dask``).
@@ -109,13 +117,12 @@ def fit_lightgbm_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dic
         from every worker's rows, so it matches a single-process fit closely but not bit for
         bit.
     """
-    import dask.dataframe as dd
     import lightgbm as lgb
 
-    n = partitions or max(1, len(client.scheduler_info()["workers"]))
+    X_parts, y_parts = _partitioned(X, y, client, partitions)
     kwargs = {k: v for k, v in params.items() if k not in ("objective", "num_threads", "verbose")}
     model = lgb.DaskLGBMClassifier(client=client, n_estimators=num_boost_round, verbose=-1, **kwargs)
-    model.fit(dd.from_pandas(X, npartitions=n), dd.from_pandas(y, npartitions=n))
+    model.fit(X_parts, y_parts)
     return model.to_local().booster_
 
 
@@ -143,11 +150,9 @@ def fit_xgboost_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dict
         all-reduces the gradient histograms of every worker, so for the same data and
         parameters it matches a single-process fit up to the sketch of the bin edges.
     """
-    import dask.dataframe as dd
     from xgboost import dask as dxgb
 
-    n = partitions or max(1, len(client.scheduler_info()["workers"]))
-    dtrain = dxgb.DaskDMatrix(client, dd.from_pandas(X, npartitions=n), dd.from_pandas(y, npartitions=n))
+    dtrain = dxgb.DaskDMatrix(client, *_partitioned(X, y, client, partitions))
     params = {"objective": "binary:logistic", "tree_method": "hist"} | params
     return dxgb.train(client, params, dtrain, num_boost_round=num_boost_round)["booster"]
 

@@ -179,24 +179,23 @@ def daily_monitoring(settings: Settings | dict[str, Any], as_of: str | None = No
 
 def monthly_retraining(settings: Settings | dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
     """The monthly job (once per calendar month)."""
-    settings = _as_settings(settings)
-    day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz=settings.scheduler_timezone)
-    key = f"{day:%Y-%m}"
-    if not runs.claim(_engine(settings), "monthly_retraining", key):
-        return {"job": "monthly_retraining", "run_key": key, "ran": False}
-    return {"job": "monthly_retraining", "run_key": key, "ran": True,
-            "retraining": _retrain(settings, "monthly", as_of)}
+    return _periodic(settings, "monthly_retraining", "monthly", as_of, lambda day: f"{day:%Y-%m}")
 
 
 def earnings_season_retraining(settings: Settings | dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
     """Retraining once most companies have reported (once per quarter)."""
+    return _periodic(settings, "earnings_season_retraining", "earnings_season", as_of,
+                     lambda day: f"{day.year}-Q{day.quarter}")
+
+
+def _periodic(settings: Settings | dict[str, Any], job: str, trigger: str, as_of: str | None, key_of) -> dict[str, Any]:
+    """Retrain once per occurrence ``key_of(day)`` of ``job`` (the lock decides who runs it)."""
     settings = _as_settings(settings)
     day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz=settings.scheduler_timezone)
-    key = f"{day.year}-Q{day.quarter}"
-    if not runs.claim(_engine(settings), "earnings_season_retraining", key):
-        return {"job": "earnings_season_retraining", "run_key": key, "ran": False}
-    return {"job": "earnings_season_retraining", "run_key": key, "ran": True,
-            "retraining": _retrain(settings, "earnings_season", as_of)}
+    key = key_of(day)
+    if not runs.claim(_engine(settings), job, key):
+        return {"job": job, "run_key": key, "ran": False}
+    return {"job": job, "run_key": key, "ran": True, "retraining": _retrain(settings, trigger, as_of)}
 
 
 def _retrain(settings: Settings, trigger: str, as_of: str | None) -> dict[str, Any]:
