@@ -195,6 +195,18 @@ def _flat_metrics(result: TrainResult) -> dict[str, float]:
     return out
 
 
+def train_with_progress(settings: Settings, features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig,
+                        console: Console) -> TrainResult:
+    """:func:`vfr.ml.train` with a Rich progress bar of the walk-forward fits, on the Dask
+    cluster of ``VFR_DASK_SCHEDULER`` when one is set (its dashboard link is printed)."""
+    n_dates = features["date"].nunique()
+    with dask_client(settings, announce=console.print) as client, _progress(console) as progress:
+        n_windows = max(0, -(-(n_dates - config.train_window - config.embargo) // config.retrain_every))
+        task = progress.add_task("walk-forward training" + (" (Dask)" if client is not None else ""),
+                                 total=n_windows or None)
+        return train(features, labels, config, progress=lambda n: progress.advance(task, n), client=client)
+
+
 def register_result(settings: Settings, registry: ModelRegistry, result: TrainResult, features: pd.DataFrame,
                     labels: pd.DataFrame, *, sources: list[dict[str, Any]] | None = None,
                     extra_metadata: dict[str, Any] | None = None) -> str:
@@ -256,12 +268,7 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
             raise StageError("train: the store has no features; run `vfr features build` first")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]))
-        n_dates = features["date"].nunique()
-        with dask_client(settings, announce=console.print) as client, _progress(console) as progress:
-            n_windows = max(0, -(-(n_dates - config.train_window - config.embargo) // config.retrain_every))
-            task = progress.add_task("walk-forward training" + (" (Dask)" if client is not None else ""),
-                                     total=n_windows or None)
-            result = train(features, labels, config, progress=lambda n: progress.advance(task, n), client=client)
+        result = train_with_progress(settings, features, labels, config, console)
         registry = ModelRegistry.from_settings(settings)
         version = register_result(settings, registry, result, features, labels,
                                   sources=[describe_source("prices", labels, path=store.public_url),

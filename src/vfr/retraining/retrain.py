@@ -53,7 +53,6 @@ from vfr.ml import (
     evaluate_predictions,
     make_labels,
     run_quality_gates,
-    train,
 )
 from vfr.ml.tuning import score_predictions
 from vfr.retraining import runs
@@ -189,13 +188,13 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
     StageError
         When training or promotion fails; the run is recorded as ``failed`` first.
     """
-    from vfr.distributed.cluster import dask_client
     from vfr.ml.lineage import describe_source
     from vfr.pipeline import (
         FEATURES_TABLE,
         PREDICTIONS_TABLE,
         register_result,
         stage_features,
+        train_with_progress,
     )
 
     console = console or Console(stderr=True)
@@ -236,6 +235,7 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                                       f"(their inputs are not stored): {', '.join(empty)}")
             label = f"fwd_dir_{config.horizon}"
             exempt = _partial_coverage(feature_cols) if exclude_completeness is None else exclude_completeness
+            console.print(f"retrain run {run_id}: quality gates on {len(dataset):,} rows up to {decision.as_of}")
             quality = run_quality_gates(dataset, feature_columns=feature_cols, label=label,
                                         horizon_days=config.horizon_days, as_of=day, exclude_completeness=exempt)
             decision.quality = quality.to_dict()
@@ -247,8 +247,8 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                 _write_markdown(settings, decision, quality.to_markdown())
                 return _finish(settings, engine, decision)
 
-            with dask_client(settings, announce=console.print) as client:
-                result = train(features, labels, config, client=client)
+            console.print(f"quality gates: {quality.status}; training the challenger on data to {decision.as_of}")
+            result = train_with_progress(settings, features, labels, config, console)
             version = register_result(settings, registry, result, features, labels,
                                       sources=[describe_source("prices", prices, path=store_url),
                                                describe_source("features", features, path=store_url)],
