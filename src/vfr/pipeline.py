@@ -12,7 +12,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from vfr.ml import (
     train,
 )
 from vfr.ml.lineage import build_lineage, describe_source, write_lineage
+from vfr.ml.quality import enforce, gate_training_data
 from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
@@ -268,6 +269,19 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
             raise StageError("train: the store has no features; run `vfr features build` first")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]))
+        gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns)
+        for note in gated.notes:
+            console.print(f"train: {note}")
+        if not gated.report.passed:
+            path = settings.reports_dir / "quality-report.md"
+            path.write_text(gated.report.to_markdown())
+            console.print(f"train: data quality report: {path}")
+        enforce(gated.report)  # a critical gate stops here: nothing trained, written or registered
+        if gated.report.status == "warning":
+            warned = gated.report.failed("warning")
+            console.print("train: quality warnings: " + "; ".join(f"{r.gate} = {r.value:.4g} ({r.warning})"
+                                                              for r in warned.itertuples()))
+        config = replace(config, feature_columns=gated.feature_columns)
         result = train_with_progress(settings, features, labels, config, console)
         registry = ModelRegistry.from_settings(settings)
         version = register_result(settings, registry, result, features, labels,

@@ -169,3 +169,22 @@ def test_the_run_lock_admits_exactly_one_of_many_threads(tmp_path) -> None:
         t.join()
     assert sorted(wins) == [False] * 7 + [True]
     assert run_log.claim(engine, "daily_monitoring", "2019-06-04")  # the next occurrence is free
+
+
+def test_vfr_train_stops_on_a_critical_gate_with_a_report(store_home, tmp_path) -> None:
+    from vfr.ml import QualityGateError
+    from vfr.pipeline import stage_train
+
+    settings = Settings(home=tmp_path / "home")
+    with MarketStore(f"duckdb:///{store_home / 'vfr.duckdb'}") as src:
+        features, prices = src.read_table("features"), src.read_prices()
+    with MarketStore.from_settings(settings) as store:
+        store.replace_table("prices", prices)
+        features = pd.concat([features, features.tail(3)])  # duplicated (symbol, date) rows
+        store.replace_table("features", features)
+    with pytest.raises(QualityGateError, match="duplicate_rows"):
+        stage_train(settings, TrainConfig(**SMALL))
+    assert "duplicate_rows" in (settings.reports_dir / "quality-report.md").read_text()
+    assert not _has(ModelRegistry.from_settings(settings), settings)
+    with MarketStore.from_settings(settings) as store:
+        assert not store.has_table("predictions_oos")

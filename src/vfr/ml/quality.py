@@ -603,3 +603,74 @@ def enforce(report: QualityReport, *, fail_on: str = "critical") -> QualityRepor
     msg = (f"data quality gates failed for label {report.label!r} ({len(parts)} gate"
            f"{'s' if len(parts) > 1 else ''}): " + "; ".join(parts))
     raise QualityGateError(msg, report)
+
+
+def partial_coverage(columns: list[str]) -> tuple[str, ...]:
+    """Features exempt from the completeness gate: all but those complete by construction.
+
+    Technical features (after their warm-up; the 52-week level needs a year), the
+    market-derived sentiment of prices and volumes, and macro series cover every row when
+    their inputs are stored; features built from reports, sectors or other sparse inputs
+    (fundamental, alternative, interaction, earnings/VIX sentiment) are partial by nature
+    (LightGBM handles the gaps).
+    """
+    from vfr.features import ALL_FEATURES
+
+    complete = {f.name for f in ALL_FEATURES if f.group in ("technical", "macro")} | {
+        "msent_abnormal_volume", "msent_reversal_5d"}
+    complete.discard("dist_52w_high")
+    return tuple(c for c in columns if c.removesuffix("_rank") not in complete)
+
+
+@dataclass(frozen=True, eq=False)
+class GatedData:
+    """A training dataset that went through the gates: what to train on and what was found."""
+
+    dataset: pd.DataFrame
+    feature_columns: tuple[str, ...]
+    report: QualityReport
+    notes: tuple[str, ...]
+
+
+def gate_training_data(features: pd.DataFrame, labels: pd.DataFrame, *, horizon: str,
+                       feature_columns: tuple[str, ...] | None = None, as_of: pd.Timestamp | None = None,
+                       exclude_completeness: tuple[str, ...] | None = None,
+                       thresholds: GateThresholds | None = None) -> GatedData:
+    """Build the training dataset, leave out empty features, and run the quality gates.
+
+    Parameters
+    ----------
+    features, labels : DataFrame
+        Canonical features frame and :func:`vfr.ml.make_labels` output.
+    horizon : str
+        Label horizon (``1w``...).
+    feature_columns : tuple of str, optional
+        Model inputs; default every feature column except those with no value at all (their
+        inputs are not stored, e.g. no earnings file): those are named in ``notes``.
+    as_of : Timestamp, optional
+        Training date; default the features' last date.
+    exclude_completeness : tuple of str, optional
+        Default :func:`partial_coverage` of the columns.
+
+    Returns
+    -------
+    GatedData
+        Call :func:`enforce` on ``report`` to stop on a critical gate.
+    """
+    from vfr.ml.train import build_dataset
+
+    dataset = build_dataset(features, labels, horizon, validate=False)
+    notes = []
+    cols = list(feature_columns or [c for c in features.columns if c not in ("symbol", "date")])
+    if feature_columns is None:
+        empty = [c for c in cols if features[c].isna().all()]
+        if empty:
+            cols = [c for c in cols if c not in empty]
+            notes.append(f"left out {len(empty)} features with no values (their inputs are not stored): "
+                         f"{', '.join(empty)}")
+    day = as_of if as_of is not None else features["date"].max()
+    exempt = partial_coverage(cols) if exclude_completeness is None else exclude_completeness
+    report = run_quality_gates(dataset, feature_columns=cols, label=f"fwd_dir_{horizon}",
+                               horizon_days=HORIZONS[horizon], as_of=day, exclude_completeness=exempt,
+                               thresholds=thresholds or GateThresholds())
+    return GatedData(dataset=dataset, feature_columns=tuple(cols), report=report, notes=tuple(notes))

@@ -129,7 +129,7 @@ class TrainResult:
         return label_columns(self.config.horizon)[2]
 
 
-def build_dataset(features: pd.DataFrame, labels: pd.DataFrame, horizon: str) -> pd.DataFrame:
+def build_dataset(features: pd.DataFrame, labels: pd.DataFrame, horizon: str, *, validate: bool = True) -> pd.DataFrame:
     """Join features with the labels of one horizon, sorted by date then symbol.
 
     Parameters
@@ -140,6 +140,10 @@ def build_dataset(features: pd.DataFrame, labels: pd.DataFrame, horizon: str) ->
         Output of :func:`vfr.ml.make_labels`.
     horizon : str
         Which horizon's labels to keep.
+    validate : bool
+        Require one row per (date, symbol) on both sides (pandas ``MergeError`` otherwise);
+        the quality gates pass False so that duplicates reach their temporal-integrity gate
+        and are reported.
 
     Returns
     -------
@@ -153,7 +157,8 @@ def build_dataset(features: pd.DataFrame, labels: pd.DataFrame, horizon: str) ->
         If the two frames share no (date, symbol) rows.
     """
     cols = ["symbol", "date", *label_columns(horizon)]
-    data = features.merge(labels[cols], on=["symbol", "date"], how="left", validate="one_to_one")
+    data = features.merge(labels[cols], on=["symbol", "date"], how="left",
+                          validate="one_to_one" if validate else None)
     if data[cols[-1]].notna().sum() == 0:
         raise StageError("build_dataset: no row has a known label; are prices and features from the same store?")
     return data.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)

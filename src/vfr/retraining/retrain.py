@@ -48,12 +48,11 @@ from vfr.ml import (
     DEPLOY_RULES,
     ModelRegistry,
     TrainConfig,
-    build_dataset,
     decide,
     evaluate_predictions,
     make_labels,
-    run_quality_gates,
 )
+from vfr.ml.quality import gate_training_data
 from vfr.ml.tuning import score_predictions
 from vfr.retraining import runs
 
@@ -225,19 +224,13 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
             day = features["date"].max()
             decision.as_of = str(day.date())
             labels = make_labels(prices)
-            dataset = build_dataset(features, labels, config.horizon)
-            feature_cols = list(config.feature_columns or [c for c in features.columns if c not in ("symbol", "date")])
-            empty = [c for c in feature_cols if features[c].isna().all()]
-            if empty and config.feature_columns is None:  # inputs not stored (e.g. no earnings): not features
-                feature_cols = [c for c in feature_cols if c not in empty]
-                config = replace(config, feature_columns=tuple(feature_cols))
-                decision.notes.append(f"left out {len(empty)} features with no values up to {decision.as_of} "
-                                      f"(their inputs are not stored): {', '.join(empty)}")
-            label = f"fwd_dir_{config.horizon}"
-            exempt = _partial_coverage(feature_cols) if exclude_completeness is None else exclude_completeness
-            console.print(f"retrain run {run_id}: quality gates on {len(dataset):,} rows up to {decision.as_of}")
-            quality = run_quality_gates(dataset, feature_columns=feature_cols, label=label,
-                                        horizon_days=config.horizon_days, as_of=day, exclude_completeness=exempt)
+            console.print(f"retrain run {run_id}: quality gates on the data up to {decision.as_of}")
+            gated = gate_training_data(features, labels, horizon=config.horizon,
+                                       feature_columns=config.feature_columns, as_of=day,
+                                       exclude_completeness=exclude_completeness)
+            dataset, quality = gated.dataset, gated.report
+            config = replace(config, feature_columns=gated.feature_columns)
+            decision.notes.extend(gated.notes)
             decision.quality = quality.to_dict()
             if not quality.passed:
                 failed = quality.failed("critical")
@@ -275,23 +268,6 @@ def _has_model(registry: ModelRegistry, name: str) -> bool:
         return bool(registry.versions(name))
     except Exception:  # noqa: BLE001 - no registered model yet
         return False
-
-
-def _partial_coverage(columns: list[str]) -> tuple[str, ...]:
-    """Features exempt from the completeness gate: all but those complete by construction.
-
-    Technical features (after their warm-up; the 52-week level needs a year), the
-    market-derived sentiment of prices and volumes, and macro series cover every row when
-    their inputs are stored; features built from reports, sectors or other sparse inputs
-    (fundamental, alternative, interaction, earnings/VIX sentiment) are partial by nature
-    (LightGBM handles the gaps).
-    """
-    from vfr.features import ALL_FEATURES
-
-    complete = {f.name for f in ALL_FEATURES if f.group in ("technical", "macro")} | {
-        "msent_abnormal_volume", "msent_reversal_5d"}
-    complete.discard("dist_52w_high")
-    return tuple(c for c in columns if c.removesuffix("_rank") not in complete)
 
 
 def _decide_and_act(settings: Settings, registry: ModelRegistry, decision: RetrainingDecision, result,
