@@ -88,6 +88,12 @@ def test_retraining_lifecycle_first_champion_then_a_compared_challenger(store_ho
     # the champion never saw a label ending after its as-of date
     assert model.metadata["training_window"][1] < "2018-12-31"
 
+    # a week later there are too few fresh dates to judge a challenger: none is trained
+    early = run_retraining(settings, trigger="test", as_of="2019-01-08", config=TrainConfig(**SMALL),
+                           rebuild_features=False)
+    assert early.status == "skipped" and early.challenger_version is None and "fresh dates" in early.reason
+    assert [v["version"] for v in registry.versions(settings.model_name)] == ["1"]
+
     second = run_retraining(settings, trigger="test", as_of="2019-06-28", config=TrainConfig(**SMALL),
                             rebuild_features=False)
     cmp = second.comparison

@@ -240,6 +240,18 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                 _write_markdown(settings, decision, quality.to_markdown())
                 return _finish(settings, engine, decision)
 
+            if decision.champion_before is not None:  # can a challenger be compared at all yet?
+                champion_end = pd.Timestamp(registry.load(name, decision.champion_before)
+                                            .metadata["training_window"][1])
+                n_fresh = fresh_rows(dataset, f"fwd_dir_{config.horizon}", champion_end,
+                                     config.horizon_days)["date"].nunique()
+                if n_fresh < settings.retrain_min_fresh_dates:
+                    decision.status, decision.action = "skipped", "keep"
+                    decision.champion_after = decision.champion_before
+                    decision.reason = (f"only {n_fresh} fresh dates after the champion's training window (ends "
+                                       f"{champion_end.date()}); {settings.retrain_min_fresh_dates} are needed to "
+                                       "compare a challenger, so none was trained; the champion stays")
+                    return _finish(settings, engine, decision)
             console.print(f"quality gates: {quality.status}; training the challenger on data to {decision.as_of}")
             result = train_with_progress(settings, features, labels, config, console)
             version = register_result(settings, registry, result, features, labels,
