@@ -103,18 +103,16 @@ def scheduler_jobs(home: HomeOpt = None) -> None:
 def ops_replay(
     start: Annotated[str, typer.Option(help="First simulated date.")],
     end: Annotated[str, typer.Option(help="Last simulated date.")],
-    retrain_every: Annotated[int, typer.Option(help="Walk-forward step of the trainings, dates.")] = 21,
+    retrain_every: Annotated[int, typer.Option(help="Walk-forward step of every training in the replay, dates.")] = 21,
     log: Annotated[Path | None, typer.Option(help="Write the day-by-day log (Markdown) here.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Replay [start, end] day by day: serve, log, collect outcomes, check drift, decide on retraining."""
-    from vfr.ml import TrainConfig
     from vfr.retraining.replay import replay
 
-    settings = make_settings(home)
+    settings = make_settings(home, retrain_every=retrain_every)  # every training of the replay
     try:
-        result = replay(settings, start, end, config=TrainConfig.from_settings(settings, retrain_every=retrain_every),
-                        console=err)
+        result = replay(settings, start, end, console=err)
     except (VFRError, ValueError) as exc:
         fail(exc)
     text = result.to_markdown()

@@ -29,6 +29,12 @@ from vfr.serving.predlog import OUTCOMES, PREDICTIONS, fill_outcomes, migrate
 
 log = logging.getLogger(__name__)
 
+#: Features that are functions of the calendar (quarter ends, January, the earnings cycle): their
+#: distribution over a 30-day window differs from a multi-year reference by construction, so a KS
+#: test on them measures the date, not drift. They are left out of feature drift.
+CALENDAR_CYCLE_FEATURES = ("days_to_quarter_end", "is_quarter_end_window", "is_january", "days_to_next_earnings",
+                           "days_since_last_earnings")
+
 
 def _engine(settings: Settings) -> sa.Engine:
     return sa.create_engine(settings.resolved_serving_db_url)
@@ -118,7 +124,8 @@ def drift_check(settings: Settings, as_of: str | pd.Timestamp | None = None,
 
     Current features and probabilities are the predictions served in the last
     ``settings.drift_window_days`` calendar days (from ``ml_predictions``); where none were
-    logged, the champion scores the stored features of those days. Outcomes whose horizon
+    logged, the champion scores the stored features of those days. Calendar-cycle features
+    (:data:`CALENDAR_CYCLE_FEATURES`) are not tested. Outcomes whose horizon
     ended in the window give rolling accuracy, IC and Brier. The report goes to ``ml_drift``
     and its alerts through :class:`vfr.monitoring.AlertManager` (log file, webhook,
     de-duplicated).
@@ -143,7 +150,8 @@ def drift_check(settings: Settings, as_of: str | pd.Timestamp | None = None,
                           note=f"champion v{champion.version} was registered without a drift reference; retrain it")
     reference = pd.read_parquet(ref_file)
     outcomes = evaluated_outcomes(engine, model_name=name, start=start, end=end)
-    report = check_drift(reference, current, columns=champion.feature_columns, outcomes=outcomes,
+    columns = [c for c in champion.feature_columns if c.removesuffix("_rank") not in CALENDAR_CYCLE_FEATURES]
+    report = check_drift(reference, current, columns=columns, outcomes=outcomes,
                          thresholds=thresholds or DriftThresholds(), window_days=settings.drift_window_days, model=name)
     save_drift_report(engine, report, model_name=name, model_version=champion.version, as_of=end.date())
     delivered = AlertManager.from_settings(settings, engine).publish(report.alerts)
