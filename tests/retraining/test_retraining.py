@@ -156,7 +156,7 @@ def test_a_second_retraining_while_one_runs_is_skipped(store_home, tmp_path) -> 
     with run_log.exclusive(engine, "retrain") as got:
         assert got
         d = run_retraining(settings, trigger="test", config=TrainConfig(**SMALL), rebuild_features=False)
-    assert d.status == "skipped" and d.challenger_version is None
+    assert d.status == "busy" and d.challenger_version is None
 
 
 def test_the_run_lock_admits_exactly_one_of_many_threads(tmp_path) -> None:

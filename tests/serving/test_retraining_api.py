@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tests.serving.conftest import Built, auth, client_for, make_settings
 from vfr.ml import ModelRegistry
-from vfr.retraining import daily_monitoring, drift_check
+from vfr.retraining import daily_monitoring, drift_check, run_retraining
 from vfr.retraining.jobs import CALENDAR_CYCLE_FEATURES
 from vfr.retraining import runs as run_log
 from vfr.serving import ServingEngine
@@ -28,34 +28,44 @@ def private_copy(built: Built, tmp_path: Path, **overrides):
     """Settings on a private copy of the session's store and registry (these tests change both)."""
     home = tmp_path / "copy"
     shutil.copytree(built.home, home, ignore=shutil.ignore_patterns("*.parquet", "*.csv", "reports"))
-    settings = make_settings(built, tmp_path, store_url=f"duckdb:///{home / 'vfr.duckdb'}",
-                             mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}", **overrides)
+    settings = make_settings(built, tmp_path, **({"store_url": f"duckdb:///{home / 'vfr.duckdb'}",
+                                                  "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}"} | overrides))
     # artifacts are addressed by absolute path in the copied tracking DB; keep the originals
     return settings
 
 
 def test_trigger_status_rollback_and_model_info(built: Built, tmp_path: Path) -> None:
-    settings = private_copy(built, tmp_path, retrain_every=126, train_window=252, retrain_min_fresh_dates=1)
+    # a private store and a fresh registry whose champion was trained as of mid-2019, so that a
+    # retraining on all the data has half a year of fresh dates to compare on
+    settings = private_copy(built, tmp_path, retrain_every=126, train_window=252,
+                            mlflow_tracking_uri=f"sqlite:///{tmp_path / 'registry.db'}")
+    first = run_retraining(settings, trigger="test", as_of="2019-06-28", rebuild_features=False)
+    registry = ModelRegistry.from_settings(settings)
+    if first.status != "deployed":  # the 20-stock set may fail the first-champion gate
+        registry.promote(settings.model_name, first.challenger_version)
+    champion = registry.champion_version(settings.model_name)
     member, admin = auth(settings, "free"), auth(settings, "admin")
     with client_for(settings) as client:
         info = client.get("/api/ml/model/info", headers=member)
         assert info.status_code == 200, info.text
         body = info.json()
-        assert body["version"] == built.champion and body["has_drift_reference"]
+        assert body["version"] == champion and body["has_drift_reference"]
         assert body["lineage"]["fingerprint"] == body["data_fingerprint"]
-        assert body["training_window"][1] < str(built.latest.date())
+        assert body["training_window"][1] < "2019-06-28"
+        assert body["last_retraining"]["challenger_version"] == champion
         assert client.get("/api/ml/model/info").status_code == 401
         assert client.post("/api/ml/retraining/trigger", json={}, headers=member).status_code == 403
 
         status = client.get("/api/ml/retraining/status", headers=member).json()
-        assert status["running"] is False and status["runs"] == []
+        assert status["running"] is False and [r["trigger"] for r in status["runs"]] == ["test"]
         assert {j["job"] for j in status["schedule"]} == {"daily_monitoring", "monthly_retraining",
                                                           "earnings_season_retraining"}
 
         r = client.post("/api/ml/retraining/trigger", json={"wait": True, "rebuild_features": False}, headers=admin)
         assert r.status_code == 200, r.text
         decision = r.json()["decision"]
-        assert decision["champion_before"] == built.champion and decision["challenger_version"] is not None
+        assert decision["champion_before"] == champion and decision["challenger_version"] is not None
+        assert decision["comparison"]["n_dates"] > 100  # 2019-07 .. 2019-12 minus the embargo
         assert r.json()["status"] in ("deployed", "ab_test", "kept", "refused")
         runs = client.get("/api/ml/retraining/status", headers=member).json()["runs"]
         assert runs[0]["status"] == r.json()["status"] and runs[0]["trigger"] == "api"
@@ -73,11 +83,11 @@ def test_trigger_status_rollback_and_model_info(built: Built, tmp_path: Path) ->
             assert client.post(f"/api/ml/models/{settings.model_name}/promote", json={"version": challenger},
                                headers=admin).status_code == 200
         r = client.post("/api/ml/retraining/rollback", headers=admin)
-        assert r.status_code == 200 and r.json()["champion"] == built.champion and r.json()["previous"] == challenger
-        assert ModelRegistry.from_settings(settings).champion_version(settings.model_name) == built.champion
+        assert r.status_code == 200 and r.json()["champion"] == champion and r.json()["previous"] == challenger
+        assert registry.champion_version(settings.model_name) == champion
         last = client.get("/api/ml/retraining/status", headers=member).json()["runs"][0]
-        assert last["status"] == "rollback" and last["champion_after"] == built.champion
-        assert client.get("/api/ml/model/info", headers=member).json()["version"] == built.champion
+        assert last["status"] == "rollback" and last["champion_after"] == champion
+        assert client.get("/api/ml/model/info", headers=member).json()["version"] == champion
 
 
 def test_daily_job_logs_outcomes_drift_and_alerts_once(built: Built, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ class RetrainingDecision:
 
     run_id: int
     trigger: str
-    status: str  # deployed | ab_test | kept | refused | blocked | skipped | failed
+    status: str  # deployed | ab_test | kept | refused | blocked | skipped | busy | failed
     action: str | None
     reason: str
     champion_before: str | None
@@ -179,8 +179,9 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
     Returns
     -------
     RetrainingDecision
-        ``status`` ``skipped`` when another retraining holds the lock; ``blocked`` when a
-        quality gate is critical; otherwise the action taken.
+        ``status`` ``busy`` when another retraining holds the lock; ``blocked`` when a
+        quality gate is critical; ``skipped`` when there are too few fresh dates to compare a
+        challenger (none is trained); otherwise the action taken.
 
     Raises
     ------
@@ -208,7 +209,7 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
     try:
         with runs.exclusive(engine, "retrain") as got:
             if not got:
-                decision.status, decision.reason = "skipped", "another retraining run holds the lock"
+                decision.status, decision.reason = "busy", "another retraining run holds the lock"
                 return _finish(settings, engine, decision)
             if rebuild_features and as_of is None:
                 stage_features(settings, console=console)

@@ -88,7 +88,7 @@ def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
         threading.Thread(target=job, name="vfr-retrain", daemon=True).start()
         return {"status": "started"}
     decision = job()
-    if decision.status == "skipped":
+    if decision.status == "busy":
         raise HTTPException(409, decision.reason)
     run = _run_rows(recent_runs(db, limit=1, model_name=settings.model_name))
     body = RetrainingStarted(status=decision.status, run=run[0] if run else None,
