@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from tests.serving.conftest import Built, auth, client_for, make_settings
 from vfr.ml import ModelRegistry
 from vfr.retraining import daily_monitoring, drift_check, run_retraining
-from vfr.retraining.jobs import CALENDAR_CYCLE_FEATURES
 from vfr.retraining import runs as run_log
+from vfr.retraining.jobs import CALENDAR_CYCLE_FEATURES
 from vfr.serving import ServingEngine
 
 SMALL = dict(max_rounds=20, train_window=252, retrain_every=126, date_stride=3, params={"min_data_in_leaf": 50},
