@@ -194,3 +194,32 @@ def test_vfr_train_stops_on_a_critical_gate_with_a_report(store_home, tmp_path) 
     assert not _has(ModelRegistry.from_settings(settings), settings)
     with MarketStore.from_settings(settings) as store:
         assert not store.has_table("predictions_oos")
+
+
+def test_the_command_line_ingests_retrains_checks_drift_and_lists_jobs(tmp_path, sp500_raw_small) -> None:
+    import os
+    import subprocess
+    import sys
+
+    require_shared(SP500_UNIVERSE)
+    prices = tmp_path / "p.parquet"
+    sp500_raw_small[sp500_raw_small["date"] >= "2016-01-01"].to_parquet(prices)
+    env = os.environ | {"VFR_HOME": str(tmp_path / "home"), "COLUMNS": "200", "VFR_RETRAIN_EVERY": "126",
+                        "VFR_TRAIN_WINDOW": "252"}
+
+    def vfr(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "vfr.cli", *args], capture_output=True, text=True, env=env,
+                              timeout=600)
+
+    r = vfr("retrain", "--prices", str(prices), "--universe", str(SP500_UNIVERSE))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "run 1:" in r.stdout and ("deployed" in r.stdout or "kept" in r.stdout)
+    assert "walk-forward training" in r.stderr and "quality gates" in r.stderr  # progress is shown
+    registry = ModelRegistry.from_settings(Settings(home=tmp_path / "home"))
+    if registry.champion_version(Settings().model_name) is None:
+        registry.promote(Settings().model_name, "1")
+    r = vfr("monitor", "drift")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Feature drift (KS)" in r.stdout and "PSI of predicted probabilities" in r.stdout
+    r = vfr("scheduler", "jobs")
+    assert r.returncode == 0 and "monthly_retraining" in r.stdout

@@ -22,16 +22,18 @@ AsOf = Annotated[str | None, typer.Option(help="Act as if today were this date (
 
 def retrain(
     as_of: AsOf = None,
+    prices: Annotated[Path | None, typer.Option(help="New prices to ingest first (Parquet, AlphaVantage, Yahoo).")] = None,
+    universe: Annotated[Path | None, typer.Option(help="constituents.csv to ingest with --prices.")] = None,
     rebuild_features: Annotated[bool, typer.Option(help="Rebuild the features table from the store first.")] = True,
     trigger: Annotated[str, typer.Option(help="Recorded reason for the run.")] = "manual",
     home: HomeOpt = None,
 ) -> None:
-    """Train a challenger on fresh data, compare it with the champion, promote or keep."""
+    """Ingest (optional) and rebuild features, train a challenger, compare it with the champion, promote or keep."""
     from vfr.retraining import run_retraining
 
     try:
         d = run_retraining(make_settings(home), trigger=trigger, as_of=as_of, rebuild_features=rebuild_features,
-                           console=err)
+                           prices=prices, universe=universe, console=err)
     except VFRError as exc:
         fail(exc)
     out.print(f"run {d.run_id}: [bold]{d.status}[/bold] (action {d.action}); champion "

@@ -153,6 +153,7 @@ def compare_on_fresh_dates(champion, challenger_oos: pd.DataFrame, dataset: pd.D
 def run_retraining(settings: Settings, *, trigger: str = "manual", config: TrainConfig | None = None,
                    as_of: str | pd.Timestamp | None = None, rebuild_features: bool = True,
                    exclude_completeness: tuple[str, ...] | None = None, rules=DEPLOY_RULES,
+                   prices: str | Path | None = None, universe: str | Path | None = None,
                    console: Console | None = None) -> RetrainingDecision:
     """Retrain, compare with the champion, and promote or keep (see the module docstring).
 
@@ -175,6 +176,9 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
         Features exempt from the completeness gate; default those whose coverage is partial by
         construction (fundamental and alternative groups, 52-week levels).
     rules : iterable of DeployRule
+    prices, universe : path, optional
+        New price file (and constituents) ingested first (``vfr data ingest``: validated,
+        adjusted, upserted atomically), so the run trains on the freshest data.
 
     Returns
     -------
@@ -194,6 +198,7 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
         PREDICTIONS_TABLE,
         register_result,
         stage_features,
+        stage_ingest,
         train_with_progress,
     )
 
@@ -211,6 +216,8 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
             if not got:
                 decision.status, decision.reason = "busy", "another retraining run holds the lock"
                 return _finish(settings, engine, decision)
+            if prices is not None:
+                stage_ingest(settings, Path(prices), Path(universe) if universe else None, console=console)
             if rebuild_features and as_of is None:
                 stage_features(settings, console=console)
             with MarketStore.from_settings(settings) as store:
