@@ -125,8 +125,9 @@ class Settings(BaseSettings):
                                           "(unset = alerts go to <home>/alerts.log only).")
     alert_dedup_window_s: float = Field(default=21600.0, ge=0, description="An alert with the same key is "
                                         "sent at most once per this many seconds.")
-    retrain_guard: float = Field(default=0.10, ge=0, le=1, description="Refuse a challenger worse than the "
-                                 "champion by more than this fraction on any guard metric.")
+    retrain_guard: float = Field(default=0.10, ge=0, description="Refuse a challenger worse than the "
+                                 "champion by more than this fraction (of |champion value|) on any guard metric; "
+                                 "a large value turns the guard off.")
     retrain_min_fresh_dates: int = Field(default=10, ge=1, description="Dates after the champion's training "
                                          "window needed to compare a challenger with it.")
     drift_window_days: int = Field(default=30, ge=1, description="Calendar days of recent features, "

@@ -223,3 +223,31 @@ def test_the_command_line_ingests_retrains_checks_drift_and_lists_jobs(tmp_path,
     assert "Feature drift (KS)" in r.stdout and "PSI of predicted probabilities" in r.stdout
     r = vfr("scheduler", "jobs")
     assert r.returncode == 0 and "monthly_retraining" in r.stdout
+
+
+def test_a_failure_after_promotion_gives_the_champion_back(store_home, tmp_path) -> None:
+    """The out-of-sample table cannot be replaced (a view sits in its place) after the challenger
+    was promoted: the run fails and the previous champion is restored."""
+    from vfr.ml import DeployRule
+
+    settings = Settings(home=tmp_path / "home", retrain_guard=1e9)  # rules alone decide: always deploy
+    with MarketStore(f"duckdb:///{store_home / 'vfr.duckdb'}") as src:
+        features, prices = src.read_table("features"), src.read_prices()
+    with MarketStore.from_settings(settings) as store:
+        store.replace_table("prices", prices)
+        store.replace_table("features", features)
+    first = run_retraining(settings, trigger="test", as_of="2018-12-31", config=TrainConfig(**SMALL),
+                           rebuild_features=False)
+    registry = ModelRegistry.from_settings(settings)
+    if first.status != "deployed":
+        registry.promote(settings.model_name, first.challenger_version)
+    with MarketStore.from_settings(settings) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS predictions_oos")
+        conn.exec_driver_sql("CREATE VIEW predictions_oos AS SELECT 1 AS x")
+    always = (DeployRule("always deploy (test)", -1.0, False, "deploy"),)
+    with pytest.raises(StageError):
+        run_retraining(settings, trigger="test", as_of="2019-06-28", config=TrainConfig(**SMALL),
+                       rebuild_features=False, rules=always)
+    run = recent_runs(sa.create_engine(settings.resolved_serving_db_url), limit=1).iloc[0]
+    assert run["status"] == "failed" and "champion restored to v1" in run["reason"]
+    assert registry.champion_version(settings.model_name) == "1"

@@ -173,8 +173,8 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
     rebuild_features : bool
         Rebuild the features table from the stored inputs first (``vfr features build``).
     exclude_completeness : tuple of str, optional
-        Features exempt from the completeness gate; default those whose coverage is partial by
-        construction (fundamental and alternative groups, 52-week levels).
+        Features exempt from the completeness gate; default
+        :func:`vfr.ml.quality.partial_coverage` (those partial by construction).
     rules : iterable of DeployRule
     prices, universe : path, optional
         New price file (and constituents) ingested first (``vfr data ingest``: validated,
@@ -225,13 +225,13 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                     raise StageError("retrain: the store has no features; run `vfr features build` first")
                 end = pd.Timestamp(as_of) if as_of is not None else None
                 features = store.read_table(FEATURES_TABLE, end=end)
-                prices = store.read_prices(columns=["symbol", "date", "close"], end=end)
+                price_frame = store.read_prices(columns=["symbol", "date", "close"], end=end)
                 store_url = store.public_url
             if features.empty:
                 raise StageError(f"retrain: no features on or before {as_of}")
             day = features["date"].max()
             decision.as_of = str(day.date())
-            labels = make_labels(prices)
+            labels = make_labels(price_frame)
             console.print(f"retrain run {run_id}: quality gates on the data up to {decision.as_of}")
             gated = gate_training_data(features, labels, horizon=config.horizon,
                                        feature_columns=config.feature_columns, as_of=day,
@@ -263,7 +263,7 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
             console.print(f"quality gates: {quality.status}; training the challenger on data to {decision.as_of}")
             result = train_with_progress(settings, features, labels, config, console)
             version = register_result(settings, registry, result, features, labels,
-                                      sources=[describe_source("prices", prices, path=store_url),
+                                      sources=[describe_source("prices", price_frame, path=store_url),
                                                describe_source("features", features, path=store_url)],
                                       extra_metadata={"retraining_run": run_id, "trigger": trigger,
                                                       "as_of": decision.as_of})
@@ -277,10 +277,24 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
             return _finish(settings, engine, decision)
     except Exception as exc:
         decision.status, decision.reason = "failed", f"{exc.__class__.__name__}: {exc}"
+        _restore_champion(registry, name, champion_before, decision)
         _finish(settings, engine, decision)
         if isinstance(exc, StageError):
             raise
         raise StageError(f"retrain run {run_id} failed: {exc}") from exc
+
+
+def _restore_champion(registry: ModelRegistry, name: str, champion_before: str | None,
+                      decision: RetrainingDecision) -> None:
+    """After a failure past the promotion, give the champion alias back (the run changes nothing)."""
+    try:
+        now = registry.champion_version(name) if _has_model(registry, name) else None
+        if champion_before is not None and now != champion_before:
+            registry.set_champion(name, champion_before)
+            decision.champion_after = champion_before
+            decision.reason += f"; champion restored to v{champion_before}"
+    except Exception as exc:  # noqa: BLE001 - report, never mask the original failure
+        decision.reason += f"; could not restore champion v{champion_before}: {exc}"
 
 
 def _has_model(registry: ModelRegistry, name: str) -> bool:
