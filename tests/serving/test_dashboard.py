@@ -5,7 +5,8 @@ Data: a copy of the session store (real prices, features and the real trained mo
 the real :func:`vfr.pipeline.stage_backtest` writes ``backtest_equity``; a private registry with
 three versions of the session model (v2 champion); a real drift check (KS of early versus late
 features) saved with :func:`vfr.monitoring.save_drift_report` and its alert published through
-:class:`vfr.monitoring.AlertManager`.
+:class:`vfr.monitoring.AlertManager`; retraining runs recorded in the serving database with
+:func:`vfr.retraining.runs.start_run` / :func:`~vfr.retraining.runs.finish_run`.
 
 The page screenshot goes to ``test-artifacts/dashboard.png`` under the repository root (or
 ``$VFR_TEST_ARTIFACTS``). Browser tests skip when Playwright or ``/usr/bin/chromium`` is missing
@@ -31,13 +32,24 @@ from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.ml import ModelRegistry
 from vfr.pipeline import stage_backtest
+from vfr.retraining import SCHEDULE, next_runs
+from vfr.retraining import runs as retraining_runs
 from vfr.serving import mint_token
-from vfr.serving.dashboard import MAX_CURVE_POINTS, NO_ALERTS, NO_BACKTEST, NO_DRIFT
+from vfr.serving.dashboard import (
+    MAX_CURVE_POINTS,
+    NO_ALERTS,
+    NO_BACKTEST,
+    NO_DRIFT,
+    NO_RETRAINING,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1440, "height": 900}
 BREACHED_BG = "rgb(254, 226, 226)"  # --bad-bg of the page
+GOOD_BG = "rgb(220, 252, 231)"  # --good-bg of the page
+KEPT_REASON = ("challenger v3 did not beat champion v2 on the walk-forward rank IC; champion kept until the next "
+               "scheduled retraining (the full decision report is kept with the run)")
 
 
 def artifacts_dir() -> Path:
@@ -107,6 +119,18 @@ def save_real_drift(engine, settings: Settings, db) -> tuple[pd.DataFrame, list]
     return report.feature_drift, report.alerts
 
 
+def record_runs(db, model_name: str, versions: list[str]) -> list[int]:
+    """Two finished retraining runs, oldest first: v2 replaced v1, then v3 did not beat v2."""
+    old, champion, challenger = versions
+    deployed = retraining_runs.start_run(db, trigger="test", model_name=model_name, champion_before=old)
+    retraining_runs.finish_run(db, deployed, status="deployed", action="deploy", challenger_version=champion,
+                               champion_after=champion, reason=f"v{champion} beat v{old} on every guard metric")
+    kept = retraining_runs.start_run(db, trigger="test", model_name=model_name, champion_before=champion)
+    retraining_runs.finish_run(db, kept, status="kept", action="keep", challenger_version=challenger,
+                               champion_after=champion, reason=KEPT_REASON)
+    return [deployed, kept]
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not CHROMIUM.exists():
@@ -139,6 +163,12 @@ def number(text: str) -> float:
 def test_summary_matches_the_sources_and_needs_a_member_token(built: Built, ops: Ops, tmp_path: Path) -> None:
     settings = ops.settings(built, tmp_path)
     with client_for(settings) as client:
+        db = client.app.state.engine.predlog.engine
+        run_id = retraining_runs.start_run(db, trigger="test", model_name=built.model_name, champion_before=ops.champion)
+        retraining_runs.finish_run(db, run_id, status="kept", action="keep", challenger_version=ops.versions[2],
+                                   champion_after=ops.champion, reason=KEPT_REASON)
+        retraining_runs.start_run(db, trigger="test", model_name="another-model", champion_before="1")  # not shown
+        status = client.get("/api/ml/retraining/status", headers=auth(settings, "free")).json()
         assert client.get("/api/dashboard/summary").status_code == 401
         r = client.get("/api/dashboard/summary", headers=auth(settings, "free"))
         assert r.status_code == 200, r.text
@@ -180,6 +210,17 @@ def test_summary_matches_the_sources_and_needs_a_member_token(built: Built, ops:
                              "breached": 0, "items": [], "message": NO_DRIFT}
     assert body["alerts"] == {"items": [], "message": NO_ALERTS}
 
+    retraining = body["retraining"]
+    assert retraining["message"] is None and retraining["running"] is False
+    assert retraining["runs"] == status["runs"] and len(retraining["runs"]) == 1
+    run = retraining["runs"][0]
+    assert run["id"] == run_id and run["status"] == "kept" and run["action"] == "keep" and run["reason"] == KEPT_REASON
+    assert run["champion_before"] == ops.champion and run["challenger_version"] == ops.versions[2]
+    assert run["champion_after"] == ops.champion and run["finished_at"] >= run["started_at"]
+    assert [j["job"] for j in retraining["schedule"]] == [j.id for j in SCHEDULE] == [j["job"] for j in status["schedule"]]
+    assert "monthly_retraining" in {j["job"] for j in retraining["schedule"]}
+    assert all(j["next_run"] for j in retraining["schedule"])
+
 
 # -- browser -----------------------------------------------------------------------------------------
 def test_dashboard_page_shows_the_summary(built: Built, ops: Ops, tmp_path: Path, browser) -> None:
@@ -187,6 +228,7 @@ def test_dashboard_page_shows_the_summary(built: Built, ops: Ops, tmp_path: Path
     with client_for(settings) as client:
         engine = client.app.state.engine
         drift, alerts = save_real_drift(engine, settings, engine.predlog.engine)
+        deployed, kept = record_runs(engine.predlog.engine, settings.model_name, ops.versions)
         summary = client.get("/api/dashboard/summary", headers=auth(settings, "free")).json()
         token = mint_token(settings, "ops-viewer", "free", 1)
         page = open_page(browser, f"{client.base_url}/dashboard#token={token}")
@@ -249,6 +291,26 @@ def test_dashboard_page_shows_the_summary(built: Built, ops: Ops, tmp_path: Path
         assert messages.count() == len(alerts) == len(summary["alerts"]["items"])
         assert messages.first.is_visible() and messages.first.text_content() == alerts[0].message
 
+        # retraining: both runs newest first, status badges coloured, the reason in full as a tooltip
+        runs = page.locator("#retraining-table tbody tr")
+        assert runs.count() == 2 and [runs.nth(i).get_attribute("data-run") for i in range(2)] == [str(kept), str(deployed)]
+        kept_row = page.locator(f'#retraining-table tr[data-run="{kept}"]')
+        assert kept_row.locator("td.status .badge").inner_text() == "kept"
+        assert kept_row.locator("td.reason").get_attribute("title") == KEPT_REASON
+        assert kept_row.locator("td.reason").text_content() == KEPT_REASON and kept_row.locator("td.reason").is_visible()
+        assert kept_row.locator("td.challenger").inner_text() == f"v{ops.versions[2]}"
+        assert kept_row.locator("td.champion").inner_text() == f"v{ops.champion} → v{ops.champion}"
+        deployed_row = page.locator(f'#retraining-table tr[data-run="{deployed}"]')
+        deployed_badge = deployed_row.locator("td.status .badge")
+        assert deployed_badge.inner_text() == "deployed"
+        assert deployed_badge.evaluate("e => getComputedStyle(e).backgroundColor") == GOOD_BG
+        assert deployed_row.locator("td.champion").inner_text() == f"v{ops.versions[0]} → v{ops.champion}"
+        monthly = page.locator('#schedule li[data-job="monthly_retraining"]')
+        expected_next = {j["job"]: j["next_run"] for j in summary["retraining"]["schedule"]}
+        assert monthly.is_visible() and monthly.locator(".next").get_attribute("title") == expected_next["monthly_retraining"]
+        assert monthly.locator(".next").inner_text() == expected_next["monthly_retraining"].replace("T", " ")[:16]
+        assert page.locator("#schedule li").count() == len(SCHEDULE)
+
         page.screenshot(path=str(artifacts_dir() / "dashboard.png"), full_page=True)
         assert not page.errors, page.errors
         page.close()
@@ -272,6 +334,9 @@ def test_dashboard_asks_for_a_token_and_says_when_sections_have_no_data(built: B
         assert page.inner_text("#backtest .empty") == NO_BACKTEST
         assert page.inner_text("#drift .empty") == NO_DRIFT
         assert page.inner_text("#alerts .empty") == NO_ALERTS
+        assert page.inner_text("#retraining .empty") == NO_RETRAINING
+        assert page.locator("#retraining-table").count() == 0
+        assert page.locator('#schedule li[data-job="monthly_retraining"]').is_visible()
         assert page.locator("#equity-chart").count() == 0
         assert page.locator("#selection-table tbody tr").count() == 10
         assert page.inner_text("#champion-version") == f"v{built.champion}"
@@ -302,5 +367,7 @@ def test_summary_says_per_section_what_is_unreachable(built: Built, tmp_path: Pa
     assert body["backtest"]["curves"] == [] and body["backtest"]["message"] == down
     assert body["models"]["versions"] == [] and body["models"]["message"].startswith("the model registry could not")
     assert body["drift"]["message"] == NO_DRIFT and body["alerts"]["message"] == NO_ALERTS  # serving DB is fine
+    assert body["retraining"]["runs"] == [] and body["retraining"]["message"] == NO_RETRAINING
+    assert [j["job"] for j in body["retraining"]["schedule"]] == [j["job"] for j in next_runs(settings)]
     for needle in ("/tmp", "127.0.0.1", "sqlite:", "postgresql", "Traceback"):
         assert needle not in r.text, needle

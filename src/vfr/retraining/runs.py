@@ -126,3 +126,21 @@ def recent_runs(engine: sa.Engine, limit: int = 20, model_name: str | None = Non
         frame = pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in RUNS.columns])
     frame["report"] = [json.loads(r) if r else {} for r in frame["report"]]
     return frame
+
+
+#: Columns of a run as the API and the dashboard show it (``model_name`` and ``report`` left out).
+RUN_FIELDS = ("id", "started_at", "finished_at", "trigger", "status", "champion_before", "challenger_version",
+              "champion_after", "action", "reason")
+
+
+def run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of :func:`recent_runs` as dicts of :data:`RUN_FIELDS`, missing values (NaN, NaT) as None."""
+    return [{k: (None if (v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT) else v)
+             for k, v in r.items()} for r in frame[list(RUN_FIELDS)].to_dict("records")]
+
+
+def is_running(engine: sa.Engine, job_id: str = "retrain") -> bool:
+    """Whether a run of ``job_id`` holds the :data:`ACTIVE` lock now (tables must exist: see :func:`migrate`)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(LOCKS).where(
+            LOCKS.c.job_id == job_id, LOCKS.c.run_key == ACTIVE)).scalar() > 0

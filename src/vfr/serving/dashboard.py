@@ -1,4 +1,4 @@
-"""The ops dashboard's data: one summary of selection, models, drift, backtest and alerts.
+"""The ops dashboard's data: one summary of selection, models, drift, backtest, alerts and retraining.
 
 Each section is built on its own and never fails the others: a section without data (no drift
 check yet, no backtest yet, the registry unreachable) comes back empty with ``message`` saying
@@ -19,6 +19,11 @@ drift, alerts
 backtest
     The market store table ``backtest_equity`` (``date``, ``strategy``, ``equity``) that
     :func:`vfr.pipeline.stage_backtest` replaces on every run.
+retraining
+    :func:`vfr.retraining.recent_runs` of the configured model on the serving database (table
+    ``ml_retraining_runs``), whether a run holds the retraining lock now, and
+    :func:`vfr.retraining.next_runs` (the scheduled jobs' next fire times, computed from the
+    schedule: no scheduler needs to be running).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ LEADERBOARD_TTL_S = 30.0
 NO_DRIFT = "no drift check has run yet"
 NO_ALERTS = "no alerts have been raised yet"
 NO_BACKTEST = "no backtest has run yet (run `vfr backtest`)"
+NO_RETRAINING = "no retraining run yet"
 _KIND_ORDER = {"feature": 0, "prediction": 1, "calibration": 2, "performance": 3}
 
 
@@ -208,10 +214,37 @@ def backtest_section(engine: ServingEngine, max_points: int = MAX_CURVE_POINTS) 
     return {"start": dates.min().date(), "end": dates.max().date(), "curves": curves, "message": None}
 
 
+def retraining_section(engine: ServingEngine, limit: int = 10) -> dict[str, Any]:
+    """The ``limit`` newest retraining runs of the configured model (newest first, each with its
+    decision and reason), whether one is running now, and the next run of each scheduled job.
+
+    The schedule is computed from the cron fields alone, so it shows even when the serving
+    database cannot be read.
+    """
+    from vfr.retraining import next_runs
+    from vfr.retraining.runs import is_running, recent_runs, run_rows
+
+    try:
+        schedule = next_runs(engine.settings)
+    except Exception as exc:  # noqa: BLE001 - a bad time zone setting: the runs still show
+        log.warning("dashboard: schedule unavailable (%s)", public_reason(exc))
+        schedule = []
+    db = engine.predlog.engine
+    try:
+        runs = run_rows(recent_runs(db, limit=limit, model_name=engine.settings.model_name))
+        running = is_running(db)
+    except Exception as exc:  # noqa: BLE001 - serving database down: say so in the section
+        log.warning("dashboard: serving database unavailable (%s)", public_reason(exc))
+        return {"runs": [], "schedule": schedule, "running": False,
+                "message": "the serving database could not be read (see the server log)"}
+    return {"runs": runs, "schedule": schedule, "running": running, "message": None if runs else NO_RETRAINING}
+
+
 def build_summary(engine: ServingEngine, *, top: int = 10, alerts: int = 20,
                   request_id: str = "dashboard") -> dict[str, Any]:
     """Everything the dashboard page shows, in one JSON-ready dict (see :class:`DashboardSummary`)."""
     db = engine.predlog.engine
     return {"generated_at": dt.datetime.now(dt.UTC), "model": engine.settings.model_name,
             "selection": selection_section(engine, top, request_id), "models": models_section(engine),
-            "drift": drift_section(db), "backtest": backtest_section(engine), "alerts": alerts_section(db, alerts)}
+            "drift": drift_section(db), "backtest": backtest_section(engine), "alerts": alerts_section(db, alerts),
+            "retraining": retraining_section(engine)}

@@ -321,16 +321,6 @@ class DashboardAlerts(BaseModel):
     message: str | None = None
 
 
-class DashboardSummary(BaseModel):
-    generated_at: dt.datetime
-    model: str
-    selection: DashboardSelection
-    models: DashboardModels
-    drift: DashboardDrift
-    backtest: DashboardBacktest
-    alerts: DashboardAlerts
-
-
 # -- retraining and model info (issue 7) -------------------------------------------------
 class RetrainingRun(BaseModel):
     id: int
@@ -349,6 +339,24 @@ class ScheduledJob(BaseModel):
     job: str
     description: str
     next_run: str | None = Field(description="ISO time in the scheduler's time zone.")
+
+
+class DashboardRetraining(BaseModel):
+    runs: list[RetrainingRun] = Field(description="The newest runs of the configured model, newest first.")
+    schedule: list[ScheduledJob]
+    running: bool = Field(description="A retraining run holds the database lock now.")
+    message: str | None = None
+
+
+class DashboardSummary(BaseModel):
+    generated_at: dt.datetime
+    model: str
+    selection: DashboardSelection
+    models: DashboardModels
+    drift: DashboardDrift
+    backtest: DashboardBacktest
+    alerts: DashboardAlerts
+    retraining: DashboardRetraining
 
 
 class RetrainingStatus(BaseModel):

@@ -12,8 +12,6 @@ import math
 import threading
 from typing import Any
 
-import pandas as pd
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
@@ -32,28 +30,11 @@ ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": E
           409: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
-def _run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    cols = ["id", "started_at", "finished_at", "trigger", "status", "champion_before", "challenger_version",
-            "champion_after", "action", "reason"]
-    out = []
-    for r in frame[cols].to_dict("records"):
-        out.append({k: (None if (v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT) else v)
-                    for k, v in r.items()})
-    return out
-
-
-def _active(db: sa.Engine) -> bool:
-    from vfr.retraining.runs import ACTIVE, LOCKS
-
-    with db.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(LOCKS).where(
-            LOCKS.c.job_id == "retrain", LOCKS.c.run_key == ACTIVE)).scalar() > 0
-
-
 @router.get("/retraining/status", response_model=RetrainingStatus, responses=ERRORS)
 def status(engine: EngineDep, caller: Member) -> dict:
     """Recent retraining runs with their decisions, whether one is running, and the schedule."""
     from vfr.retraining import next_runs, recent_runs
+    from vfr.retraining.runs import is_running, run_rows
 
     name = engine.settings.model_name
     db = engine.predlog.engine
@@ -62,7 +43,7 @@ def status(engine: EngineDep, caller: Member) -> dict:
         champion = engine.champion(name)
     except Exception:  # noqa: BLE001 - registry unreachable or empty
         champion = None
-    return {"model": name, "champion": champion, "running": _active(db), "runs": _run_rows(runs),
+    return {"model": name, "champion": champion, "running": is_running(db), "runs": run_rows(runs),
             "schedule": next_runs(engine.settings)}
 
 
@@ -73,9 +54,10 @@ def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
     409 when another run holds the lock.
     """
     from vfr.retraining import recent_runs, run_retraining
+    from vfr.retraining.runs import is_running, run_rows
 
     settings, db = engine.settings, engine.predlog.engine
-    if _active(db):
+    if is_running(db):
         raise HTTPException(409, "a retraining run is already in progress; see /api/ml/retraining/status")
 
     def job():
@@ -90,7 +72,7 @@ def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
     decision = job()
     if decision.status == "busy":
         raise HTTPException(409, decision.reason)
-    run = _run_rows(recent_runs(db, limit=1, model_name=settings.model_name))
+    run = run_rows(recent_runs(db, limit=1, model_name=settings.model_name))
     body = RetrainingStarted(status=decision.status, run=run[0] if run else None,
                              decision=_jsonable(decision.to_dict()))
     return JSONResponse(body.model_dump(mode="json"), status_code=200)
@@ -114,6 +96,7 @@ def rollback(engine: EngineDep, caller: Admin) -> dict:
 def model_info(engine: EngineDep, caller: Member) -> dict:
     """The champion: training window, data fingerprint, features, metrics, lineage, routing, last retraining."""
     from vfr.retraining import recent_runs
+    from vfr.retraining.runs import run_rows
 
     name = engine.settings.model_name
     version = engine.champion(name)
@@ -126,7 +109,7 @@ def model_info(engine: EngineDep, caller: Member) -> dict:
                if k.startswith("wf.model.")}
     challenger, share = engine.routing(name)
     created = next((str(v["created"]) for v in engine.versions(name) if v["version"] == version), None)
-    last = _run_rows(recent_runs(engine.predlog.engine, limit=1, model_name=name))
+    last = run_rows(recent_runs(engine.predlog.engine, limit=1, model_name=name))
     return {"name": name, "version": str(version), "created": created, "algorithm": meta.get("algorithm"),
             "horizon": meta.get("horizon"), "label_definition": meta.get("label_definition"),
             "training_window": [str(d) for d in meta.get("training_window", [])],
