@@ -44,6 +44,17 @@ def fresh_settings(store_home: Path, tmp_path: Path, **kw) -> Settings:
     return Settings(home=tmp_path / "home", store_url=f"duckdb:///{store_home / 'vfr.duckdb'}", **kw)
 
 
+def private_store(store_home: Path, tmp_path: Path, edit=None, **kw) -> Settings:
+    """Settings on a private copy of the store (prices and features, the latter passed through ``edit``)."""
+    settings = Settings(home=tmp_path / "home", **kw)
+    with MarketStore(f"duckdb:///{store_home / 'vfr.duckdb'}") as src:
+        features, prices = src.read_table("features"), src.read_prices()
+    with MarketStore.from_settings(settings) as store:
+        store.replace_table("prices", prices)
+        store.replace_table("features", edit(features) if edit else features)
+    return settings
+
+
 def test_guard_refuses_more_than_ten_percent_worse() -> None:
     champion = {"roc_auc": 0.52, "directional_accuracy": 0.51, "rank_ic_mean": 0.02, "sharpe": 1.0}
     # 0.89 < 1.0 - 0.1 * 1.0 = 0.90 -> violated; rank IC 0.0181 >= 0.02 - 0.002 = 0.018 -> fine
@@ -113,13 +124,11 @@ def test_retraining_lifecycle_first_champion_then_a_compared_challenger(store_ho
 
 def test_a_critical_quality_gate_stops_training_and_registers_nothing(store_home, tmp_path) -> None:
     # a private copy of the store with a third of one feature's values lost (a broken feed)
-    settings = Settings(home=tmp_path / "home")
-    with MarketStore(f"duckdb:///{store_home / 'vfr.duckdb'}") as src:
-        features, prices = src.read_table("features"), src.read_prices()
-    with MarketStore.from_settings(settings) as store:
-        store.replace_table("prices", prices)
+    def lose(features: pd.DataFrame) -> pd.DataFrame:
         lost = np.random.default_rng(0).random(len(features)) < 0.3
-        store.replace_table("features", features.assign(ret_5d=features["ret_5d"].mask(lost)))
+        return features.assign(ret_5d=features["ret_5d"].mask(lost))
+
+    settings = private_store(store_home, tmp_path, lose)
     decision = run_retraining(settings, trigger="test", config=TrainConfig(**SMALL), rebuild_features=False)
     assert decision.status == "blocked" and "completeness" in decision.reason
     assert decision.challenger_version is None
@@ -181,13 +190,7 @@ def test_vfr_train_stops_on_a_critical_gate_with_a_report(store_home, tmp_path) 
     from vfr.ml import QualityGateError
     from vfr.pipeline import stage_train
 
-    settings = Settings(home=tmp_path / "home")
-    with MarketStore(f"duckdb:///{store_home / 'vfr.duckdb'}") as src:
-        features, prices = src.read_table("features"), src.read_prices()
-    with MarketStore.from_settings(settings) as store:
-        store.replace_table("prices", prices)
-        features = pd.concat([features, features.tail(3)])  # duplicated (symbol, date) rows
-        store.replace_table("features", features)
+    settings = private_store(store_home, tmp_path, lambda f: pd.concat([f, f.tail(3)]))  # duplicated rows
     with pytest.raises(QualityGateError, match="duplicate_rows"):
         stage_train(settings, TrainConfig(**SMALL))
     assert "duplicate_rows" in (settings.reports_dir / "quality-report.md").read_text()
@@ -230,12 +233,7 @@ def test_a_failure_after_promotion_gives_the_champion_back(store_home, tmp_path)
     was promoted: the run fails and the previous champion is restored."""
     from vfr.ml import DeployRule
 
-    settings = Settings(home=tmp_path / "home", retrain_guard=1e9)  # rules alone decide: always deploy
-    with MarketStore(f"duckdb:///{store_home / 'vfr.duckdb'}") as src:
-        features, prices = src.read_table("features"), src.read_prices()
-    with MarketStore.from_settings(settings) as store:
-        store.replace_table("prices", prices)
-        store.replace_table("features", features)
+    settings = private_store(store_home, tmp_path, retrain_guard=1e9)  # rules alone decide: always deploy
     first = run_retraining(settings, trigger="test", as_of="2018-12-31", config=TrainConfig(**SMALL),
                            rebuild_features=False)
     registry = ModelRegistry.from_settings(settings)

@@ -185,3 +185,16 @@ def test_the_api_alerts_on_its_own_error_rate(built: Built, tmp_path: Path) -> N
         assert watch.check() == []  # fired again, but de-duplicated within the window
     lines = (settings.home_dir / "alerts.log").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["metric"] == "api_error_rate"
+
+
+def test_a_triggered_run_that_fails_answers_with_its_record(built: Built, tmp_path: Path) -> None:
+    settings = private_copy(built, tmp_path, train_window=50_000,
+                            mlflow_tracking_uri=f"sqlite:///{tmp_path / 'registry.db'}")
+    with client_for(settings) as client:
+        r = client.post("/api/ml/retraining/trigger", json={"wait": True, "rebuild_features": False},
+                        headers=auth(settings, "admin"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "failed" and body["run"]["status"] == "failed"
+        assert "train" in body["run"]["reason"] and body["run"]["challenger_version"] is None
+        assert client.get("/api/health").status_code == 200  # the API keeps serving

@@ -140,7 +140,8 @@ def run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def is_running(engine: sa.Engine, job_id: str = "retrain") -> bool:
-    """Whether a run of ``job_id`` holds the :data:`ACTIVE` lock now (tables must exist: see :func:`migrate`)."""
+    """Whether a run of ``job_id`` holds the :data:`ACTIVE` lock now."""
+    migrate(engine)
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(LOCKS).where(
             LOCKS.c.job_id == job_id, LOCKS.c.run_key == ACTIVE)).scalar() > 0

@@ -8,6 +8,7 @@ scheduled run answers 409 instead of training twice.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
+from vfr.errors import StageError
 from vfr.serving.deps import Admin, EngineDep, Member
 from vfr.serving.schemas import (
     ChampionChange,
@@ -25,6 +27,7 @@ from vfr.serving.schemas import (
     RetrainingTrigger,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/ml", tags=["retraining"])
 ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
           409: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
@@ -66,10 +69,21 @@ def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
         finally:
             engine.invalidate_models(settings.model_name)
 
+    def background():
+        try:
+            job()
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed run; the API keeps serving
+            log.error("retraining triggered through the API failed: %s", exc)
+
     if not req.wait:
-        threading.Thread(target=job, name="vfr-retrain", daemon=True).start()
+        threading.Thread(target=background, name="vfr-retrain", daemon=True).start()
         return {"status": "started"}
-    decision = job()
+    try:
+        decision = job()
+    except StageError:  # recorded as a failed run with its reason: answer with that record
+        run = run_rows(recent_runs(db, limit=1, model_name=settings.model_name))
+        body = RetrainingStarted(status="failed", run=run[0] if run else None)
+        return JSONResponse(body.model_dump(mode="json"), status_code=200)
     if decision.status == "busy":
         raise HTTPException(409, decision.reason)
     run = run_rows(recent_runs(db, limit=1, model_name=settings.model_name))
