@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, REPO, SHARED, UNIVERSE, machine  # noqa: E402
+from run import PRICES, SHARED, UNIVERSE, append_results, machine  # noqa: E402
 
 
 def main() -> int:
@@ -78,8 +78,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        with (REPO / "docs" / "features.md").open("a") as fh:
-            fh.write(text)
+        append_results(text, "features.md")
     return 0
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from run import machine  # noqa: E402  (one description of the machine for every benchmark)
+from run import append_results, machine  # noqa: E402  (one description of the machine for every benchmark)
 TARGETS = {"select_ml_p95_ms": 50.0, "analyze_p95_ms": 10.0, "errors": 0, "peak_rss_gb": 2.0}
 
 
@@ -204,8 +204,7 @@ def main() -> int:
     if load["error_kinds"]:
         print("errors by kind:", load["error_kinds"])
     if not args.no_write:
-        with (REPO / "docs" / "benchmarks.md").open("a") as fh:
-            fh.write("\n" + text + "\n")
+        append_results("\n" + text + "\n")
     ok = (select_ml["p95"] <= TARGETS["select_ml_p95_ms"] and analyze["p95"] <= TARGETS["analyze_p95_ms"]
           and load["errors"] == 0 and e1 + e2 == 0 and peak <= TARGETS["peak_rss_gb"])
     print("targets met" if ok else "targets NOT met")

@@ -38,7 +38,7 @@ def main() -> int:
         return 0
 
     import pandas as pd
-    from run import machine  # the shared machine description of benchmarks/run.py
+    from run import append_results, machine  # the shared machine description of benchmarks/run.py
 
     from vfr.backtest import CostModel, run_backtest
     from vfr.data import adjust_prices
@@ -78,8 +78,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        with open(REPO / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_results(text)
     return 0
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, REPO, machine, peak_rss_gb
+from run import PRICES, append_results, machine, peak_rss_gb
 
 
 def _vm_hwm_gb() -> float:
@@ -129,8 +129,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        with (REPO / "docs" / "benchmarks.md").open("a") as fh:
-            fh.write(text)
+        append_results(text)
     return 0
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, REPO, machine
+from run import PRICES, append_results, machine
 
 PIT_TARGET_MS = 20.0
 ONLINE_TARGET_MS = 2.0
@@ -156,8 +156,7 @@ def main() -> int:
         *table, ""])
     print(text)
     if not args.no_write:
-        with open(REPO / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_results(text)
     for store in stores:
         store.close()
     tmp.cleanup()

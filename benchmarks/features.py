@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, REPO, SHARED, UNIVERSE, machine, peak_rss_gb
+from run import PRICES, SHARED, UNIVERSE, append_results, machine, peak_rss_gb
 
 TARGET_S = 120.0
 
@@ -77,8 +77,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        with open(REPO / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_results(text)
     return 0 if total <= TARGET_S else 1
 
 

@@ -27,7 +27,7 @@ from vfr.ml.models import make_model
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from run import machine  # noqa: E402  (one description of the machine for every benchmark)
+from run import append_results, machine  # noqa: E402  (one description of the machine for every benchmark)
 ALGOS = ("lightgbm", "xgboost", "catboost", "random_forest", "linear")
 
 
@@ -77,8 +77,7 @@ def main() -> None:
              "of `predict_proba` after 5 warm-up calls (the machine is shared, so tails are noisy).\n",
              "| model | median ms | p95 ms | max ms | target ms |", "| --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {n} | {a:.2f} | {b:.2f} | {c:.2f} | <= {t} |" for n, a, b, c, t in rows]
-    with open(REPO / "docs" / "benchmarks.md", "a") as fh:
-        fh.write("\n".join(lines) + "\n")
+    append_results("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

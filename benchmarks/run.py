@@ -40,6 +40,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def append_results(text: str, doc: str = "benchmarks.md") -> Path:
+    """Append a benchmark's results to ``docs/<doc>`` (created with a title if missing); returns the path.
+
+    Every script in benchmarks/ writes its results through here, newest last.
+    """
+    path = REPO / "docs" / doc
+    if not path.exists():
+        path.write_text("# Benchmarks\n\nWritten by the scripts in `benchmarks/`; newest last.\n")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
 
@@ -114,12 +127,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        path = REPO / "docs" / "benchmarks.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nWritten by `python benchmarks/run.py`; newest last.\n")
-        with path.open("a") as fh:
-            fh.write(text)
-        print(f"appended to {path}")
+        print(f"appended to {append_results(text)}")
     return 0
 
 
