@@ -53,7 +53,7 @@ from vfr.ml import (
     make_labels,
     train,
 )
-from vfr.ml.lineage import build_lineage, describe_source, write_lineage
+from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
 from vfr.ml.quality import enforce, gate_training_data
 from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
@@ -210,7 +210,7 @@ def train_with_progress(settings: Settings, features: pd.DataFrame, labels: pd.D
 
 def register_result(settings: Settings, registry: ModelRegistry, result: TrainResult, features: pd.DataFrame,
                     labels: pd.DataFrame, *, sources: list[dict[str, Any]] | None = None,
-                    extra_metadata: dict[str, Any] | None = None) -> str:
+                    extra_metadata: dict[str, Any] | None = None) -> tuple[str, DatasetLineage]:
     """Register a training result as a new version, with what monitoring needs saved beside it.
 
     The model folder (covered by its SHA-256 manifest) also holds ``drift_reference.parquet``
@@ -220,8 +220,8 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
 
     Returns
     -------
-    str
-        The new version (no alias is set here).
+    (str, DatasetLineage)
+        The new version (no alias is set here) and the lineage saved with it.
     """
     config = result.config
     start, end = result.training_window
@@ -250,9 +250,10 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
         ref_file = Path(tmp) / "drift_reference.parquet"
         reference.to_parquet(ref_file, index=False)
         lineage_file = write_lineage(lineage, Path(tmp) / "lineage.json")
-        return registry.register(settings.model_name, result.model, params=params, metrics=_flat_metrics(result),
-                                 metadata=meta, artifacts={"reports": imp},
-                                 model_files={"drift_reference.parquet": ref_file, "lineage.json": lineage_file})
+        version = registry.register(settings.model_name, result.model, params=params, metrics=_flat_metrics(result),
+                                    metadata=meta, artifacts={"reports": imp},
+                                    model_files={"drift_reference.parquet": ref_file, "lineage.json": lineage_file})
+    return version, lineage
 
 
 def stage_train(settings: Settings, config: TrainConfig | None = None, console: Console | None = None) -> TrainOutcome:
@@ -284,9 +285,9 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
         config = replace(config, feature_columns=gated.feature_columns)
         result = train_with_progress(settings, features, labels, config, console)
         registry = ModelRegistry.from_settings(settings)
-        version = register_result(settings, registry, result, features, labels,
-                                  sources=[describe_source("prices", labels, path=store.public_url),
-                                           describe_source("features", features, path=store.public_url)])
+        version, _ = register_result(settings, registry, result, features, labels,
+                                     sources=[describe_source("prices", labels, path=store.public_url),
+                                              describe_source("features", features, path=store.public_url)])
         store.replace_table(PREDICTIONS_TABLE, result.oos_predictions.assign(model_version=version))
         champion = False
         if registry.champion_version(settings.model_name) is None:

@@ -267,14 +267,21 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN -> None, dates ISO strings)."""
-        return {"feature_drift": [{k: _json(v) for k, v in r.items()} for r in self.feature_drift.to_dict("records")],
-                "psi": _json(self.psi), "performance": {k: _json(v) for k, v in self.performance.items()},
-                "brier": _json(self.brier), "action": self.action, "reasons": list(self.reasons),
-                "alerts": [a.to_dict() for a in self.alerts],
-                "thresholds": {k: _json(v) for k, v in vars(self.thresholds).items()}}
+        return json_safe({"feature_drift": self.feature_drift.to_dict("records"), "psi": self.psi,
+                          "performance": self.performance, "brier": self.brier, "action": self.action,
+                          "reasons": list(self.reasons), "alerts": [a.to_dict() for a in self.alerts],
+                          "thresholds": vars(self.thresholds)})
 
 
-def _json(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
+    """A JSON-safe copy of ``v``: dicts and lists recursively, numpy scalars as Python numbers,
+    NaN and infinities as None, timestamps as ISO strings, any other object as its string."""
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if v is None or isinstance(v, str):
+        return v
     if isinstance(v, (pd.Timestamp, np.datetime64)):
         return pd.Timestamp(v).isoformat()
     if isinstance(v, (bool, np.bool_)):
@@ -283,7 +290,7 @@ def _json(v: Any) -> Any:
         return int(v)
     if isinstance(v, (float, np.floating)):
         return float(v) if math.isfinite(v) else None
-    return v
+    return str(v)
 
 
 def reference_sample(features: pd.DataFrame, probabilities: Any, columns: list[str], max_rows: int = 20_000,

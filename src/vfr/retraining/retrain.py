@@ -54,6 +54,7 @@ from vfr.ml import (
 )
 from vfr.ml.quality import gate_training_data
 from vfr.ml.tuning import score_predictions
+from vfr.monitoring.drift import json_safe
 from vfr.retraining import runs
 
 #: Metrics the guard protects (higher is better for each): ROC-AUC, directional accuracy,
@@ -81,7 +82,8 @@ class RetrainingDecision:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-safe dict (undefined metrics as None): the stored report and the API's answer."""
+        return json_safe(asdict(self))
 
 
 def guard_violations(challenger: dict[str, float], champion: dict[str, float], guard: float = 0.10,
@@ -248,9 +250,9 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                 _write_markdown(settings, decision, quality.to_markdown())
                 return _finish(settings, engine, decision)
 
-            if decision.champion_before is not None:  # can a challenger be compared at all yet?
-                champion_end = pd.Timestamp(registry.load(name, decision.champion_before)
-                                            .metadata["training_window"][1])
+            champion = registry.load(name, decision.champion_before) if decision.champion_before else None
+            if champion is not None:  # can a challenger be compared at all yet?
+                champion_end = pd.Timestamp(champion.metadata["training_window"][1])
                 n_fresh = fresh_rows(dataset, f"fwd_dir_{config.horizon}", champion_end,
                                      config.horizon_days)["date"].nunique()
                 if n_fresh < settings.retrain_min_fresh_dates:
@@ -262,15 +264,14 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                     return _finish(settings, engine, decision)
             console.print(f"quality gates: {quality.status}; training the challenger on data to {decision.as_of}")
             result = train_with_progress(settings, features, labels, config, console)
-            version = register_result(settings, registry, result, features, labels,
+            version, lineage = register_result(settings, registry, result, features, labels,
                                       sources=[describe_source("prices", price_frame, path=store_url),
                                                describe_source("features", features, path=store_url)],
                                       extra_metadata={"retraining_run": run_id, "trigger": trigger,
                                                       "as_of": decision.as_of})
             decision.challenger_version = version
-            lineage_file = registry.load(name, version).file("lineage.json")
-            decision.lineage = json.loads(lineage_file.read_text()) if lineage_file else {}
-            _decide_and_act(settings, registry, decision, result, dataset, config, rules)
+            decision.lineage = lineage.to_dict()
+            _decide_and_act(settings, registry, decision, champion, result, dataset, config, rules)
             if decision.status == "deployed":
                 with MarketStore.from_settings(settings) as store:
                     store.replace_table(PREDICTIONS_TABLE, result.oos_predictions.assign(model_version=version))
@@ -304,7 +305,7 @@ def _has_model(registry: ModelRegistry, name: str) -> bool:
         return False
 
 
-def _decide_and_act(settings: Settings, registry: ModelRegistry, decision: RetrainingDecision, result,
+def _decide_and_act(settings: Settings, registry: ModelRegistry, decision: RetrainingDecision, champion, result,
                     dataset: pd.DataFrame, config: TrainConfig, rules) -> None:
     from vfr.pipeline import champion_gate
 
@@ -321,7 +322,6 @@ def _decide_and_act(settings: Settings, registry: ModelRegistry, decision: Retra
             decision.status, decision.action, decision.champion_after = "kept", "keep", None
             decision.reason = f"no champion yet and the first-champion gate failed: {why}"
         return
-    champion = registry.load(name, decision.champion_before)
     registry.client.set_registered_model_alias(name, CHALLENGER, version)
     missing = [c for c in champion.feature_columns if c not in dataset.columns]
     if missing:

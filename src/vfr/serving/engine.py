@@ -709,9 +709,7 @@ class ServingEngine:
         if previous == version:
             raise Conflict(f"version {version} is already the champion of {name!r}")
         self.registry.load(name, version)  # refuse to promote an unloadable version
-        if previous is not None:
-            self.registry.client.set_registered_model_tag(name, PREVIOUS_TAG, previous)
-        self.registry.set_champion(name, version)
+        self.registry.set_champion(name, version)  # also remembers the previous champion (PREVIOUS_TAG)
         self.registry.client.set_model_version_tag(name, version, TRAFFIC_TAG, "0")
         self.invalidate_models(name)
         return {"name": name, "champion": version, "previous": previous}
@@ -728,9 +726,7 @@ class ServingEngine:
             previous = older[0] if older else None
         if previous is None:
             raise Conflict(f"model {name!r} has no earlier version to roll back to")
-        self.registry.set_champion(name, previous)
-        if current is not None:
-            self.registry.client.set_registered_model_tag(name, PREVIOUS_TAG, current)
+        self.registry.set_champion(name, previous)  # remembers ``current`` as the previous champion
         self.invalidate_models(name)
         return {"name": name, "champion": previous, "previous": current}
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
-from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
@@ -88,7 +86,7 @@ def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
         raise HTTPException(409, decision.reason)
     run = run_rows(recent_runs(db, limit=1, model_name=settings.model_name))
     body = RetrainingStarted(status=decision.status, run=run[0] if run else None,
-                             decision=_jsonable(decision.to_dict()))
+                             decision=decision.to_dict())
     return JSONResponse(body.model_dump(mode="json"), status_code=200)
 
 
@@ -118,7 +116,7 @@ def model_info(engine: EngineDep, caller: Member) -> dict:
         raise HTTPException(404, f"model {name!r} has no champion yet; run `vfr train`")
     model = engine.load_model(name, version)
     meta = model.metadata
-    lineage_file = model.file("lineage.json") if hasattr(model, "file") else None
+    lineage_file = model.file("lineage.json")
     metrics = {k.removeprefix("wf.model."): float(v) for k, v in engine.registry.run_metrics(name, version).items()
                if k.startswith("wf.model.")}
     challenger, share = engine.routing(name)
@@ -130,23 +128,5 @@ def model_info(engine: EngineDep, caller: Member) -> dict:
             "data_fingerprint": meta.get("data_fingerprint", ""), "feature_columns": model.feature_columns,
             "metrics": metrics, "traffic_split": share, "challenger": challenger,
             "lineage": json.loads(lineage_file.read_text()) if lineage_file else None,
-            "has_drift_reference": bool(hasattr(model, "file") and model.file("drift_reference.parquet")),
+            "has_drift_reference": model.file("drift_reference.parquet") is not None,
             "last_retraining": last[0] if last else None}
-
-
-
-def _jsonable(obj: Any) -> Any:
-    """JSON-safe copy: non-finite floats become None, other unknown values their string."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bool | int | str) or obj is None:
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    try:
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    except (TypeError, ValueError):
-        return str(obj)
