@@ -136,6 +136,24 @@ class Settings(BaseSettings):
                                             "error rate and p95 latency against the alert rules (0 = never).")
     scheduler_timezone: str = Field(default="America/New_York", description="Time zone of the job schedule.")
 
+    # -- data quality gates (vfr.ml.quality; issue 12) -------------------------------------
+    gate_completeness_warning: float = Field(default=0.95, ge=0, le=1, description="Warn when a feature's "
+                                             "share of non-missing values is below this.")
+    gate_completeness_critical: float = Field(default=0.80, ge=0, le=1, description="Stop training when a "
+                                              "feature's share of non-missing values is below this.")
+    gate_outlier_z: float = Field(default=10.0, gt=0, description="|robust z| above which a value is an outlier.")
+    gate_outlier_warning: float = Field(default=0.01, ge=0, le=1, description="Warn when a feature's share of "
+                                        "outliers is above this.")
+    gate_outlier_critical: float = Field(default=0.05, ge=0, le=1, description="Stop training when a feature's "
+                                         "share of outliers is above this.")
+    gate_balance_warning: tuple[float, float] = Field(default=(0.40, 0.60), description="Warn when the share of "
+                                                      "positive labels is outside this range (JSON list).")
+    gate_balance_critical: tuple[float, float] = Field(default=(0.30, 0.70), description="Stop training when the "
+                                                       "share of positive labels is outside this range.")
+    gate_min_labelled_rows: int = Field(default=1000, ge=0, description="Stop training with fewer labelled rows.")
+    gate_max_gap_business_days: int = Field(default=10, ge=0, description="Warn when more weekdays than this "
+                                            "are missing between two dates of the dataset.")
+
     @property
     def resolved_serving_db_url(self) -> str:
         """The prediction log / monitoring database, defaulting to a SQLite file in :attr:`home`."""

@@ -54,7 +54,7 @@ from vfr.ml import (
     train,
 )
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
-from vfr.ml.quality import enforce, gate_training_data
+from vfr.ml.quality import GateThresholds, enforce, gate_training_data
 from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
@@ -270,13 +270,13 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
             raise StageError("train: the store has no features; run `vfr features build` first")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]))
-        gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns)
+        gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns,
+                                   thresholds=GateThresholds.from_settings(settings))
         for note in gated.notes:
             console.print(f"train: {note}")
-        if not gated.report.passed:
-            path = settings.reports_dir / "quality-report.md"
-            path.write_text(gated.report.to_markdown())
-            console.print(f"train: data quality report: {path}")
+        path = settings.reports_dir / "quality-report.md"
+        path.write_text(gated.report.to_markdown())
+        console.print(f"train: data quality gates {gated.report.status}; report: {path}")
         enforce(gated.report)  # a critical gate stops here: nothing trained, written or registered
         if gated.report.status == "warning":
             warned = gated.report.failed("warning")

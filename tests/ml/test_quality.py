@@ -17,6 +17,8 @@ from vfr.ml.quality import (
     QualityGateError,
     enforce,
     label_window_ends,
+    market_wide,
+    robust_scale,
     robust_z,
     run_quality_gates,
 )
@@ -108,11 +110,36 @@ def test_blanked_feature_is_critical_unless_excluded(real_panel, features) -> No
 
 # -- outliers ----------------------------------------------------------------------------------
 def test_robust_z_by_hand() -> None:
-    z = robust_z(np.array([1.0, 2.0, 3.0, 4.0, 100.0, np.nan, np.inf]))
-    # median 3, MAD = median(2, 1, 0, 1, 97) = 1
-    np.testing.assert_allclose(z[:5], np.array([-2, -1, 0, 1, 97]) / 1.4826)
-    assert np.isnan(z[5]) and z[6] == np.inf
-    assert np.isnan(robust_z(np.array([0.0, 0.0, 0.0, 1.0]))).all()  # MAD 0: no scale
+    x = np.array([float(v) for v in range(1, 20)] + [1000.0, np.nan, np.inf])
+    z = robust_z(x)
+    # 20 finite values: median 10.5, MAD = 5 -> 7.413; q10 = 2.9, q90 = 18.1 -> 15.2 / 2.5631 = 5.93
+    assert robust_scale(x) == pytest.approx(1.4826 * 5)
+    np.testing.assert_allclose(z[:20], (x[:20] - 10.5) / (1.4826 * 5))
+    assert np.isnan(z[20]) and z[21] == np.inf
+    # Zero-inflated (MAD 0): the inter-decile range gives the scale, q90 - q10 = 2.
+    zi = np.array([0.0] * 12 + [1.0, 2.0] * 4)
+    assert np.median(np.abs(zi)) == 0 and robust_scale(zi) == pytest.approx(2 / 2.5631)
+    assert np.isnan(robust_z(np.zeros(20))).all()  # no spread at all: no scale
+    assert np.isnan(robust_z(np.array([0.0] * 19 + [5.0]))).all()  # 95% equal: both terms 0
+
+
+def test_ordinary_fed_funds_moves_are_not_outliers_but_corrupt_ones_are() -> None:
+    """The real Fed funds 3-month change (zero-inflated in 2009-2015) has a MAD of 0.06 pp: the
+    MAD alone flagged 7% of 1999-2019 months; the inter-decile scale flags none, and still
+    finds values corrupted by a unit error (percent stored as basis points)."""
+    from tests.conftest import SHARED_DATA, require_shared
+    from vfr.features.macro import fred_monthly_features
+
+    fred = pd.read_parquet(require_shared(SHARED_DATA / "macro" / "fred_md.parquet"))
+    monthly = fred_monthly_features(fred)
+    x = monthly.loc[monthly["month"] >= "1999-01-01", "fedfunds_chg_3m"].dropna().to_numpy()
+    med = np.median(x)
+    mad_only = np.abs(x - med) / (1.4826 * np.median(np.abs(x - med)))
+    assert np.mean(mad_only > 10) > 0.05  # the old rule: critical on ordinary easing cycles
+    assert np.mean(np.abs(robust_z(x)) > 10) == 0.0
+    bad = x.copy()
+    bad[::12] *= 100.0  # 8% of months in basis points instead of percentage points
+    assert np.mean(np.abs(robust_z(bad)) > 10) > 0.05
 
 
 @pytest.mark.parametrize(("n_extreme", "expected"), [
@@ -144,12 +171,51 @@ def test_injected_extremes_on_a_real_return_are_critical(real_panel, features) -
 def test_infinite_values_are_outliers_and_binary_features_skipped(real_panel) -> None:
     frame = real_panel.assign(up_day=(real_panel["ret_1d"] > 0).astype(float))
     r = gates(frame, ["up_day", "ret_20d_rank"])
-    assert "skipped (MAD 0 or binary): up_day" in r.loc["outlier_share", "detail"]
+    assert "skipped (no robust scale or binary): up_day" in r.loc["outlier_share", "detail"]
     assert r.loc["outlier_share", "value"] == 0.0
     frame.loc[frame.index[:1000], "ret_20d_rank"] = np.inf
     r = gates(frame, ["ret_20d_rank"])
     assert r.loc["outlier_share", "value"] == pytest.approx(1000 / frame["ret_20d_rank"].notna().sum())
     assert r.loc["outlier_share", "status"] == "warning"
+
+
+def test_market_wide_features_are_judged_over_time(real_panel) -> None:
+    """A market-wide value counts once per date: one bad date among 2,500 is 0.04% of the
+    dates, whatever the number of stocks; across rows it would weigh as much as a stock."""
+    frame = real_panel.copy()
+    dates = np.sort(frame["date"].unique())
+    rng = np.random.default_rng(5)
+    level = pd.Series(np.cumsum(rng.normal(0, 0.1, len(dates))), index=dates)
+    frame["vix"] = frame["date"].map(level).to_numpy()
+    assert market_wide(["vix", "ret_5d", "vix_rank", "is_january"]) == ("vix", "is_january")
+    r = gates(frame, ["vix"], market_wide=["vix"])
+    assert r.loc["outlier_share", "value"] == 0.0
+    assert f"vix 0.0000 over {len(dates)} dates" in r.loc["outlier_share", "detail"]
+    bad_dates = dates[rng.choice(len(dates), size=len(dates) * 8 // 100, replace=False)]
+    frame.loc[frame["date"].isin(bad_dates), "vix"] = 1e6
+    r = gates(frame, ["vix"], market_wide=["vix"])
+    assert r.loc["outlier_share", "value"] == pytest.approx(len(bad_dates) / len(dates))
+    assert r.loc["outlier_share", "status"] == "critical"
+    share = len(bad_dates) / len(dates)
+    assert f"vix {share:.4f} > 0.05 (critical) over {len(dates)} dates" in r.loc["outlier_share", "detail"]
+    with pytest.raises(ValueError, match="dates are required"):
+        from vfr.ml.quality import outlier_gate
+        outlier_gate({"vix": frame["vix"].to_numpy(float)}, GateThresholds(), market_wide=["vix"])
+
+
+def test_thresholds_come_from_the_settings(real_panel, features, monkeypatch) -> None:
+    from vfr.config import Settings
+
+    monkeypatch.setenv("VFR_GATE_MIN_LABELLED_ROWS", str(10**9))
+    monkeypatch.setenv("VFR_GATE_BALANCE_WARNING", "[0.45, 0.55]")
+    t = GateThresholds.from_settings(Settings())
+    assert t.min_labelled_rows == 10**9 and t.balance_warning == (0.45, 0.55)
+    r = gates(real_panel, features, thresholds=t)
+    assert r.loc["label_count", "status"] == "critical"
+    assert r.loc["label_count", "critical"] == f"< {10**9}"
+    monkeypatch.setenv("VFR_GATE_OUTLIER_CRITICAL", "0.001")  # below the warning: refused
+    with pytest.raises(ValueError, match="outlier_critical must be >= outlier_warning"):
+        GateThresholds.from_settings(Settings())
 
 
 # -- labels ------------------------------------------------------------------------------------

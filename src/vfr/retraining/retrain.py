@@ -52,7 +52,7 @@ from vfr.ml import (
     evaluate_predictions,
     make_labels,
 )
-from vfr.ml.quality import gate_training_data
+from vfr.ml.quality import GateThresholds, gate_training_data
 from vfr.ml.tuning import score_predictions
 from vfr.monitoring.drift import json_safe
 from vfr.retraining import runs
@@ -237,7 +237,8 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
             console.print(f"retrain run {run_id}: quality gates on the data up to {decision.as_of}")
             gated = gate_training_data(features, labels, horizon=config.horizon,
                                        feature_columns=config.feature_columns, as_of=day,
-                                       exclude_completeness=exclude_completeness)
+                                       exclude_completeness=exclude_completeness,
+                                       thresholds=GateThresholds.from_settings(settings))
             dataset, quality = gated.dataset, gated.report
             config = replace(config, feature_columns=gated.feature_columns)
             decision.notes.extend(gated.notes)
