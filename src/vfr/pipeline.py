@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,12 +74,17 @@ def _console(console: Console | None) -> Console:
 
 
 # -- stages -----------------------------------------------------------------------------
-def stage_ingest(settings: Settings, prices: Path, universe: Path | None = None, console: Console | None = None):
-    """Read, validate, adjust and upsert prices (and the universe) into the market store."""
+def stage_ingest(settings: Settings, prices: Path, universe: Path | str | Sequence[Path | str] | None = None,
+                 console: Console | None = None):
+    """Read, validate, adjust and upsert prices (and the universe) into the market store.
+
+    ``universe`` is one or more of: a constituents csv (names, sectors; a static list), a csv
+    of membership intervals, or a point-in-time source such as ``index-constitution:sp500``
+    (see :func:`vfr.data.ingest`)."""
     console = _console(console)
     with _progress(console) as progress, MarketStore.from_settings(settings) as store:
         task = progress.add_task(f"ingest {Path(prices).name}", total=1)
-        report = ingest(Path(prices), store, universe_path=Path(universe) if universe else None)
+        report = ingest(Path(prices), store, universe_path=universe or None)
         progress.advance(task)
     return report
 
@@ -150,11 +155,14 @@ def stage_features(settings: Settings, console: Console | None = None) -> int:
         if prices.empty:
             raise StageError("features: the store has no prices; run `vfr data ingest` first")
         inputs = _stored_inputs(store)
+        inputs["membership"] = store.read_membership()
         with _progress(console) as progress:
             task = progress.add_task("features", total=int(prices["symbol"].nunique()))
             features = build_all_features(prices, progress=lambda n: progress.advance(task, n), **inputs)
         groups = ", ".join(features.attrs.get("groups_present", ["technical"]))
         console.print(f"  feature groups: {groups}")
+        if inputs["membership"] is not None:
+            console.print(f"  point-in-time universe: {len(features):,} member rows of {len(prices):,} price rows")
         store.replace_table(FEATURES_TABLE, features)
     return len(features)
 
@@ -269,7 +277,8 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
         if not store.has_table(FEATURES_TABLE):
             raise StageError("train: the store has no features; run `vfr features build` first")
         features = store.read_table(FEATURES_TABLE)
-        labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]))
+        labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]),
+                             membership=store.read_membership())
         gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns,
                                    thresholds=GateThresholds.from_settings(settings))
         for note in gated.notes:
@@ -383,6 +392,7 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
         prices = store.read_prices(columns=cols)
         features = store.read_table(FEATURES_TABLE)
         oos = store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None
+        membership = store.read_membership()
         sectors = store.read_universe().set_index("symbol")["sector"] if sector_neutral else None
     if benchmark is None:
         benchmark = sp500_index_levels()
@@ -404,7 +414,7 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
     main = "composite" if "composite" in results else "classic"
     comparison = comparison_table(results, main)
     horizon = settings.horizon
-    fwd = make_labels(prices, {horizon: settings.horizon_days})
+    fwd = make_labels(prices, {horizon: settings.horizon_days}, membership=membership)
     scored = strategies[main].merge(fwd, on=["date", "symbol"])
     ic = ic_by_date(scored, "score", f"fwd_excess_{horizon}")
     importance = None
@@ -457,7 +467,8 @@ class PipelineResult:
         return self.backtest.report
 
 
-def run_pipeline(settings: Settings, prices: Path, universe: Path | None = None, *, config: TrainConfig | None = None,
+def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequence[Path | str] | None = None, *,
+                 config: TrainConfig | None = None,
                  top_n: int | None = None, title: str = "VFR pipeline", earnings: Path | None = None,
                  macro: Path | None = None, console: Console | None = None) -> PipelineResult:
     """Run every stage in order on ``prices`` (any supported layout), with earnings and macro

@@ -43,3 +43,13 @@ from vfr.data.fundamentals import (
 
 __all__ += ["MacroData", "clean_earnings", "read_earnings", "read_fred_md", "read_gdp",
             "read_macro", "read_vix"]
+
+# point-in-time universe (issue 12)
+from vfr.data.universe import (  # noqa: E402
+    Membership,
+    clean_membership,
+    membership_mask,
+    sp500_membership,
+)
+
+__all__ += ["Membership", "clean_membership", "membership_mask", "sp500_membership"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,16 @@ import pandas as pd
 from vfr.data.adjust import adjust_prices
 from vfr.data.readers import read_prices, read_universe
 from vfr.data.store import MarketStore
+from vfr.data.universe import (
+    PIT_SOURCES,
+    Membership,
+    has_membership_columns,
+    is_pit_source,
+    membership_mask,
+    read_membership_csv,
+    sp500_membership,
+)
+from vfr.errors import DataValidationError
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,12 @@ class IngestReport:
         Rows written to the securities table (None when no universe file was given).
     seconds : float
         Wall-clock duration of the whole ingest.
+    membership : Membership or None
+        The point-in-time universe written (None: unchanged, or a static list was given).
+    outside_universe : int or None
+        Price rows of this ingest whose (symbol, date) lies outside the point-in-time universe
+        (kept in the store for features; left out of training, evaluation, selection and
+        backtests). None without a point-in-time universe.
     """
 
     source: str
@@ -40,11 +57,34 @@ class IngestReport:
     end: pd.Timestamp
     universe_rows: int | None = None
     seconds: float = 0.0
+    membership: Membership | None = None
+    outside_universe: int | None = None
+
+    def __str__(self) -> str:
+        text = (f"ingested {self.rows:,} price rows of {self.symbols} symbols "
+                f"({_day(self.start)} .. {_day(self.end)}) from {self.source} in {self.seconds:.1f} s")
+        if self.universe_rows is not None:
+            text += f"; universe list: {self.universe_rows} symbols"
+        m = self.membership
+        if m is not None:
+            text += (f"; point-in-time universe {m.source}: {len(m.intervals)} membership intervals, "
+                     f"{self.outside_universe:,} price rows outside it")
+            if m.resolved:
+                text += f"; renamed: {', '.join(f'{a}->{b}' for a, b in sorted(m.resolved.items()))}"
+            if m.unmatched:
+                text += f"; never members (not in the source): {', '.join(m.unmatched)}"
+        elif self.universe_rows is not None:
+            text += " (static: every symbol a member on every date)"
+        return text
+
+
+def _day(ts: pd.Timestamp) -> str:
+    return "n/a" if pd.isna(ts) else str(pd.Timestamp(ts).date())
 
 
 def ingest(path: str | Path, store: MarketStore,
-           universe_path: str | Path | None = None) -> IngestReport:
-    """Load a price file/folder (and optionally a constituents csv) into ``store``.
+           universe_path: str | Path | Sequence[str | Path] | None = None) -> IngestReport:
+    """Load a price file/folder (and optionally the universe) into ``store``.
 
     Every input is read and fully validated, and the prices adjusted, before anything is
     written; a malformed file therefore leaves the store unchanged. The price write is an
@@ -56,8 +96,13 @@ def ingest(path: str | Path, store: MarketStore,
         Anything :func:`vfr.data.read_prices` accepts (Parquet, AlphaVantage or Yahoo csv).
     store : MarketStore
         Destination store.
-    universe_path : str or Path, optional
-        constituents csv (Symbol, Name, Sector) replacing the ``securities`` table.
+    universe_path : str, Path or a sequence of them, optional
+        Each is one of: a constituents csv (Symbol, Name, Sector) replacing the ``securities``
+        table, a *static* list (every symbol a member on every date) unless a point-in-time
+        source is also given; a csv with ``symbol, start_date, end_date`` (a point-in-time
+        list of the user's own); or a built-in point-in-time source such as
+        ``index-constitution:sp500`` (:mod:`vfr.data.universe`). A point-in-time universe
+        replaces the ``universe_membership`` table; a static list alone drops it.
 
     Returns
     -------
@@ -66,17 +111,38 @@ def ingest(path: str | Path, store: MarketStore,
     Raises
     ------
     DataValidationError
-        A file is malformed (nothing is written).
+        A file is malformed or a universe spec is unknown (nothing is written).
     """
     t0 = time.perf_counter()
+    specs: list[str | Path] = ([] if universe_path is None else
+                               [universe_path] if isinstance(universe_path, str | Path) else list(universe_path))
     raw = read_prices(path)
-    universe = read_universe(universe_path) if universe_path is not None else None
+    universe, membership = None, None
+    for spec in specs:
+        if is_pit_source(spec):
+            membership = sp500_membership(raw["symbol"].unique(), index=PIT_SOURCES[str(spec).strip().lower()])
+        elif not Path(spec).exists():
+            raise DataValidationError(f"universe {str(spec)!r} is neither a file nor a known point-in-time "
+                                      f"source ({', '.join(PIT_SOURCES)})")
+        elif has_membership_columns(spec):
+            membership = Membership(intervals=read_membership_csv(spec), source=str(spec))
+        else:
+            universe = read_universe(spec)
     prices = adjust_prices(raw)
     del raw
+    outside = None
+    if membership is not None:
+        outside = int((~membership_mask(prices["symbol"].to_numpy(), prices["date"].to_numpy(),
+                                        membership.intervals)).sum())
     rows = store.write_prices(prices)
     universe_rows = store.write_universe(universe) if universe is not None else None
+    if membership is not None:
+        store.write_membership(membership.intervals)
+    elif universe is not None:
+        store.drop_table(store.MEMBERSHIP)  # a static list alone: every symbol, every date
     dates = prices["date"]
     return IngestReport(
         source=str(path), rows=rows, symbols=int(prices["symbol"].nunique()),
         start=dates.min() if rows else pd.NaT, end=dates.max() if rows else pd.NaT,
-        universe_rows=universe_rows, seconds=time.perf_counter() - t0)
+        universe_rows=universe_rows, seconds=time.perf_counter() - t0, membership=membership,
+        outside_universe=outside)

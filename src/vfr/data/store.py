@@ -268,6 +268,7 @@ class MarketStore:
 
     PRICES = "prices"
     SECURITIES = "securities"
+    MEMBERSHIP = "universe_membership"
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         parsed = sa.engine.make_url(url)
@@ -394,6 +395,15 @@ class MarketStore:
     def has_table(self, name: str) -> bool:
         """Whether table ``name`` exists in the store."""
         return _check_name(name) in self._tables()
+
+    def drop_table(self, name: str) -> bool:
+        """Drop table ``name`` if it exists (atomic); True when there was one."""
+        name = _check_name(name)
+        if name not in self._tables():
+            return False
+        with self._transaction() as con:
+            con.execute(f"DROP TABLE IF EXISTS {_q(name)}")
+        return True
 
     def table_counts(self) -> dict[str, int]:
         """Row count of every table in the store, by table name (sorted by name)."""
@@ -662,6 +672,34 @@ class MarketStore:
         if frame["symbol"].duplicated().any():
             raise DataValidationError("write_universe: duplicate symbols", column="symbol")
         return self.replace_table(self.SECURITIES, frame)
+
+    def write_membership(self, intervals: pd.DataFrame) -> int:
+        """Replace the point-in-time universe (``universe_membership``) with ``intervals``.
+
+        Parameters
+        ----------
+        intervals : DataFrame, shape (n_intervals, 3)
+            ``symbol, start_date, end_date`` (:func:`vfr.data.universe.clean_membership`).
+
+        Returns
+        -------
+        int
+            Rows written.
+        """
+        from vfr.data.universe import clean_membership
+
+        return self.replace_table(self.MEMBERSHIP, clean_membership(intervals))
+
+    def read_membership(self) -> pd.DataFrame | None:
+        """The point-in-time universe intervals, or None for a static universe (no table)."""
+        if not self.has_table(self.MEMBERSHIP):
+            return None
+        from vfr.data.universe import MEMBERSHIP_COLUMNS
+
+        frame = self.read_table(self.MEMBERSHIP, list(MEMBERSHIP_COLUMNS))
+        for col in ("start_date", "end_date"):
+            frame[col] = frame[col].astype("datetime64[ns]")
+        return frame
 
     def read_universe(self) -> pd.DataFrame:
         """The ``securities`` table: columns symbol, name, sector (str), sorted by symbol.

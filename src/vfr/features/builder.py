@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 
 from vfr.data.fundamentals import MacroData
+from vfr.data.universe import membership_mask
 from vfr.errors import DataValidationError
 from vfr.features.alternative import alternative_features
 from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
-from vfr.features.cross_section import build_features, rank_matrix
+from vfr.features.cross_section import build_features, member_rank_groups, rank_matrix
 from vfr.features.fundamental import fundamental_features
 from vfr.features.interactions import interaction_features
 from vfr.features.definitions import SENTIMENT_FEATURES
@@ -39,7 +40,8 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
                        macro: MacroData | None = None, universe: pd.DataFrame | None = None,
                        ratios: pd.DataFrame | None = None,
                        eps_split_factors: Mapping[str, float] | None = None,
-                       progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+                       progress: Callable[[int], object] | None = None,
+                       membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every available feature group of every price row, point in time.
 
     Parameters
@@ -60,6 +62,11 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         Per-symbol EPS basis correction for P/E (see :mod:`vfr.features.fundamental`).
     progress : callable, optional
         Passed to :func:`vfr.features.build_features` (called once per symbol).
+    membership : pandas.DataFrame, optional
+        Point-in-time universe intervals (:mod:`vfr.data.universe`). Every feature is still
+        computed from each stock's whole history, but cross-sectional ranks (and the
+        interactions built on them) are taken among the date's members only, and only the
+        rows of members are returned. ``None``: a static universe (every row).
 
     Returns
     -------
@@ -73,8 +80,8 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         present (calendar effects need only dates); fundamental needs ``earnings``, macro
         needs ``macro``.
     """
-    tech = build_features(prices, progress=progress)
-    codes, _ = pd.factorize(tech["date"], sort=False)
+    tech = build_features(prices, progress=progress, membership=membership)
+    codes = member_rank_groups(tech["symbol"].to_numpy(), tech["date"].to_numpy(), membership)
     result = tech
     parts: dict[str, pd.DataFrame] = {}
     if earnings is not None:
@@ -103,5 +110,8 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         _append(frame, ix, codes)
         result = pd.concat([result, frame], axis=1)
         groups.append("interaction")
+    if membership is not None:
+        keep = membership_mask(result["symbol"].to_numpy(), result["date"].to_numpy(), membership)
+        result = result.loc[keep].reset_index(drop=True)
     result.attrs["groups_present"] = groups
     return result

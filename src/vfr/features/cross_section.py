@@ -109,7 +109,8 @@ def rank_matrix(values: np.ndarray, groups: np.ndarray, *,
 
 
 def build_features(prices: pd.DataFrame, *,
-                   progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+                   progress: Callable[[int], object] | None = None,
+                   membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Build the canonical features frame from the canonical prices frame.
 
     Equal to ``add_ranks(build_symbol_features(prices))``: the per-symbol half may run on
@@ -126,6 +127,11 @@ def build_features(prices: pd.DataFrame, *,
     progress : callable, optional
         ``progress(advance)`` is called with ``advance=1`` once per symbol, after its
         features are computed (e.g. to drive a Rich progress bar).
+    membership : pandas.DataFrame, optional
+        Point-in-time universe intervals (:mod:`vfr.data.universe`). When given, a member's
+        rank on a date is among that date's members only (a stock that joined the index later
+        does not shift it); rows of non-members are kept, ranked among the non-members of
+        their date, for the caller to drop.
 
     Returns
     -------
@@ -140,7 +146,7 @@ def build_features(prices: pd.DataFrame, *,
     DataValidationError
         If a required column is missing or a (symbol, date) pair occurs twice.
     """
-    return _feature_frame(prices, progress, with_ranks=True)
+    return _feature_frame(prices, progress, with_ranks=True, membership=membership)
 
 
 def build_symbol_features(prices: pd.DataFrame, *,
@@ -177,8 +183,32 @@ def add_ranks(features: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([features.reset_index(drop=True), ranks], axis=1)
 
 
+def member_rank_groups(symbols: np.ndarray, dates: np.ndarray, membership: pd.DataFrame | None) -> np.ndarray:
+    """Rank groups of rows: the date's code for members, a separate code per date for the rest.
+
+    Parameters
+    ----------
+    symbols, dates : ndarray of shape (n,)
+    membership : DataFrame or None
+        Universe intervals (:func:`vfr.data.universe.membership_mask`); None = all members.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Group codes for :func:`rank_matrix`.
+    """
+    from vfr.data.universe import membership_mask
+
+    codes, uniques = pd.factorize(dates, sort=False)
+    codes = codes.astype(np.int64)
+    if membership is None:
+        return codes
+    members = membership_mask(symbols, dates, membership)
+    return np.where(members, codes, codes + len(uniques))
+
+
 def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
-                   with_ranks: bool) -> pd.DataFrame:
+                   with_ranks: bool, membership: pd.DataFrame | None = None) -> pd.DataFrame:
     check_columns(prices)
     frame = prices[["symbol", "date", *_PRICE_COLUMNS]]
     if not _is_sorted(frame):
@@ -213,7 +243,7 @@ def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | Non
 
     columns = list(names)
     if with_ranks:
-        codes, _ = pd.factorize(frame["date"], sort=False)
+        codes = member_rank_groups(sym, dates, membership)
         rank_matrix(block[:, :k], codes, out=block[:, k:])
         columns += [f"{name}_rank" for name in names]
     result = pd.DataFrame(block, columns=columns, copy=False)

@@ -19,7 +19,8 @@ def label_columns(horizon: str) -> tuple[str, str, str]:
     return f"fwd_ret_{horizon}", f"fwd_excess_{horizon}", f"fwd_dir_{horizon}"
 
 
-def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None) -> pd.DataFrame:
+def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None, *,
+                membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forward returns, excess returns over the universe mean, and their direction.
 
     Parameters
@@ -28,6 +29,10 @@ def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None) ->
         Canonical prices frame with columns ``symbol``, ``date`` and ``close`` (adjusted, USD).
     horizons : dict of str to int, optional
         Horizon name -> trading days; default :data:`vfr.config.HORIZONS` (1d, 1w=5, 1m=21).
+    membership : DataFrame, optional
+        Point-in-time universe intervals (:mod:`vfr.data.universe`): the cross-sectional mean
+        is taken over the date's members only, and rows of non-members get NaN excess returns
+        and directions (their forward return is kept). ``None``: every row is a member.
 
     Returns
     -------
@@ -54,6 +59,11 @@ def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None) ->
     out = frame[["symbol", "date"]].copy()
     close = frame["close"].to_numpy(dtype=np.float64)
     sym = frame["symbol"].to_numpy()
+    members = None
+    if membership is not None:
+        from vfr.data.universe import membership_mask
+
+        members = membership_mask(sym, frame["date"].to_numpy(), membership)
     for name, h in horizons.items():
         if not isinstance(h, int | np.integer) or h <= 0:
             raise ValueError(f"make_labels: horizon {name!r} must be a positive integer, got {h!r}")
@@ -64,7 +74,10 @@ def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None) ->
             same = sym[h:] == sym[:-h]
             fwd[:-h] = np.where(same, close[h:] / close[:-h] - 1.0, np.nan)
         out[ret_col] = fwd
-        mean = out.groupby("date", sort=False)[ret_col].transform("mean")
+        member_ret = out[ret_col] if members is None else out[ret_col].where(members)
+        mean = member_ret.groupby(out["date"], sort=False).transform("mean")
+        if members is not None:
+            mean = mean.where(members)
         out[exc_col] = out[ret_col] - mean
         out[dir_col] = np.where(out[exc_col].isna(), np.nan, (out[exc_col] > 0).astype(float))
     return out

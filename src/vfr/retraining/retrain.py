@@ -155,7 +155,7 @@ def compare_on_fresh_dates(champion, challenger_oos: pd.DataFrame, dataset: pd.D
 def run_retraining(settings: Settings, *, trigger: str = "manual", config: TrainConfig | None = None,
                    as_of: str | pd.Timestamp | None = None, rebuild_features: bool = True,
                    exclude_completeness: tuple[str, ...] | None = None, rules=DEPLOY_RULES,
-                   prices: str | Path | None = None, universe: str | Path | None = None,
+                   prices: str | Path | None = None, universe: str | Path | list[str | Path] | None = None,
                    console: Console | None = None) -> RetrainingDecision:
     """Retrain, compare with the champion, and promote or keep (see the module docstring).
 
@@ -219,7 +219,7 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                 decision.status, decision.reason = "busy", "another retraining run holds the lock"
                 return _finish(settings, engine, decision)
             if prices is not None:
-                stage_ingest(settings, Path(prices), Path(universe) if universe else None, console=console)
+                stage_ingest(settings, Path(prices), universe or None, console=console)
             if rebuild_features and as_of is None:
                 stage_features(settings, console=console)
             with MarketStore.from_settings(settings) as store:
@@ -228,12 +228,13 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
                 end = pd.Timestamp(as_of) if as_of is not None else None
                 features = store.read_table(FEATURES_TABLE, end=end)
                 price_frame = store.read_prices(columns=["symbol", "date", "close"], end=end)
+                membership = store.read_membership()
                 store_url = store.public_url
             if features.empty:
                 raise StageError(f"retrain: no features on or before {as_of}")
             day = features["date"].max()
             decision.as_of = str(day.date())
-            labels = make_labels(price_frame)
+            labels = make_labels(price_frame, membership=membership)
             console.print(f"retrain run {run_id}: quality gates on the data up to {decision.as_of}")
             gated = gate_training_data(features, labels, horizon=config.horizon,
                                        feature_columns=config.feature_columns, as_of=day,
