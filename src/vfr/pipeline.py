@@ -281,17 +281,20 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
                              membership=store.read_membership())
         gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns,
                                    thresholds=GateThresholds.from_settings(settings))
-        for note in gated.notes:
+        # keep what the gates found, not their copy of the dataset (training builds its own)
+        quality, feature_columns, notes = gated.report, gated.feature_columns, gated.notes
+        del gated
+        for note in notes:
             console.print(f"train: {note}")
         path = settings.reports_dir / "quality-report.md"
-        path.write_text(gated.report.to_markdown())
-        console.print(f"train: data quality gates {gated.report.status}; report: {path}")
-        enforce(gated.report)  # a critical gate stops here: nothing trained, written or registered
-        if gated.report.status == "warning":
-            warned = gated.report.failed("warning")
+        path.write_text(quality.to_markdown())
+        console.print(f"train: data quality gates {quality.status}; report: {path}")
+        enforce(quality)  # a critical gate stops here: nothing trained, written or registered
+        if quality.status == "warning":
+            warned = quality.failed("warning")
             console.print("train: quality warnings: " + "; ".join(f"{r.gate} = {r.value:.4g} ({r.warning})"
                                                               for r in warned.itertuples()))
-        config = replace(config, feature_columns=gated.feature_columns)
+        config = replace(config, feature_columns=feature_columns)
         result = train_with_progress(settings, features, labels, config, console)
         registry = ModelRegistry.from_settings(settings)
         version, _ = register_result(settings, registry, result, features, labels,

@@ -387,16 +387,20 @@ def build_lineage(dataset: pd.DataFrame, *, feature_columns: Sequence[str], labe
     if dataset.empty:
         raise ValueError("build_lineage: the dataset has no rows")
     label_def = _label_definition(label, horizon)
-    ordered = dataset.sort_values(["date", "symbol"], kind="stable")
-    labelled = ordered[ordered[label].notna()]
+    keys = dataset[["date", "symbol"]]
+    in_order = keys["date"].is_monotonic_increasing and not keys.duplicated().any() and \
+        bool((keys.reset_index(drop=True).sort_values(["date", "symbol"], kind="stable").index
+              == np.arange(len(keys))).all())
+    ordered = dataset if in_order else dataset.sort_values(["date", "symbol"], kind="stable")
+    known = ordered[label].notna().to_numpy()
     dates = pd.to_datetime(dataset["date"])
     stamp = created_at or datetime.now(UTC)
     stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
     return DatasetLineage(
         sources=_normalise_sources(sources),
         date_range=(_iso_date(dates.min()) or "", _iso_date(dates.max()) or ""),
-        n_rows=len(dataset), n_labelled_rows=len(labelled), n_symbols=int(dataset["symbol"].nunique()),
-        fingerprint=data_fingerprint(labelled, [*feature_columns, label]),
+        n_rows=len(dataset), n_labelled_rows=int(known.sum()), n_symbols=int(dataset["symbol"].nunique()),
+        fingerprint=data_fingerprint(ordered, [*feature_columns, label], rows=known),
         feature_columns=tuple(feature_columns),
         feature_versions=feature_versions(feature_columns, definitions),
         label=label_def, created_at=stamp.isoformat(), code=code_versions(), libraries=library_versions(),

@@ -47,7 +47,7 @@ ends after ``as_of`` could not have been known when training at ``as_of``: look-
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,26 +278,47 @@ def _row(gate: str, value: float, warning: str, critical: str, status: str, deta
 
 
 # -- feature gates -------------------------------------------------------------------------
-def _feature_matrix(dataset: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
-    out = {}
-    for c in columns:
-        s = dataset[c]
+class _FeatureColumns(Mapping[str, np.ndarray]):
+    """Feature columns as float64 arrays, converted when read (one at a time: a dict of every
+    column in float64 would double the dataset's memory)."""
+
+    def __init__(self, dataset: pd.DataFrame, columns: Sequence[str]) -> None:
+        for c in columns:
+            dtype = dataset[c].dtype
+            if dtype != bool and not pd.api.types.is_numeric_dtype(dtype):
+                raise DataValidationError(f"feature column is not numeric (dtype {dtype})", column=c)
+        self._dataset, self._columns = dataset, list(columns)
+
+    def __getitem__(self, c: str) -> np.ndarray:
+        if c not in self._columns:
+            raise KeyError(c)
+        s = self._dataset[c]
         if s.dtype == bool:
             s = s.astype(float)
-        if not (pd.api.types.is_numeric_dtype(s.dtype)):
-            raise DataValidationError(f"feature column is not numeric (dtype {s.dtype})", column=c)
-        out[c] = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __contains__(self, c: object) -> bool:
+        return c in self._columns
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
-def completeness_gate(values: dict[str, np.ndarray], thresholds: GateThresholds,
+def _feature_matrix(dataset: pd.DataFrame, columns: Sequence[str]) -> Mapping[str, np.ndarray]:
+    return _FeatureColumns(dataset, columns)
+
+
+def completeness_gate(values: Mapping[str, np.ndarray], thresholds: GateThresholds,
                       exclude: Iterable[str] = ()) -> dict[str, Any]:
     """Worst feature's share of non-missing values.
 
     Parameters
     ----------
-    values : dict of str to ndarray of shape (n_rows,)
-        Feature values as float64 (NaN = missing).
+    values : mapping of str to ndarray of shape (n_rows,)
+        Feature values as float64 (NaN = missing), read one feature at a time.
     thresholds : GateThresholds
     exclude : iterable of str
         Structurally sparse features left out of the gate.
@@ -377,7 +398,7 @@ def robust_z(x: np.ndarray) -> np.ndarray:
         return (x - np.median(finite)) / scale
 
 
-def outlier_gate(values: dict[str, np.ndarray], thresholds: GateThresholds,
+def outlier_gate(values: Mapping[str, np.ndarray], thresholds: GateThresholds,
                  market_wide: Iterable[str] = (), dates: np.ndarray | None = None) -> dict[str, Any]:
     """Worst feature's share of values with ``|robust z| > thresholds.outlier_z``.
 
@@ -388,8 +409,8 @@ def outlier_gate(values: dict[str, np.ndarray], thresholds: GateThresholds,
 
     Parameters
     ----------
-    values : dict of str to ndarray of shape (n_rows,)
-        Feature values as float64 (NaN = missing).
+    values : mapping of str to ndarray of shape (n_rows,)
+        Feature values as float64 (NaN = missing), read one feature at a time.
     thresholds : GateThresholds
     market_wide : iterable of str
         Features with one value per date for every stock.

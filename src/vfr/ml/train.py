@@ -157,18 +157,39 @@ def build_dataset(features: pd.DataFrame, labels: pd.DataFrame, horizon: str, *,
         If the two frames share no (date, symbol) rows.
     """
     cols = ["symbol", "date", *label_columns(horizon)]
-    data = features.merge(labels[cols], on=["symbol", "date"], how="left",
-                          validate="one_to_one" if validate else None)
-    if data[cols[-1]].notna().sum() == 0:
+    # Join on the keys only, then copy the (wide) features once, already in (date, symbol)
+    # order: merging and sorting the whole frame would hold two extra copies of it.
+    keys = features[["symbol", "date"]].reset_index(drop=True)
+    joined = keys.merge(labels[cols], on=["symbol", "date"], how="left", sort=False,
+                        validate="one_to_one" if validate else None)
+    if joined[cols[-1]].notna().sum() == 0:
         raise StageError("build_dataset: no row has a known label; are prices and features from the same store?")
-    return data.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    if len(joined) != len(keys):  # duplicated label keys (validate=False): the plain, copying way
+        data = features.merge(labels[cols], on=["symbol", "date"], how="left")
+        return data.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((joined["symbol"].to_numpy(), joined["date"].to_numpy()))
+    data = features.take(order).reset_index(drop=True)
+    for c in cols[2:]:
+        data[c] = joined[c].to_numpy()[order]
+    return data
 
 
-def data_fingerprint(data: pd.DataFrame, columns: list[str]) -> str:
-    """SHA-256 of the rows and values of ``columns`` (plus date and symbol): the data's identity."""
+def data_fingerprint(data: pd.DataFrame, columns: list[str], rows: np.ndarray | None = None) -> str:
+    """SHA-256 of the rows and values of ``columns`` (plus date and symbol): the data's identity.
+
+    Parameters
+    ----------
+    data : DataFrame
+    columns : list of str
+    rows : ndarray of bool, shape (len(data),), optional
+        Only these rows (default all). Columns are hashed one at a time (pandas
+        ``hash_pandas_object`` of each), so no copy of the frame is made.
+    """
     h = hashlib.sha256()
     h.update(",".join(columns).encode())
-    h.update(pd.util.hash_pandas_object(data[["date", "symbol", *columns]], index=False).to_numpy().tobytes())
+    for c in ["date", "symbol", *columns]:
+        values = data[c] if rows is None else data[c][rows]
+        h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
     return h.hexdigest()
 
 
@@ -265,9 +286,18 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
     missing = sorted(set(feature_cols) - set(data.columns))
     if missing:
         raise StageError(f"train: feature columns not in the features frame: {missing}")
-    labelled = data[data[label].notna()].reset_index(drop=True)
+    known = data[label].notna().to_numpy()
+    fingerprint = data_fingerprint(data, [*feature_cols, label], rows=known)
+    # One float32 matrix of every row (for prediction) and the labelled rows' part of it (for
+    # fitting); the DataFrame keeps only keys and labels afterwards.
+    X_data = np.empty((len(data), len(feature_cols)), dtype=np.float32)
+    for j, c in enumerate(feature_cols):
+        X_data[:, j] = data[c].to_numpy(dtype=np.float32, na_value=np.nan)
+    extra = ["ret_20d"] if "ret_20d" in data.columns else []
+    data = data[["date", "symbol", ret_col, exc_col, label, *extra]]
+    labelled = data[known].reset_index(drop=True)
     params = config.lgbm_params()
-    X_all = labelled[feature_cols].to_numpy(dtype=np.float32)
+    X_all = X_data[known]
     y_all = labelled[label].to_numpy(dtype=np.float32)
     codes, uniq = _date_codes(labelled["date"])
 
@@ -298,7 +328,6 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
                                         embargo=config.embargo)
     except ValueError as exc:
         raise StageError(f"train: {exc}") from exc
-    X_data = data[feature_cols].to_numpy(dtype=np.float32)
     lab_dates = labelled["date"].to_numpy()
     data_dates = data["date"].to_numpy()
     grid = []
@@ -344,7 +373,7 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
         split_metrics=split_metrics, walk_forward_metrics=wf_metrics,
         oos_predictions=oos.drop(columns=["ret_20d"], errors="ignore"),
         feature_importance=importance, training_window=(uniq[first], uniq[last]),
-        data_fingerprint=data_fingerprint(labelled, [*feature_cols, label]), windows=windows,
+        data_fingerprint=fingerprint, windows=windows,
     )
 
 
