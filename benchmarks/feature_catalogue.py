@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import PRICES, REPO, SHARED, UNIVERSE
 
 from vfr.features import definitions
-from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
-from vfr.features.interactions import CANDIDATES, INTERACTIONS, MEASURED_IC
+from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
+from vfr.features.interactions import CANDIDATES, INTERACTIONS, MEASURED_IC, RETIRED_IC
 
 _TECH_LAG = "prices up to the close of t (no lag)"
 _HEADER = """# Feature catalogue
@@ -47,13 +47,25 @@ Point-in-time rules (tested by perturbation in `tests/features/test_fundamental.
 - `days_to_next_earnings`: in the development set the next report's `reported_date` stands in
   for its scheduled date (announced in advance; an approximation, excluded from the
   look-ahead test on purpose);
-- P/E and earnings yield: EPS in the earnings file is split-adjusted as of its data date; the
-  price is the as-traded close restated in the shares of the last price date
-  (`close_raw / later splits`), never the dividend-adjusted close. Symbols that split after
-  2019-12-31 (e.g. AAPL 4:1 in 2020) have EPS on a later share basis in the file, so their P/E
-  is off by that constant factor unless `eps_split_factors` is given: a known limitation of the
-  development data, not of the provider path (a provider's as-reported EPS and the raw close
-  share one basis).
+- basis safety: EPS in the earnings file is split-adjusted as of its data date (about 2025)
+  while prices are restated only for splits up to 2019-12-31, so a stock that split later
+  (NVDA, CMG, AMZN, AAPL, GOOGL, TSLA, ...) has its whole EPS history on a later share basis: a
+  per-stock constant factor that is information from the future. No feature of the default
+  set depends on it: multiplying one stock's whole EPS history by k changes no feature and no
+  rank (tested on real data in `tests/features/test_fundamental.py`).
+
+What P/E means here:
+- with a split table (`eps_split_factors`: symbol -> product of the splits applied to the EPS
+  file after the last price date; `{{}}` when EPS and prices already share one basis, as a
+  provider's as-reported EPS and the raw close do), `pe_ttm` is the as-traded close restated
+  in the shares of the last price date (`close_raw / later splits`, never the
+  dividend-adjusted close) over TTM EPS on that same share basis; `eps_ttm` and
+  `earnings_yield` are built with it (the level ratios below);
+- without one (the default, and the development set, which ships no split table after
+  2019), VFR builds no level ratio: value enters as `ey_rel_3y`, the earnings yield against
+  the stock's own trailing three years (a z-score, in which the basis factor cancels), and the
+  other EPS features are ratios of EPS to EPS (`eps_growth_yoy`, `sue`, surprise shares), all
+  invariant to the EPS basis.
 
 """
 
@@ -86,6 +98,17 @@ hand-written payloads in the documented formats (`tests/data/fixtures/providers`
 carry only the period end, so they are used 60 days after it; SEC facts from the day after
 their first `filed` date; Alpha Vantage OVERVIEW 45 days after `LatestQuarter`.
 """
+
+
+def appended_results(path: Path) -> str:
+    """Sections that benchmark scripts appended after the generated footer (e.g. the ablation
+    of ``benchmarks/ablation.py``): kept as they are when the catalogue is rewritten."""
+    if not path.exists():
+        return ""
+    old = path.read_text(encoding="utf-8")
+    start = old.find("## Provider adapters")
+    after = -1 if start < 0 else old.find("\n## ", start + 1)
+    return "" if after < 0 else old[after:]
 
 
 def coverage() -> tuple[dict[str, float], str, str]:
@@ -150,6 +173,13 @@ def main() -> int:
                          f"{'yes' if f.ranked else 'no'} | {'n/a' if c is None else f'{100 * c:.1f}%'} |")
         lines.append("")
         if group == "fundamental":
+            lines += [("Level ratios (built only with a split table `eps_split_factors`, see "
+                      "\"What P/E means here\"; not in the default set, so no coverage):"), "",
+                      "| name | formula (unit) | source | publication lag | window | rank |",
+                      "| --- | --- | --- | --- | ---: | :---: |"]
+            lines += [f"| `{f.name}` | {f.description} | {f.source} | {f.lag} | {f.window} | "
+                      f"{'yes' if f.ranked else 'no'} |" for f in LEVEL_RATIO_FEATURES_DEFS]
+            lines.append("")
             lines += [("Provider balance-sheet ratios (produced only when a provider supplies "
                       "them; absent values are missing, never zero; 0% in the development set, "
                       "which has none):"), "",
@@ -164,6 +194,8 @@ def main() -> int:
                 ic, t = MEASURED_IC[name]
                 lines.append(f"| `{name}` | {a} x {b} | {ic:+.4f} | {t:+.2f} | "
                              f"{'yes' if name in INTERACTIONS else 'no'} |")
+            for name, (a, b, ic, t, why) in RETIRED_IC.items():
+                lines.append(f"| `{name}` (retired) | {a} x {b} | {ic:+.4f} | {t:+.2f} | no: {why} |")
             lines.append("")
     if sentiment:
         lines += [f"## sentiment ({len(sentiment)})", "",
@@ -173,8 +205,10 @@ def main() -> int:
         lines += [f"| `{f.name}` | {f.description} | {f.source} | {f.window} |" for f in sentiment]
         lines.append("")
     lines.append(_FOOTER)
-    (REPO / "docs" / "features.md").write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote docs/features.md ({len(feats) + len(RATIO_FEATURES_DEFS) + len(sentiment)} features)")
+    doc = REPO / "docs" / "features.md"
+    doc.write_text("\n".join(lines) + appended_results(doc), encoding="utf-8")
+    total = len(feats) + len(LEVEL_RATIO_FEATURES_DEFS) + len(RATIO_FEATURES_DEFS) + len(sentiment)
+    print(f"wrote docs/features.md ({total} features)")
     return 0
 
 

@@ -97,11 +97,11 @@ def test_alternative_no_lookahead_except_documented_calendar(prices_small, earni
 
 def test_interaction_formula():
     f = pd.DataFrame({"symbol": ["A", "B"], "date": pd.to_datetime(["2020-01-02"] * 2),
-                      "earnings_yield_rank": [1.0, 0.5], "ret_60d_rank": [0.25, np.nan]})
-    ix = interaction_features(f, ["ix_ey_mom", "ix_sue_mom"])
-    assert list(ix.columns) == ["symbol", "date", "ix_ey_mom"]  # sue rank absent: skipped
-    assert ix["ix_ey_mom"].iloc[0] == pytest.approx(4 * 0.5 * -0.25)
-    assert np.isnan(ix["ix_ey_mom"].iloc[1])
+                      "ey_rel_3y_rank": [1.0, 0.5], "ret_60d_rank": [0.25, np.nan]})
+    ix = interaction_features(f, ["ix_eyrel_mom", "ix_sue_mom"])
+    assert list(ix.columns) == ["symbol", "date", "ix_eyrel_mom"]  # sue rank absent: skipped
+    assert ix["ix_eyrel_mom"].iloc[0] == pytest.approx(4 * 0.5 * -0.25)
+    assert np.isnan(ix["ix_eyrel_mom"].iloc[1])
     assert set(INTERACTIONS) <= set(CANDIDATES) and len(CANDIDATES) == 12
     assert all("sent" not in a and "sent" not in b for a, b, _ in CANDIDATES.values())
 

@@ -59,7 +59,9 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
     ratios : pandas.DataFrame, optional
         Provider balance-sheet ratios (see :func:`vfr.features.fundamental.fundamental_features`).
     eps_split_factors : mapping, optional
-        Per-symbol EPS basis correction for P/E (see :mod:`vfr.features.fundamental`).
+        The split table (symbol -> product of the splits applied to the EPS file after the
+        last price date): only with it are the level ratios ``eps_ttm``, ``pe_ttm`` and
+        ``earnings_yield`` built (see :mod:`vfr.features.fundamental`, "What P/E means here").
     progress : callable, optional
         Passed to :func:`vfr.features.build_features` (called once per symbol).
     membership : pandas.DataFrame, optional

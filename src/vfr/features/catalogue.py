@@ -2,8 +2,11 @@
 
 These are columns of :func:`vfr.features.build_all_features`, not of ``build_features``
 (whose layout, :data:`vfr.features.FEATURES`, is unchanged). :data:`ALL_FEATURES` lists every
-registered feature, technical ones included; ``benchmarks/feature_catalogue.py`` renders it as
-``docs/features.md``.
+registered feature of the default set, technical ones included;
+``benchmarks/feature_catalogue.py`` renders it as ``docs/features.md``. Features built only on
+an optional input are registered apart: :data:`LEVEL_RATIO_FEATURES_DEFS` (P/E and kin, only
+with a split table, see :mod:`vfr.features.fundamental`) and :data:`RATIO_FEATURES_DEFS`
+(provider balance-sheet ratios).
 """
 
 from __future__ import annotations
@@ -35,21 +38,22 @@ def _a(name: str, window: int, description: str, source: str, lag: str = "",
 _SUE_SRC = ("seasonal random walk: Foster, Olsen & Shevlin, Accounting Review (1984); Bernard & "
             "Thomas, J. Accounting Research (1989), J. Accounting & Economics (1990)")
 
-#: Fundamental features (vfr.features.fundamental). Window: nominal trading days.
+_EY_REL_SRC = ("time-series value, a stock's value measure against its own history (Asness, "
+               "Moskowitz & Pedersen, J. Finance 2013, 'Value and momentum everywhere'; Basu 1977 "
+               "for E/P); VFR's own z-score form; vfr.features.fundamental.own_history_z")
+
+#: Fundamental features (vfr.features.fundamental), built by default: none depends on a
+#: per-stock constant scale of EPS. Window: nominal trading days.
 FUNDAMENTAL_FEATURES: tuple[FeatureDef, ...] = (
-    _f("eps_ttm", 252, "sum of the last 4 quarterly reported EPS, USD per share (split-adjusted "
-       "as of the data date); NaN if the 4 quarters span over 300 days",
-       "vfr.features.fundamental.quarterly_earnings_features"),
-    _f("pe_ttm", 252, "price / eps_ttm with price = as-traded close restated in the EPS share "
-       "basis (close_raw / later splits); NaN when eps_ttm <= 0 (times)",
-       "Basu, J. Finance (1977); vfr.features.fundamental.split_basis_price", _EARN_PX),
-    _f("earnings_yield", 252, "eps_ttm / price (fraction per year; defined for losses)",
-       "Basu (1977); Fama & French (1992)", _EARN_PX),
+    _f("ey_rel_3y", 756, "(EY_t - mean(EY)) / std(EY) (ddof=1) over the symbol's trailing 756 "
+       "price rows incl. t (>= 252 known), EY = TTM EPS / as-traded close restated in the "
+       "shares of the last price date; dimensionless, invariant to a constant factor of the "
+       "stock's EPS; NaN when EY_t is unknown", _EY_REL_SRC, _EARN_PX),
     _f("eps_growth_yoy", 504, "(eps_ttm - eps_ttm 4 quarters earlier) / |that| (fraction, "
-       "clipped to [-10, 10]; NaN when |that| < 0.01 USD)",
-       "trailing-12-month EPS growth (year over year)"),
+       "clipped to [-10, 10]; NaN only when that is exactly 0: no USD threshold, so invariant "
+       "to the EPS share basis)", "trailing-12-month EPS growth (year over year)"),
     _f("sue", 756, "SUE = (EPS_q - EPS_{q-4}) / std of the 8 prior such differences (ddof=1, "
-       ">= 4 known); dimensionless", _SUE_SRC),
+       ">= 4 known; NaN when the std is 0); dimensionless", _SUE_SRC),
     _f("surprise_pct_last", 63, "last report's (reported - estimated) / |estimated| x 100 "
        "(percent)", "Alpha Vantage EARNINGS surprisePercentage; Livnat & Mendenhall (2006)"),
     _f("surprise_pct_mean_4q", 252, "mean surprise_pct of the last 4 reports (>= 3 known), "
@@ -61,6 +65,21 @@ FUNDAMENTAL_FEATURES: tuple[FeatureDef, ...] = (
        "close, both as traded (fraction per year); NaN in a symbol's first 365 days",
        "Litzenberger & Ramaswamy (1979); prices file dividend_amount",
        "ex-dividend dates and closes up to t (no lag)"),
+)
+
+#: Level ratios (vfr.features.fundamental.LEVEL_RATIO_COLUMNS): built only when a split table
+#: ``eps_split_factors`` is given, because their values depend on each stock's EPS share basis
+#: (not in :data:`ALL_FEATURES`, the default set).
+LEVEL_RATIO_FEATURES_DEFS: tuple[FeatureDef, ...] = (
+    _f("eps_ttm", 252, "sum of the last 4 quarterly reported EPS x the symbol's split-table "
+       "factor: USD per share of the last price date; NaN if the 4 quarters span over 300 days",
+       "vfr.features.fundamental.quarterly_earnings_features"),
+    _f("pe_ttm", 252, "price / eps_ttm with price = as-traded close restated in the shares of "
+       "the last price date (close_raw / later splits), one share basis with eps_ttm; NaN when "
+       "eps_ttm <= 0 (times)",
+       "Basu, J. Finance (1977); vfr.features.fundamental.split_basis_price", _EARN_PX),
+    _f("earnings_yield", 252, "eps_ttm / price on one share basis (fraction per year; defined "
+       "for losses)", "Basu (1977); Fama & French (1992)", _EARN_PX),
 )
 
 #: Provider balance-sheet ratios (only when a provider supplies them; never zero-filled).

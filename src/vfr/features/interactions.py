@@ -12,7 +12,9 @@ earned their place: a mean daily Rank IC against the 21-day forward excess retur
 ``|IC| >= 0.005`` and ``|t| >= 2`` on the development set's 2000-2014 Fridays (selection on
 the earlier part, so the later years stay an honest test; :data:`MEASURED_IC`, measured by
 ``benchmarks/feature_catalogue.py --interaction-ic``). Sentiment x RSI belongs to the
-sentiment work and is not here.
+sentiment work and is not here. Value x momentum now takes the basis-safe ``ey_rel_3y``
+(``ix_eyrel_mom``); the level-E/P version ``ix_ey_mom`` and its IC are kept on record in
+:data:`RETIRED_IC` (issue 12: its E/P depended on each stock's EPS split basis).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ CANDIDATES: dict[str, tuple[str, str, str]] = {
                            "high-volume surprises drift more (Garfinkel & Sokobin 2006)")),
     "ix_vol_volume": ("vol_20d_ann", "volume_z_20", ("volatility x volume: disagreement / "
                       "information arrival")),
-    "ix_ey_mom": ("earnings_yield", "ret_60d", ("value (E/P, the P/E inverse) x momentum "
-                  "(Asness 1997)")),
+    "ix_eyrel_mom": ("ey_rel_3y", "ret_60d", ("value (E/P against the stock's own 3 years, "
+                     "basis-safe) x momentum (Asness 1997)")),
     "ix_dte_surprise": ("days_to_next_earnings", "surprise_pct_mean_4q", ("days to earnings x "
                         "past surprise: habitual beaters ahead of the report")),
     "ix_sue_recency": ("sue", "days_since_last_earnings", ("SUE x time since the report: "
@@ -46,18 +48,29 @@ CANDIDATES: dict[str, tuple[str, str, str]] = {
 }
 
 #: Interactions kept (see the module docstring for the rule and docs/features.md for the ICs).
-INTERACTIONS: tuple[str, ...] = ("ix_ey_mom", "ix_dte_surprise", "ix_rsi_volume", "ix_mom_vol",
+INTERACTIONS: tuple[str, ...] = ("ix_dte_surprise", "ix_rsi_volume", "ix_mom_vol",
                                   "ix_growth_mom", "ix_sector_mom")
 
 #: Mean daily Rank IC (21-day forward excess return, Fridays 2000-2014, 501 stocks) and its
-#: t-statistic, measured on the development set on 2026-11-21; the basis of :data:`INTERACTIONS`.
+#: t-statistic, measured on the development set on 2026-11-21 and, for ``ix_eyrel_mom`` and
+#: ``ix_growth_mom`` (whose inputs changed with issue 12), on 2026-11-30; the basis of
+#: :data:`INTERACTIONS`.
 MEASURED_IC: dict[str, tuple[float, float]] = {
     "ix_sue_mom": (0.0041, 1.63), "ix_surprise_volume": (-0.0010, -0.49),
-    "ix_vol_volume": (0.0021, 1.06), "ix_ey_mom": (-0.0113, -4.47),
+    "ix_vol_volume": (0.0021, 1.06), "ix_eyrel_mom": (-0.0010, -0.40),
     "ix_dte_surprise": (-0.0089, -4.15), "ix_sue_recency": (0.0005, 0.21),
     "ix_rsi_volume": (-0.0061, -2.91), "ix_mom_vol": (0.0109, 3.76),
-    "ix_growth_mom": (0.0080, 3.22), "ix_sector_mom": (0.0058, 2.30),
+    "ix_growth_mom": (0.0090, 3.62), "ix_sector_mom": (0.0058, 2.30),
     "ix_dy_vol": (-0.0047, -1.33), "ix_beta_sue": (0.0048, 1.75),
+}
+
+#: Retired candidates: name -> (feature a, feature b, IC, t, why), measured as above on
+#: 2026-11-21. ``ix_ey_mom`` used the level E/P ``earnings_yield``, whose per-stock EPS basis
+#: (splits after the last price date applied to the EPS file) leaked the future; its IC does
+#: not survive with the basis-safe ``ey_rel_3y`` (``ix_eyrel_mom``, not kept).
+RETIRED_IC: dict[str, tuple[str, str, float, float, str]] = {
+    "ix_ey_mom": ("earnings_yield", "ret_60d", -0.0113, -4.47,
+                  "level E/P, leaked the EPS file's later split basis (issue 12)"),
 }
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from vfr.config import HORIZONS
-from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
+from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
 from vfr.features.definitions import SENTIMENT_FEATURES, FeatureDef
 from vfr.ml.train import data_fingerprint
 
@@ -141,10 +141,10 @@ class DatasetLineage:
 
 # -- feature versions ----------------------------------------------------------------------
 def feature_definitions() -> dict[str, FeatureDef]:
-    """Every registered feature definition by name (technical, fundamental, ratio, macro,
-    alternative, sentiment, interaction)."""
+    """Every registered feature definition by name (technical, fundamental, provider ratios,
+    the level ratios built with a split table, macro, alternative, sentiment, interaction)."""
     out: dict[str, FeatureDef] = {}
-    for d in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *SENTIMENT_FEATURES):
+    for d in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *LEVEL_RATIO_FEATURES_DEFS, *SENTIMENT_FEATURES):
         out.setdefault(d.name, d)
     return out
 

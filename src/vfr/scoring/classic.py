@@ -56,8 +56,10 @@ GROUP_SIGNALS: dict[str, tuple[Signal, ...]] = {"technical": TECHNICAL_SIGNALS}
 
 #: Signals of the fundamental factor group (issue 3; features of vfr.features.fundamental).
 FUNDAMENTAL_SIGNALS: tuple[Signal, ...] = (
-    Signal("earnings_yield", +1, 0.25, "value: high E/P beats low E/P (Basu, 1977; Fama & French, 1992); "
-           "E/P rather than P/E so losses rank last instead of being undefined"),
+    Signal("ey_rel_3y", +1, 0.25, "value: high E/P beats low E/P (Basu, 1977; Fama & French, 1992), "
+           "measured against the stock's own 3 years (time-series value; Asness, Moskowitz & Pedersen, "
+           "2013) so that no per-stock EPS share basis (later splits in the EPS file) can leak; E/P rather "
+           "than P/E so losses stay defined"),
     Signal("sue", +1, 0.25, "post-earnings-announcement drift (Bernard & Thomas, 1989)"),
     Signal("surprise_pct_mean_4q", +1, 0.10, "persistent analyst surprises (Livnat & Mendenhall, 2006)"),
     Signal("surprise_beat_share_8q", +1, 0.10, "consistent beaters keep beating (Kasznik & McNichols, 2002)"),
