@@ -724,17 +724,20 @@ def enforce(report: QualityReport, *, fail_on: str = "critical") -> QualityRepor
 def partial_coverage(columns: list[str]) -> tuple[str, ...]:
     """Features exempt from the completeness gate: all but those complete by construction.
 
-    Technical features (after their warm-up; the 52-week level needs a year), the
-    market-derived sentiment of prices and volumes, and macro series cover every row when
-    their inputs are stored; features built from reports, sectors or other sparse inputs
-    (fundamental, alternative, interaction, earnings/VIX sentiment) are partial by nature
-    (LightGBM handles the gaps).
+    Technical features, the market-derived sentiment of prices and volumes, and macro series
+    cover every row when their inputs are stored, after a warm-up shorter than a year; the
+    stock-level ones whose window is a year or more (the 52-week level, market beta, the
+    36-month rate beta and the regime tilts) miss each stock's first year(s), a share that
+    depends only on how long the data are, so they are partial by construction (market-wide
+    macro values warm up on the macro series' own longer history); features built from reports, sectors or other
+    sparse inputs (fundamental, alternative, interaction, earnings/VIX sentiment) are partial
+    by nature (LightGBM handles the gaps).
     """
     from vfr.features import ALL_FEATURES
 
-    complete = {f.name for f in ALL_FEATURES if f.group in ("technical", "macro")} | {
+    complete = {f.name for f in ALL_FEATURES
+                if f.group in ("technical", "macro") and (f.window < 252 or not f.ranked)} | {
         "msent_abnormal_volume", "msent_reversal_5d"}
-    complete.discard("dist_52w_high")
     return tuple(c for c in columns if c.removesuffix("_rank") not in complete)
 
 
