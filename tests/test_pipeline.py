@@ -71,7 +71,7 @@ def test_bad_input_fails_cleanly_and_keeps_the_store(tmp_path: Path, small_price
     bad.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,1,2,0.5,1.5,1.5,100\n"
                    "2020-01-03,1,2,0.5,abc,1.5,100\n")
     proc = _vfr("data", "ingest", str(bad), home=home)
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # bad input data (vfr.cli.exitcodes)
     assert "BAD.csv" in proc.stderr and "row 2" in proc.stderr and "'Close'" in proc.stderr
     assert "Traceback" not in proc.stderr
     with MarketStore.from_settings(Settings(home=home)) as store:

@@ -41,3 +41,11 @@ class DataValidationError(VFRError, ValueError):
 
 class StageError(VFRError, RuntimeError):
     """A pipeline stage cannot run (for example its inputs are missing from the store)."""
+
+
+class UsageError(VFRError, ValueError):
+    """A command-line argument or option has a bad value (``vfr`` exits with code 2)."""
+
+
+class SettingsError(VFRError, ValueError):
+    """A ``VFR_*`` setting has a bad value (``vfr`` exits with code 4)."""

@@ -54,7 +54,7 @@ from vfr.ml import (
     train,
 )
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
-from vfr.ml.quality import GateThresholds, enforce, gate_training_data
+from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
 from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
@@ -289,7 +289,11 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
         path = settings.reports_dir / "quality-report.md"
         path.write_text(quality.to_markdown())
         console.print(f"train: data quality gates {quality.status}; report: {path}")
-        enforce(quality)  # a critical gate stops here: nothing trained, written or registered
+        try:
+            enforce(quality)  # a critical gate stops here: nothing trained, written or registered
+        except QualityGateError as exc:
+            exc.report_path = path  # named in the command line's one-line error
+            raise
         if quality.status == "warning":
             warned = quality.failed("warning")
             console.print("train: quality warnings: " + "; ".join(f"{r.gate} = {r.value:.4g} ({r.warning})"

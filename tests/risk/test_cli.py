@@ -27,4 +27,4 @@ def test_risk_report_command(sp500_raw_small, settings):
     reports = list(Path(settings.reports_dir).glob("risk-*/report.html"))
     assert len(reports) == 1 and (reports[0].parent / "var_backtest.png").exists()
     bad = CliRunner().invoke(app, ["risk", "report", "--home", str(settings.home), "--stress", "oops"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2 and "--stress expects" in bad.output  # a usage error (vfr.cli.exitcodes)

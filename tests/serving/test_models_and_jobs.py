@@ -117,7 +117,7 @@ def test_cli_mints_tokens_and_serves(built: Built, tmp_path: Path) -> None:
     assert (who.user, who.tier) == ("bob", "pro")
     bad = subprocess.run([sys.executable, "-m", "vfr.cli", "auth", "token", "--user", "bob", "--tier", "gold"],
                          capture_output=True, text=True, env=env, timeout=120)
-    assert bad.returncode == 1 and "tier" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "tier" in bad.stderr and "Traceback" not in bad.stderr  # usage error
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "vfr.cli", "serve", "--port", str(port), "--log-level",
                                "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -2,7 +2,7 @@
 
 Configuration comes from ``VFR_*`` environment variables (see :class:`vfr.config.Settings`);
 ``--home`` overrides ``VFR_HOME`` for one command. Each command group lives in its own
-module and is mounted here.
+module and is mounted here. Exit codes and error lines: :mod:`vfr.cli.exitcodes`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ app.add_typer(ops.monitor_app, name="monitor")
 app.add_typer(ops.scheduler_app, name="scheduler")
 app.add_typer(ops.ops_app, name="ops")
 app.command("retrain")(ops.retrain)
+# errors are one line (vfr.cli.exitcodes); VFR_DEBUG=1 prints the traceback, never the locals
+app.pretty_exceptions_enable = False
+app.pretty_exceptions_show_locals = False
 
 
 def main() -> None:
     """Console-script entry point.
+
+    An exception no command handled is printed as one ``error:`` line (with its traceback
+    only when ``VFR_DEBUG`` is set) and ends the process with its code from
+    :mod:`vfr.cli.exitcodes` (a store locked by another process, a bad setting, ...).
 
     After the command has finished and every stream and log handler is flushed, the process
     ends with ``os._exit``: with DuckDB and MLflow loaded together, interpreter teardown makes
@@ -37,6 +44,10 @@ def main() -> None:
         code = 0
     except SystemExit as exc:  # Typer always exits through SystemExit
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # noqa: BLE001 - anything a command did not handle: one line, its code
+        from vfr.cli.common import report_exception
+
+        code = int(report_exception(exc))
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,15 +1,25 @@
-"""Helpers shared by the command modules: consoles, the --home option, errors, tables."""
+"""Helpers shared by the command modules: consoles, the --home option, errors, tables.
+
+Errors end a command through :func:`fail` (one ``error: <reason>`` line on stderr and the exit
+code of :mod:`vfr.cli.exitcodes`); :func:`report_exception` does the same for an exception no
+command handled (called by :func:`vfr.cli.main`).
+"""
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import pandas as pd
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError as PydanticSettingsError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from vfr.cli.exitcodes import ExitCode, debug_enabled, explain, one_line, settings_error
 from vfr.config import Settings, get_settings
 
 out = Console()
@@ -19,15 +29,60 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", help="VFR working folder
 
 
 def make_settings(home: Path | None, **overrides: object) -> Settings:
-    """Settings from the environment, with ``--home`` and non-None overrides applied."""
+    """Settings from the environment, with ``--home`` and non-None overrides applied.
+
+    A bad value ends the command: exit 2 naming the option when it came from the command line
+    (``overrides``), exit 4 naming the ``VFR_*`` variable otherwise.
+    """
     extra = {k: v for k, v in overrides.items() if v is not None}
-    return get_settings(**({"home": home} if home else {}), **extra)
+    if home:
+        extra["home"] = home
+    try:
+        return get_settings(**extra)
+    except (ValidationError, PydanticSettingsError) as exc:
+        fail(settings_error(exc, options=set(extra)))
 
 
-def fail(exc: Exception) -> NoReturn:
-    """Print a one-line error (no traceback) and exit with status 1."""
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=1)
+def print_error(reason: str) -> None:
+    """``error: <reason>`` on stderr, on one line (never wrapped, no markup interpreted)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", one_line(reason)), soft_wrap=True, highlight=False)
+
+
+def report_exception(exc: BaseException, *, report: Path | str | None = None,
+                     expected: bool = False) -> ExitCode:
+    """Print ``exc`` as one error line (and its traceback too when ``VFR_DEBUG`` is set); its exit code.
+
+    ``report``: a report path to name when ``exc`` is a data-quality block; ``expected``: the
+    command anticipated ``exc`` (see :func:`vfr.cli.exitcodes.explain`).
+    """
+    code, reason = explain(exc, expected=expected)
+    if report is not None and code == ExitCode.BLOCKED and "(report: " not in reason:
+        reason += f" (report: {report})"
+    if debug_enabled() and exc.__traceback__ is not None:
+        traceback.print_exception(exc)
+    print_error(reason)
+    return code
+
+
+def fail(exc: BaseException | str, code: int | None = None, *, report: Path | str | None = None) -> NoReturn:
+    """End the command with a one-line error (no traceback) and its exit code.
+
+    Parameters
+    ----------
+    exc : Exception or str
+        The error; its exit code comes from :func:`vfr.cli.exitcodes.explain`. A string is
+        printed as it is (exit ``code``, default 1).
+    code : int, optional
+        Exit code to use instead.
+    report : path, optional
+        Report to name when ``exc`` is a data-quality block.
+    """
+    if isinstance(exc, BaseException):
+        explained = report_exception(exc, report=report, expected=True)
+    else:
+        print_error(str(exc))
+        explained = ExitCode.FAILED
+    raise typer.Exit(code=int(code if code is not None else explained))
 
 
 def rich_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:

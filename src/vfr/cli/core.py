@@ -11,7 +11,11 @@ from vfr.cli.common import HomeOpt, err, out
 from vfr.cli.common import fail as _fail
 from vfr.cli.common import make_settings as _settings
 from vfr.cli.common import rich_table as _table
-from vfr.errors import VFRError
+from vfr.errors import UsageError, VFRError
+
+UNIVERSE_HELP = ("Repeatable. A constituents csv (Symbol, Name, Sector: names and sectors; a static list unless "
+                 "a point-in-time source is also given), a csv of symbol,start_date,end_date, or "
+                 "'index-constitution:sp500' (point-in-time S&P 500 membership).")
 
 app = typer.Typer(help="VFR: stock analysis and ML-enhanced stock selection.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -39,7 +43,7 @@ def demo(home: HomeOpt = None) -> None:
 @pipeline_app.command("run")
 def pipeline_run(
     prices: Annotated[Path, typer.Option(help="Parquet file, AlphaVantage CSV folder or Yahoo CSV(s).")],
-    universe: Annotated[Path | None, typer.Option(help="constituents.csv (Symbol, Name, Sector).")] = None,
+    universe: Annotated[list[str] | None, typer.Option(help=UNIVERSE_HELP)] = None,
     top_n: Annotated[int | None, typer.Option(help="Stocks held by the backtest.")] = None,
     earnings: Annotated[Path | None, typer.Option(help="Earnings-surprise file: enables fundamental features.")] = None,
     macro: Annotated[Path | None, typer.Option(help="Folder of FRED-MD, VIX and GDP files: enables macro features.")] = None,
@@ -66,7 +70,7 @@ def data_ingest_fundamentals(
     from vfr.pipeline import stage_ingest_fundamentals
 
     if earnings is None and macro is None:
-        _fail(ValueError("give --earnings and/or --macro"))
+        _fail(UsageError("give --earnings and/or --macro"))
     try:
         written = stage_ingest_fundamentals(_settings(home), earnings=earnings, macro=macro)
     except (VFRError, FileNotFoundError) as exc:
@@ -77,7 +81,7 @@ def data_ingest_fundamentals(
 @data_app.command("ingest")
 def data_ingest(
     prices: Annotated[Path, typer.Argument(help="Parquet file, AlphaVantage CSV folder or Yahoo CSV(s).")],
-    universe: Annotated[Path | None, typer.Option(help="constituents.csv (Symbol, Name, Sector).")] = None,
+    universe: Annotated[list[str] | None, typer.Option(help=UNIVERSE_HELP)] = None,
     home: HomeOpt = None,
 ) -> None:
     """Validate, adjust and upsert prices into the market store (idempotent)."""
@@ -110,10 +114,11 @@ def train_cmd(
     """Train LightGBM (split + walk-forward), evaluate against baselines, register in MLflow."""
     from vfr.pipeline import model_metrics_table, stage_train
 
+    settings = _settings(home, horizon=horizon)
     try:
-        outcome = stage_train(_settings(home, horizon=horizon), console=err)
+        outcome = stage_train(settings, console=err)
     except VFRError as exc:
-        _fail(exc)
+        _fail(exc, report=settings.reports_dir / "quality-report.md")  # named when a quality gate blocked
     table = model_metrics_table(outcome.result)[["roc_auc", "accuracy", "rank_ic_mean", "rank_icir", "decile_spread"]]
     out.print(_table(table.reset_index(names="predictor"), "Out-of-sample metrics", "{:.4f}"))
     out.print(f"registered v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from vfr.cli.common import HomeOpt, fail, make_settings, out, rich_table
-from vfr.errors import VFRError
+from vfr.errors import UsageError, VFRError
 
 app = typer.Typer(help="Registered models.", no_args_is_help=True)
 
@@ -103,7 +103,7 @@ def models_ab(version: Annotated[str | None, typer.Argument(help="Challenger ver
             out.print(f"{name}: A/B test ended; the champion serves all traffic")
             return
         if version is None:
-            raise typer.BadParameter("give a VERSION or --stop")
+            raise UsageError("give a VERSION or --stop")
         registry.start_ab_test(name, version, traffic)
     except VFRError as exc:
         fail(exc)

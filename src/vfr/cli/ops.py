@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
+from vfr.cli.exitcodes import ExitCode
 from vfr.errors import VFRError
 
 monitor_app = typer.Typer(help="Monitoring: outcomes, drift, alerts.", no_args_is_help=True)
@@ -23,16 +24,23 @@ AsOf = Annotated[str | None, typer.Option(help="Act as if today were this date (
 def retrain(
     as_of: AsOf = None,
     prices: Annotated[Path | None, typer.Option(help="New prices to ingest first (Parquet, AlphaVantage, Yahoo).")] = None,
-    universe: Annotated[Path | None, typer.Option(help="constituents.csv to ingest with --prices.")] = None,
+    universe: Annotated[list[str] | None, typer.Option(help="Universe to ingest with --prices (repeatable; as "
+                                                       "`vfr data ingest --universe`).")] = None,
     rebuild_features: Annotated[bool, typer.Option(help="Rebuild the features table from the store first.")] = True,
     trigger: Annotated[str, typer.Option(help="Recorded reason for the run.")] = "manual",
     home: HomeOpt = None,
 ) -> None:
-    """Ingest (optional) and rebuild features, train a challenger, compare it with the champion, promote or keep."""
+    """Ingest (optional) and rebuild features, train a challenger, compare it with the champion, promote or keep.
+
+    Exits 0 when the run decided (deployed, A/B test, kept, refused, or skipped for too few
+    fresh dates), 5 when another retraining holds the lock, 6 when a data-quality gate blocked
+    it, 1 when it failed (see ``vfr.cli.exitcodes``).
+    """
     from vfr.retraining import run_retraining
 
+    settings = make_settings(home)
     try:
-        d = run_retraining(make_settings(home), trigger=trigger, as_of=as_of, rebuild_features=rebuild_features,
+        d = run_retraining(settings, trigger=trigger, as_of=as_of, rebuild_features=rebuild_features,
                            prices=prices, universe=universe, console=err)
     except VFRError as exc:
         fail(exc)
@@ -46,8 +54,25 @@ def retrain(
                               "challenger": [cmp["challenger"].get(k) for k in keys]})
         out.print(rich_table(table, f"Fresh dates {cmp['first_date']} .. {cmp['last_date']} ({cmp['n_dates']})"))
     out.print(f"report: {d.report_path}")
+    _exit_unless_decided(settings, d)
+
+
+def _exit_unless_decided(settings, d) -> None:
+    """One error line and the exit code of a retraining run that was busy, blocked or failed."""
+    if d.status == "busy":
+        import sqlalchemy as sa
+
+        from vfr.retraining import runs
+
+        who = runs.holder(sa.create_engine(settings.resolved_serving_db_url), "retrain")
+        since = f" ({who['owner']}, since {who['acquired_at']:%Y-%m-%d %H:%M:%S} UTC)" if who else ""
+        fail(f"retraining busy: {d.reason}{since}; run {d.run_id} did nothing", ExitCode.BUSY)
+    if d.status == "blocked":
+        quality = Path(d.report_path).with_name(f"run-{d.run_id}-quality.md")
+        fail(f"retraining blocked: {d.reason} (report: {quality if quality.exists() else d.report_path})",
+             ExitCode.BLOCKED)
     if d.status == "failed":
-        raise typer.Exit(1)
+        fail(f"retraining failed: {d.reason} (report: {d.report_path})", ExitCode.FAILED)
 
 
 @monitor_app.command("outcomes")
@@ -55,7 +80,12 @@ def monitor_outcomes(as_of: AsOf = None, home: HomeOpt = None) -> None:
     """Fill ml_outcomes for logged predictions whose horizon has passed."""
     from vfr.retraining import collect_outcomes
 
-    out.print(f"outcomes written: {collect_outcomes(make_settings(home), as_of)}")
+    settings = make_settings(home)
+    try:
+        written = collect_outcomes(settings, as_of)
+    except VFRError as exc:
+        fail(exc)
+    out.print(f"outcomes written: {written}")
 
 
 @monitor_app.command("drift")
@@ -68,7 +98,9 @@ def monitor_drift(as_of: AsOf = None, home: HomeOpt = None) -> None:
     except VFRError as exc:
         fail(exc)
     if check.report is None:
-        out.print(check.note)
+        if check.model_version is not None:  # a champion, but nothing to compare it with: not done
+            fail(f"drift check not done: {check.note}")
+        out.print(check.note)  # no champion yet: nothing to monitor (exit 0)
         return
     r = check.report
     out.print(rich_table(r.feature_drift.head(15), f"Feature drift (KS), champion v{check.model_version}, "
@@ -121,3 +153,7 @@ def ops_replay(
     if log is not None:
         log.write_text(text)
     out.print(text)
+    initial = result.initial or {}
+    if initial.get("status") in ("busy", "blocked"):  # no initial champion: the replay served no model
+        fail(f"replay: initial champion {initial['status']}: {initial.get('reason', '')}",
+             ExitCode.BUSY if initial["status"] == "busy" else ExitCode.BLOCKED)

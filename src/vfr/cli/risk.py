@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
-from vfr.errors import VFRError
+from vfr.errors import UsageError, VFRError
 
 app = typer.Typer(help="Risk of a strategy's portfolio: VaR/ES, stress tests, forecasts.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def risk_report_cmd(
     for spec in stress or []:
         parts = spec.split(":")
         if len(parts) != 3:
-            fail(ValueError(f"--stress expects NAME:START:END, got {spec!r}"))
+            fail(UsageError(f"--stress expects NAME:START:END, got {spec!r}"))
         windows[parts[0]] = (parts[1], parts[2])
     try:
         with err.status("risk report"):

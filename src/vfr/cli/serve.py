@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from vfr.cli.common import HomeOpt, err, make_settings, out
+from vfr.cli.common import HomeOpt, err, fail, make_settings, out
+from vfr.cli.exitcodes import ExitCode
+from vfr.errors import UsageError
 
 serve_app = typer.Typer(help="Run the HTTP API (OpenAPI docs at /docs).", invoke_without_command=True)
 auth_app = typer.Typer(help="API authentication.", no_args_is_help=True)
@@ -22,13 +24,17 @@ def serve(
 ) -> None:
     """Serve the VFR API with uvicorn."""
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
     from vfr.serving import create_app
 
+    log_level = log_level.lower()
+    if log_level not in LOG_LEVELS:
+        fail(UsageError(f"--log-level {log_level!r} is invalid: expected one of {', '.join(LOG_LEVELS)}"))
     settings = make_settings(home)
     if not settings.jwt_secret:
         err.print("[yellow]warning:[/] VFR_JWT_SECRET is not set: /api/ml/* and /api/admin/* will refuse every "
-                  "token")
+                  "token", soft_wrap=True)
     if workers > 1:
         import os
 
@@ -49,8 +55,10 @@ def token(
     """Mint a signed bearer token (needs VFR_JWT_SECRET, or the RS256 private key)."""
     from vfr.serving import AuthError, mint_token
 
+    settings = make_settings(home)
     try:
-        out.print(mint_token(make_settings(home), user, tier, days), soft_wrap=True)
-    except (AuthError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=1) from None
+        out.print(mint_token(settings, user, tier, days), soft_wrap=True)
+    except AuthError as exc:  # no signing key configured
+        fail(f"{exc}", ExitCode.BAD_SETTINGS)
+    except ValueError as exc:  # bad --user, --tier or --days
+        fail(UsageError(str(exc)))

@@ -139,6 +139,15 @@ def run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
              for k, v in r.items()} for r in frame[list(RUN_FIELDS)].to_dict("records")]
 
 
+def holder(engine: sa.Engine, job_id: str = "retrain", run_key: str = ACTIVE) -> dict[str, Any] | None:
+    """Who holds the lock of ``(job_id, run_key)``: ``{"owner": "host:pid", "acquired_at": ...}`` or None."""
+    migrate(engine)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(LOCKS.c.owner, LOCKS.c.acquired_at).where(
+            LOCKS.c.job_id == job_id, LOCKS.c.run_key == run_key)).first()
+    return None if row is None else {"owner": row.owner, "acquired_at": row.acquired_at}
+
+
 def is_running(engine: sa.Engine, job_id: str = "retrain") -> bool:
     """Whether a run of ``job_id`` holds the :data:`ACTIVE` lock now."""
     migrate(engine)
