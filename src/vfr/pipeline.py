@@ -273,47 +273,52 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
     """
     console = _console(console)
     config = config or TrainConfig.from_settings(settings)
+    # The store is open only to read the inputs and to write the predictions: while training
+    # runs, DuckDB's file lock is free for other commands and its buffers are released.
     with MarketStore.from_settings(settings) as store:
         if not store.has_table(FEATURES_TABLE):
             raise StageError("train: the store has no features; run `vfr features build` first")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]),
                              membership=store.read_membership())
-        gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns,
-                                   thresholds=GateThresholds.from_settings(settings))
-        # keep what the gates found, not their copy of the dataset (training builds its own)
-        quality, feature_columns, notes = gated.report, gated.feature_columns, gated.notes
-        del gated
-        for note in notes:
-            console.print(f"train: {note}")
-        path = settings.reports_dir / "quality-report.md"
-        path.write_text(quality.to_markdown())
-        console.print(f"train: data quality gates {quality.status}; report: {path}")
-        try:
-            enforce(quality)  # a critical gate stops here: nothing trained, written or registered
-        except QualityGateError as exc:
-            exc.report_path = path  # named in the command line's one-line error
-            raise
-        if quality.status == "warning":
-            warned = quality.failed("warning")
-            console.print("train: quality warnings: " + "; ".join(f"{r.gate} = {r.value:.4g} ({r.warning})"
-                                                              for r in warned.itertuples()))
-        config = replace(config, feature_columns=feature_columns)
-        result = train_with_progress(settings, features, labels, config, console)
-        registry = ModelRegistry.from_settings(settings)
-        version, _ = register_result(settings, registry, result, features, labels,
-                                     sources=[describe_source("prices", labels, path=store.public_url),
-                                              describe_source("features", features, path=store.public_url)])
+        store_url = store.public_url
+    gated = gate_training_data(features, labels, horizon=config.horizon, feature_columns=config.feature_columns,
+                               thresholds=GateThresholds.from_settings(settings))
+    # keep what the gates found, not their copy of the dataset (training builds its own)
+    quality, feature_columns, notes = gated.report, gated.feature_columns, gated.notes
+    del gated
+    for note in notes:
+        console.print(f"train: {note}")
+    path = settings.reports_dir / "quality-report.md"
+    path.write_text(quality.to_markdown())
+    console.print(f"train: data quality gates {quality.status}; report: {path}")
+    try:
+        enforce(quality)  # a critical gate stops here: nothing trained, written or registered
+    except QualityGateError as exc:
+        exc.report_path = path  # named in the command line's one-line error
+        raise
+    if quality.status == "warning":
+        warned = quality.failed("warning")
+        console.print("train: quality warnings: " + "; ".join(f"{r.gate} = {r.value:.4g} ({r.warning})"
+                                                          for r in warned.itertuples()))
+    config = replace(config, feature_columns=feature_columns)
+    result = train_with_progress(settings, features, labels, config, console)
+    registry = ModelRegistry.from_settings(settings)
+    version, _ = register_result(settings, registry, result, features, labels,
+                                 sources=[describe_source("prices", labels, path=store_url),
+                                          describe_source("features", features, path=store_url)])
+    del features, labels
+    with MarketStore.from_settings(settings) as store:
         store.replace_table(PREDICTIONS_TABLE, result.oos_predictions.assign(model_version=version))
-        champion = False
-        if registry.champion_version(settings.model_name) is None:
-            ok, reason = champion_gate(result.walk_forward_metrics)
-            if ok:
-                registry.set_champion(settings.model_name, version)
-                champion = True
-        else:
-            reason = f"a champion exists (v{registry.champion_version(settings.model_name)}); " \
-                     "new versions are challengers until compared"
+    champion = False
+    if registry.champion_version(settings.model_name) is None:
+        ok, reason = champion_gate(result.walk_forward_metrics)
+        if ok:
+            registry.set_champion(settings.model_name, version)
+            champion = True
+    else:
+        reason = f"a champion exists (v{registry.champion_version(settings.model_name)}); " \
+                 "new versions are challengers until compared"
     return TrainOutcome(result=result, version=version, champion=champion, reason=reason)
 
 

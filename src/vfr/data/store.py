@@ -517,8 +517,12 @@ class MarketStore:
             if symbols is not None:
                 where.append(f"{_q('symbol')} IN (SELECT UNNEST(?::VARCHAR[]))")
                 params.append(symbols)
+            # No ORDER BY: DuckDB keeps insertion order (``preserve_insertion_order``) and its
+            # sort of a wide table holds about one extra copy of it until the connection closes;
+            # the rows are put in order below only when they are not already.
+            in_frame = all(c in cols for c in order)  # else only SQL can order by them
             sql = f"SELECT {select} FROM {_q(name)}" + \
-                (f" WHERE {' AND '.join(where)}" if where else "") + order_sql
+                (f" WHERE {' AND '.join(where)}" if where else "") + ("" if in_frame else order_sql)
             fairy = self.engine.raw_connection()
             try:
                 table = fairy.driver_connection.sql(sql, params=params).to_arrow_table()
@@ -559,7 +563,11 @@ class MarketStore:
                         quoted_strings_can_be_null=False, true_values=["t"],
                         false_values=["f"]),
                 )
-        return _to_pandas(table, types)
+        frame = _to_pandas(table, types)
+        del table
+        if self._duck and order and all(c in cols for c in order):
+            frame = _sorted_by(frame, order)
+        return frame
 
     # -- public: market data ---------------------------------------------------------
     def write_prices(self, prices: pd.DataFrame) -> int:
@@ -710,6 +718,22 @@ class MarketStore:
             No universe has been written.
         """
         return self.read_table(self.SECURITIES, UNIVERSE_COLUMNS)
+
+
+def _sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame`` in the order of ``keys`` (stable), untouched when it already is."""
+    if len(frame) < 2:
+        return frame
+    cols = [frame[k].to_numpy() for k in keys]
+    lead = cols[0]
+    if len(cols) == 1:
+        ordered = bool((lead[1:] >= lead[:-1]).all())
+    else:
+        same = lead[1:] == lead[:-1]
+        ordered = bool((lead[1:] >= lead[:-1]).all() and (cols[1][1:][same] >= cols[1][:-1][same]).all())
+    if ordered:
+        return frame
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def _to_pandas(table: pa.Table, types: dict[str, str]) -> pd.DataFrame:

@@ -15,7 +15,8 @@ The three steps share one dataset (features joined with labels):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,22 +157,46 @@ def build_dataset(features: pd.DataFrame, labels: pd.DataFrame, horizon: str, *,
     StageError
         If the two frames share no (date, symbol) rows.
     """
+    order, keyed = _dataset_order(features, labels, horizon, validate=validate)
+    if order is None:  # duplicated label keys (validate=False): the plain, copying way
+        data = features.merge(labels[["symbol", "date", *label_columns(horizon)]], on=["symbol", "date"],
+                              how="left")
+        return data.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    data = features.take(order).reset_index(drop=True)
+    for c in label_columns(horizon):
+        data[c] = keyed[c].to_numpy()
+    return data
+
+
+def _dataset_order(features: pd.DataFrame, labels: pd.DataFrame, horizon: str, *,
+                   validate: bool = True) -> tuple[np.ndarray | None, pd.DataFrame]:
+    """Where each row of :func:`build_dataset` comes from, without copying the features.
+
+    Returns
+    -------
+    order : ndarray of int of shape (n_rows,), or None
+        Positions in ``features`` of the dataset's rows, in (date, symbol) order; None when
+        the labels repeat a key (then only a full merge can say which rows).
+    keyed : DataFrame of shape (n_rows, 5)
+        ``symbol``, ``date`` and the horizon's label columns, in that order.
+
+    Raises
+    ------
+    StageError
+        If no row has a known label.
+    pandas.errors.MergeError
+        If ``validate`` and a (symbol, date) pair repeats on either side.
+    """
     cols = ["symbol", "date", *label_columns(horizon)]
-    # Join on the keys only, then copy the (wide) features once, already in (date, symbol)
-    # order: merging and sorting the whole frame would hold two extra copies of it.
     keys = features[["symbol", "date"]].reset_index(drop=True)
     joined = keys.merge(labels[cols], on=["symbol", "date"], how="left", sort=False,
                         validate="one_to_one" if validate else None)
     if joined[cols[-1]].notna().sum() == 0:
         raise StageError("build_dataset: no row has a known label; are prices and features from the same store?")
-    if len(joined) != len(keys):  # duplicated label keys (validate=False): the plain, copying way
-        data = features.merge(labels[cols], on=["symbol", "date"], how="left")
-        return data.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    if len(joined) != len(keys):
+        return None, joined
     order = np.lexsort((joined["symbol"].to_numpy(), joined["date"].to_numpy()))
-    data = features.take(order).reset_index(drop=True)
-    for c in cols[2:]:
-        data[c] = joined[c].to_numpy()[order]
-    return data
+    return order, joined.take(order).reset_index(drop=True)
 
 
 def data_fingerprint(data: pd.DataFrame, columns: list[str], rows: np.ndarray | None = None) -> str:
@@ -181,15 +206,20 @@ def data_fingerprint(data: pd.DataFrame, columns: list[str], rows: np.ndarray | 
     ----------
     data : DataFrame
     columns : list of str
-    rows : ndarray of bool, shape (len(data),), optional
-        Only these rows (default all). Columns are hashed one at a time (pandas
-        ``hash_pandas_object`` of each), so no copy of the frame is made.
+    rows : ndarray of bool of shape (len(data),) or of int positions, optional
+        Only these rows, in this order (default all). Columns are hashed one at a time
+        (pandas ``hash_pandas_object`` of each), so no copy of the frame is made.
     """
+    return _fingerprint(columns, (data[c] if rows is None else data[c].iloc[rows]
+                                  for c in ["date", "symbol", *columns]))
+
+
+def _fingerprint(columns: list[str], values: Iterable[pd.Series]) -> str:
+    """SHA-256 of the column names and of each Series' values (date, symbol, then ``columns``)."""
     h = hashlib.sha256()
     h.update(",".join(columns).encode())
-    for c in ["date", "symbol", *columns]:
-        values = data[c] if rows is None else data[c][rows]
-        h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+    for v in values:
+        h.update(pd.util.hash_pandas_object(v, index=False).to_numpy().tobytes())
     return h.hexdigest()
 
 
@@ -281,23 +311,27 @@ def train(features: pd.DataFrame, labels: pd.DataFrame, config: TrainConfig | No
     """
     config = config or TrainConfig()
     ret_col, exc_col, label = label_columns(config.horizon)
-    data = build_dataset(features, labels, config.horizon)
     feature_cols = list(config.feature_columns or [c for c in features.columns if c not in ("symbol", "date")])
-    missing = sorted(set(feature_cols) - set(data.columns))
+    missing = sorted(set(feature_cols) - set(features.columns))
     if missing:
         raise StageError(f"train: feature columns not in the features frame: {missing}")
+    # The dataset of build_dataset without its copy of the features: the keys and labels in
+    # (date, symbol) order, and one float32 matrix of every row's features taken column by
+    # column in that order (for prediction); the labelled rows' part of it is a view when they
+    # come first, as they do when only the newest dates lack a label.
+    order, data = _dataset_order(features, labels, config.horizon)
     known = data[label].notna().to_numpy()
-    fingerprint = data_fingerprint(data, [*feature_cols, label], rows=known)
-    # One float32 matrix of every row (for prediction) and the labelled rows' part of it (for
-    # fitting); the DataFrame keeps only keys and labels afterwards.
+    fingerprint = _fingerprint([*feature_cols, label], itertools.chain(
+        (features[c].iloc[order[known]] for c in ["date", "symbol", *feature_cols]), [data[label][known]]))
     X_data = np.empty((len(data), len(feature_cols)), dtype=np.float32)
     for j, c in enumerate(feature_cols):
-        X_data[:, j] = data[c].to_numpy(dtype=np.float32, na_value=np.nan)
-    extra = ["ret_20d"] if "ret_20d" in data.columns else []
-    data = data[["date", "symbol", ret_col, exc_col, label, *extra]]
+        X_data[:, j] = features[c].to_numpy(dtype=np.float32, na_value=np.nan)[order]
+    if "ret_20d" in features.columns:
+        data["ret_20d"] = features["ret_20d"].to_numpy()[order]
     labelled = data[known].reset_index(drop=True)
     params = config.lgbm_params()
-    X_all = X_data[known]
+    n_known = int(known.sum())
+    X_all = X_data[:n_known] if known[:n_known].all() else X_data[known]
     y_all = labelled[label].to_numpy(dtype=np.float32)
     codes, uniq = _date_codes(labelled["date"])
 
