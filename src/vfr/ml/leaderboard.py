@@ -62,9 +62,13 @@ def load_dev_set(store: Path, start: str = "2005-01-01", end: str = "2019-12-31"
         lo = dates.iloc[max(0, first - window - H - 1)]
         feats = con.sql(f"select * from features where date >= '{lo.date()}' and date <= '{end}'").df()
         prices = con.sql(f"select symbol, date, close from prices where date >= '{lo.date()}'").df()
+        has_members = bool(con.sql("select count(*) from information_schema.tables "
+                                   "where table_name = 'universe_membership'").fetchall()[0][0])
+        membership = con.sql("select symbol, start_date, end_date from universe_membership").df() \
+            if has_members else None
     finally:
         con.close()
-    labels = make_labels(prices, {"1w": H})
+    labels = make_labels(prices, {"1w": H}, membership=membership)
     data = feats.merge(labels, on=["symbol", "date"], how="left")
     data["symbol"] = data["symbol"].astype(str)
     return data.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
