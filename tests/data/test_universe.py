@@ -113,6 +113,30 @@ def test_features_and_labels_of_members_only(late_joiner_prices) -> None:
     np.testing.assert_allclose(pit["ret_60d_rank"].to_numpy(), expected, equal_nan=True)
     assert not np.allclose(keyed["ret_60d_rank"].to_numpy(), expected, equal_nan=True)
 
+    # the market of beta_mkt_252d is the members' mean return: a stock that joined later is
+    # not in the market of the days before (checked against a hand OLS for one row)
+    from vfr.features.macro import market_beta
+
+    keys = prices[["symbol", "date", "close"]].reset_index(drop=True)
+    ret = keys.groupby("symbol")["close"].pct_change()
+    mkt = ret.where(members).groupby(keys["date"]).transform("mean")
+    beta = market_beta(keys, keys["close"].to_numpy(float), members=members)
+    row = int(np.flatnonzero((keys["symbol"] == "AAPL").to_numpy() & (keys["date"] == "2004-06-30").to_numpy())[0])
+    x, y = mkt.iloc[row - 251:row + 1].to_numpy(), ret.iloc[row - 251:row + 1].to_numpy()
+    assert beta[row] == pytest.approx(np.cov(x, y)[0, 1] / np.var(x, ddof=1), rel=1e-9)
+    assert beta[row] != pytest.approx(market_beta(keys, keys["close"].to_numpy(float))[row], rel=1e-6)
+
+    # sector indices over members: before NVDA joined, AAPL and MSFT are the only IT members
+    # here (fewer than 3: no sector index), with NVDA counted they would be three
+    from vfr.data import read_universe
+    from vfr.features.alternative import sector_relative_strength
+
+    sectors = read_universe(require_shared(SP500_UNIVERSE))
+    day = ((keys["symbol"] == "AAPL") & (keys["date"] == "2001-06-29")).to_numpy()
+    pit_rel = sector_relative_strength(keys, sectors, members=members)["sector_rel_20d"].to_numpy()
+    all_rel = sector_relative_strength(keys, sectors)["sector_rel_20d"].to_numpy()
+    assert np.isnan(pit_rel[day]).all() and np.isfinite(all_rel[day]).all()
+
     labels = make_labels(prices, {"1w": 5}, membership=membership)
     member_rows = labels[members & labels["fwd_excess_1w"].notna().to_numpy()]
     # excess returns are over the members' mean: they sum to zero on each date

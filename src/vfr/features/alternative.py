@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vfr.data.universe import membership_mask
 from vfr.features._pit import asof_join, price_keys, shared_codes
 from vfr.features.fundamental import AVAILABILITY_LAG_DAYS
 
@@ -85,13 +86,15 @@ def calendar_features(dates: pd.Series) -> pd.DataFrame:
 
 
 def sector_relative_strength(keys: pd.DataFrame, universe: pd.DataFrame,
-                             windows: tuple[int, ...] = (20, 60)) -> pd.DataFrame:
+                             windows: tuple[int, ...] = (20, 60),
+                             members: np.ndarray | None = None) -> pd.DataFrame:
     """``sector_rel_<n>d`` = stock's n-day return - its sector index's n-day return.
 
     The sector index return on date ``t`` is the equal-weighted mean of the n-day returns
-    ``close[t] / close[t-n] - 1`` (adjusted closes) of the sector's stocks on ``t``; sectors from
+    ``close[t] / close[t-n] - 1`` (adjusted closes) of the sector's stocks on ``t`` (of those
+    that are index members on ``t`` when ``members``, a bool per row, is given); sectors from
     the universe table (``symbol, sector``; GICS in ``constituents.csv``). NaN for symbols
-    without a sector or fewer than 3 sector members that day (fraction).
+    without a sector or fewer than 3 sector stocks in the index that day (fraction).
     """
     sector = keys["symbol"].astype(object).map(
         dict(zip(universe["symbol"].astype(str), universe["sector"].astype(str), strict=False)))
@@ -113,6 +116,8 @@ def sector_relative_strength(keys: pd.DataFrame, universe: pd.DataFrame,
             ret[~same] = np.nan
         ret[~np.isfinite(ret)] = np.nan
         ok = np.isfinite(ret) & (cell >= 0)
+        if members is not None:
+            ok &= members
         total = np.bincount(cell[ok], weights=ret[ok], minlength=n_cells)
         count = np.bincount(cell[ok], minlength=n_cells).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -123,7 +128,8 @@ def sector_relative_strength(keys: pd.DataFrame, universe: pd.DataFrame,
 
 
 def alternative_features(prices: pd.DataFrame, earnings: pd.DataFrame | None = None,
-                         universe: pd.DataFrame | None = None) -> pd.DataFrame:
+                         universe: pd.DataFrame | None = None, *,
+                         membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Alternative features of every price row.
 
     Parameters
@@ -134,6 +140,9 @@ def alternative_features(prices: pd.DataFrame, earnings: pd.DataFrame | None = N
         Canonical earnings frame (report dates); without it the calendar columns are NaN.
     universe : pandas.DataFrame, optional
         ``symbol, sector`` (:func:`vfr.data.read_universe`); without it sector features are NaN.
+    membership : pandas.DataFrame, optional
+        Point-in-time universe intervals (:mod:`vfr.data.universe`): sector indices are then
+        means over the day's members.
 
     Returns
     -------
@@ -154,7 +163,9 @@ def alternative_features(prices: pd.DataFrame, earnings: pd.DataFrame | None = N
         out["days_to_next_earnings"] = np.float32(np.nan)
         out["days_since_last_earnings"] = np.float32(np.nan)
     if universe is not None and len(universe):
-        sr = sector_relative_strength(keys, universe)
+        members = None if membership is None else membership_mask(keys["symbol"].to_numpy(),
+                                                                  keys["date"].to_numpy(), membership)
+        sr = sector_relative_strength(keys, universe, members=members)
         for c in sr.columns:
             out[c] = sr[c].to_numpy(np.float32)
     else:

@@ -67,8 +67,9 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
     membership : pandas.DataFrame, optional
         Point-in-time universe intervals (:mod:`vfr.data.universe`). Every feature is still
         computed from each stock's whole history, but cross-sectional ranks (and the
-        interactions built on them) are taken among the date's members only, and only the
-        rows of members are returned. ``None``: a static universe (every row).
+        interactions built on them), the market return of ``beta_mkt_252d`` and the sector
+        indices of ``sector_rel_*`` are taken over the date's members only, and only the rows
+        of members are returned. ``None``: a static universe (every row).
 
     Returns
     -------
@@ -90,8 +91,8 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         parts["fundamental"] = fundamental_features(prices, earnings, ratios=ratios,
                                                     eps_split_factors=eps_split_factors)
     if macro is not None:
-        parts["macro"] = macro_features(prices, macro)
-    parts["alternative"] = alternative_features(prices, earnings, universe)
+        parts["macro"] = macro_features(prices, macro, membership=membership)
+    parts["alternative"] = alternative_features(prices, earnings, universe, membership=membership)
     parts["sentiment"] = market_sentiment(prices, earnings=earnings, vix=macro.vix if macro is not None else None)
     extra: dict[str, pd.Series] = {}
     groups = ["technical"]

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from vfr.data.fundamentals import MacroData
+from vfr.data.universe import membership_mask
 from vfr.features._pit import asof_join, group_bounds, price_keys
 
 #: Months from the first day of a FRED-MD month to its first usable day.
@@ -125,12 +126,14 @@ def gdp_features(gdp: pd.DataFrame) -> pd.DataFrame:
 
 
 def market_beta(keys: pd.DataFrame, close: np.ndarray, window: int = 252,
-                min_periods: int = 126) -> np.ndarray:
+                min_periods: int = 126, members: np.ndarray | None = None) -> np.ndarray:
     """Rolling beta of daily simple returns on the equal-weighted universe mean return.
 
     ``beta = cov(r_i, r_m) / var(r_m)`` over the symbol's last ``window`` rows (at least
     ``min_periods`` valid return pairs), with ``r_m`` the mean daily return of all symbols
-    trading that day (our own universe; the market proxy). Uses rows at or before ``t`` only.
+    trading that day (our own universe; the market proxy), or of the day's index members only
+    when ``members`` (bool per row) is given: a stock that joined later is then not in the
+    market of the days before it joined. Uses rows at or before ``t`` only.
     """
     codes, _ = pd.factorize(keys["symbol"])
     ret = np.full(len(close), np.nan)
@@ -140,7 +143,8 @@ def market_beta(keys: pd.DataFrame, close: np.ndarray, window: int = 252,
         ret[1:] = close[1:] / close[:-1] - 1.0
     ret[~same] = np.nan
     ret[~np.isfinite(ret)] = np.nan
-    mkt = pd.Series(ret).groupby(keys["date"].to_numpy()).transform("mean").to_numpy()
+    in_market = ret if members is None else np.where(members, ret, np.nan)
+    mkt = pd.Series(in_market).groupby(keys["date"].to_numpy()).transform("mean").to_numpy()
     ok = np.isfinite(ret) & np.isfinite(mkt)
     x = np.where(ok, mkt, 0.0)
     y = np.where(ok, ret, 0.0)
@@ -204,7 +208,8 @@ def rate_beta(keys: pd.DataFrame, close: np.ndarray, monthly: pd.DataFrame,
 
 def macro_features(prices: pd.DataFrame, fred_md: pd.DataFrame | MacroData,
                    vix: pd.DataFrame | None = None,
-                   gdp: pd.DataFrame | None = None) -> pd.DataFrame:
+                   gdp: pd.DataFrame | None = None, *,
+                   membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Macro regime variables and stock-level exposures of every price row.
 
     Parameters
@@ -216,6 +221,9 @@ def macro_features(prices: pd.DataFrame, fred_md: pd.DataFrame | MacroData,
     vix, gdp : pandas.DataFrame, optional
         Daily VIX (``date, close``) and quarterly GDP (``date, level-chained``); their columns
         are NaN when absent.
+    membership : pandas.DataFrame, optional
+        Point-in-time universe intervals (:mod:`vfr.data.universe`): the market return of
+        ``beta_mkt_252d`` is then the mean over the day's members.
 
     Returns
     -------
@@ -254,7 +262,9 @@ def macro_features(prices: pd.DataFrame, fred_md: pd.DataFrame | MacroData,
     for name in MACRO_MARKET_FEATURES:
         out[name] = per_date[name].to_numpy(np.float32)[pos]
     close = keys["close"].to_numpy(float)
-    beta = market_beta(keys, close)
+    members = None if membership is None else membership_mask(keys["symbol"].to_numpy(), keys["date"].to_numpy(),
+                                                              membership)
+    beta = market_beta(keys, close, members=members)
     rbeta = rate_beta(keys, close, monthly)
     vix_pct = out["vix_pct_252d"].to_numpy(float)
     stress = np.where(np.isnan(vix_pct), np.nan, np.where(vix_pct >= STRESS_PERCENTILE, -1.0, 1.0))
