@@ -435,8 +435,8 @@ def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str |
         importance = loaded.feature_importance().head(20)
     except RegistryError:
         pass
-    extra = {"Strategies compared (same period, costs "
-             f"{settings.cost_bps:g} bps per unit traded, top {top_n}, weekly)": comparison}
+    charged = costs.describe() if costs is not None else f"{settings.cost_bps:g} bps per unit traded"
+    extra = {f"Strategies compared (same period, costs {charged}, top {top_n}, weekly)": comparison}
     if split is not None:
         extra[f"Before / after {split} (same books, before and after costs)"] = period_table(
             results, {f"before {split}": (None, str(pd.Timestamp(split) - pd.Timedelta(days=1))),

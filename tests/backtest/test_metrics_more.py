@@ -63,3 +63,21 @@ def test_summary_metrics_has_new_keys():
     for k in ("max_drawdown_duration", "average_win", "average_loss", "profit_factor"):
         assert k in out
     assert out["profit_factor"] == pytest.approx(0.04 / 0.02)
+
+
+def test_one_cost_flag_never_drops_another() -> None:
+    """`vfr backtest --slippage-bps 5` once charged 5 bp instead of the 10 bp of the defaults."""
+    from vfr.backtest import CostModel
+    from vfr.config import Settings
+
+    s = Settings()
+    only_slippage = CostModel.with_defaults(default_commission_bps=s.commission_bps,
+                                            default_slippage_bps=s.slippage_bps, slippage_bps=5.0)
+    assert only_slippage.commission_bps == s.commission_bps == 5.0
+    assert only_slippage.bps == 10.0 and only_slippage.describe() == "10 bps per unit traded"
+    free = CostModel.with_defaults(default_commission_bps=5.0, default_slippage_bps=5.0, commission_bps=0.0,
+                                   slippage_bps=0.0, commission_per_share=0.005, impact_coef=1.0)
+    assert free.bps == 0.0
+    assert free.describe() == "0 bps per unit traded + 0.005 USD per share + square-root impact Y=1"
+    with pytest.raises(ValueError, match="slippage_bps must be >= 0"):
+        CostModel.with_defaults(default_commission_bps=5.0, default_slippage_bps=5.0, slippage_bps=-1.0)

@@ -63,6 +63,42 @@ class CostModel:
         """Proportional cost in basis points (commission + slippage)."""
         return float(self.commission_bps + self.slippage_bps)
 
+    @classmethod
+    def with_defaults(cls, *, default_commission_bps: float, default_slippage_bps: float,
+                      commission_bps: float | None = None, slippage_bps: float | None = None,
+                      commission_per_share: float = 0.0, impact_coef: float = 0.0) -> CostModel:
+        """A cost model where each proportional cost not given keeps its default.
+
+        Giving one cost (e.g. only the slippage) must never drop another to zero: a user who
+        sets slippage expects the commission of the settings (``VFR_COMMISSION_BPS``) to stay.
+
+        Parameters
+        ----------
+        default_commission_bps, default_slippage_bps : float
+            Basis points used when ``commission_bps`` / ``slippage_bps`` is None.
+        commission_bps, slippage_bps : float, optional
+            Basis points of the traded notional.
+        commission_per_share, impact_coef : float
+            As the fields of the same names.
+
+        Raises
+        ------
+        ValueError
+            A cost is negative.
+        """
+        return cls(commission_bps=default_commission_bps if commission_bps is None else commission_bps,
+                   slippage_bps=default_slippage_bps if slippage_bps is None else slippage_bps,
+                   commission_per_share=commission_per_share, impact_coef=impact_coef)
+
+    def describe(self) -> str:
+        """The costs in words, e.g. ``10 bps per unit traded`` (+ per-share and impact terms)."""
+        parts = [f"{self.bps:g} bps per unit traded"]
+        if self.commission_per_share:
+            parts.append(f"{self.commission_per_share:g} USD per share")
+        if self.impact_coef:
+            parts.append(f"square-root impact Y={self.impact_coef:g}")
+        return " + ".join(parts)
+
 
 def impact_fraction(trade_value: np.ndarray, price: np.ndarray, adv: np.ndarray, sigma: np.ndarray,
                     coef: float) -> np.ndarray:

@@ -71,8 +71,9 @@ class BacktestResult:
         ``information_ratio``, ``tracking_error``) against ``params["relative_to"]`` (the
         external benchmark when given, else ``equal_weight``).
     params : dict[str, Any]
-        The arguments of the run (``top_n``, ``rebalance_every``, ``cost_bps``,
-        ``execution_lag``, ``start``, ``end`` and every newer keyword) and ``relative_to``.
+        The arguments of the run (``top_n``, ``rebalance_every``, ``cost_bps``: the
+        proportional cost actually charged, that of ``costs`` when given, ``execution_lag``,
+        ``start``, ``end`` and every newer keyword) and ``relative_to``.
     """
 
     daily: pd.DataFrame
@@ -637,7 +638,7 @@ def run_backtest(
         metrics[key].update(relative_metrics(daily.loc[inv, col], benchmarks.loc[inv, main_bench]))
     for col in benchmarks.columns:
         metrics[col] = summary_metrics(benchmarks.loc[inv, col])
-    params = {"top_n": int(top_n), "rebalance_every": int(rebalance_every), "cost_bps": float(cost_bps),
+    params = {"top_n": int(top_n), "rebalance_every": int(rebalance_every), "cost_bps": model.bps,
               "execution_lag": int(execution_lag), "start": start, "end": end, "rebalance": rebalance,
               "quantile": quantile, "long_short": bool(long_short), "max_weight": max_weight,
               "sector_neutral": sectors is not None, "min_trade": float(min_trade), "costs": asdict(model),

@@ -158,16 +158,18 @@ def select_cmd(
 
 @app.command("backtest")
 def backtest_cmd(
-    top_n: Annotated[int | None, typer.Option(help="Stocks held.")] = None,
+    top_n: Annotated[int | None, typer.Option(min=1, help="Stocks held.")] = None,
     start: Annotated[str | None, typer.Option(help="First date YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date YYYY-MM-DD.")] = None,
     rebalance: Annotated[str | None, typer.Option(help="daily, weekly or monthly (default: every 5 days).")] = None,
     fill: Annotated[str, typer.Option(help="Fill at the next 'close' or 'open'.")] = "close",
     long_short: Annotated[bool, typer.Option("--long-short", help="Also short the worst names.")] = False,
     quantile: Annotated[float | None, typer.Option(help="Hold the top fraction instead of top-N.")] = None,
-    commission_bps: Annotated[float | None, typer.Option(help="Commission, bp of notional (enables the cost model).")] = None,
+    commission_bps: Annotated[float | None, typer.Option(help="Commission, bp of notional (default "
+                                                         "VFR_COMMISSION_BPS).")] = None,
     commission_per_share: Annotated[float, typer.Option(help="Commission, USD per share.")] = 0.0,
-    slippage_bps: Annotated[float, typer.Option(help="Slippage, bp of notional.")] = 0.0,
+    slippage_bps: Annotated[float | None, typer.Option(help="Slippage, bp of notional (default "
+                                                       "VFR_SLIPPAGE_BPS).")] = None,
     impact: Annotated[float, typer.Option(help="Square-root impact coefficient Y (0 = off).")] = 0.0,
     split: Annotated[str | None, typer.Option(help="Also report metrics before / from this date.")] = None,
     sector_neutral: Annotated[bool, typer.Option("--sector-neutral", help="Select within sectors.")] = False,
@@ -177,12 +179,18 @@ def backtest_cmd(
     from vfr.backtest import CostModel
     from vfr.pipeline import stage_backtest
 
+    settings = _settings(home)
     costs = None
-    if commission_bps is not None or commission_per_share or slippage_bps or impact:
-        costs = CostModel(commission_bps=commission_bps or 0.0, commission_per_share=commission_per_share,
-                          slippage_bps=slippage_bps, impact_coef=impact)
+    if commission_bps is not None or commission_per_share or slippage_bps is not None or impact:
+        try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
+            costs = CostModel.with_defaults(default_commission_bps=settings.commission_bps,
+                                            default_slippage_bps=settings.slippage_bps,
+                                            commission_bps=commission_bps, slippage_bps=slippage_bps,
+                                            commission_per_share=commission_per_share, impact_coef=impact)
+        except ValueError as exc:
+            _fail(UsageError(str(exc)))
     try:
-        bt = stage_backtest(_settings(home), top_n=top_n, start=start, end=end, console=err, rebalance=rebalance,
+        bt = stage_backtest(settings, top_n=top_n, start=start, end=end, console=err, rebalance=rebalance,
                             fill=fill, long_short=long_short, quantile=quantile, costs=costs, split=split,
                             sector_neutral=sector_neutral)
     except (VFRError, ValueError) as exc:
