@@ -704,10 +704,7 @@ class MarketStore:
             return None
         from vfr.data.universe import MEMBERSHIP_COLUMNS
 
-        frame = self.read_table(self.MEMBERSHIP, list(MEMBERSHIP_COLUMNS))
-        for col in ("start_date", "end_date"):
-            frame[col] = frame[col].astype("datetime64[ns]")
-        return frame
+        return self.read_table(self.MEMBERSHIP, list(MEMBERSHIP_COLUMNS))
 
     def read_universe(self) -> pd.DataFrame:
         """The ``securities`` table: columns symbol, name, sector (str), sorted by symbol.
@@ -720,18 +717,37 @@ class MarketStore:
         return self.read_table(self.SECURITIES, UNIVERSE_COLUMNS)
 
 
+def is_sorted_by(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
+    """Whether ``frame``'s rows are in ascending order of ``keys`` (ties allowed).
+
+    Parameters
+    ----------
+    frame : DataFrame
+    keys : sequence of str
+        Columns, most significant first (e.g. ``["symbol", "date"]``).
+
+    Returns
+    -------
+    bool
+        True when sorting by ``keys`` (stably) would leave the rows where they are.
+    """
+    if len(frame) < 2:
+        return True
+    if not frame[keys[0]].is_monotonic_increasing:
+        return False
+    tie = np.ones(len(frame) - 1, dtype=bool)
+    for prev, key in zip(keys, keys[1:], strict=False):
+        p = frame[prev].to_numpy()
+        tie &= p[1:] == p[:-1]
+        v = frame[key].to_numpy()
+        if not (v[1:][tie] >= v[:-1][tie]).all():
+            return False
+    return True
+
+
 def _sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """``frame`` in the order of ``keys`` (stable), untouched when it already is."""
-    if len(frame) < 2:
-        return frame
-    cols = [frame[k].to_numpy() for k in keys]
-    lead = cols[0]
-    if len(cols) == 1:
-        ordered = bool((lead[1:] >= lead[:-1]).all())
-    else:
-        same = lead[1:] == lead[:-1]
-        ordered = bool((lead[1:] >= lead[:-1]).all() and (cols[1][1:][same] >= cols[1][:-1][same]).all())
-    if ordered:
+    if is_sorted_by(frame, keys):
         return frame
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 

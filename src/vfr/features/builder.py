@@ -84,7 +84,9 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         needs ``macro``.
     """
     tech = build_features(prices, progress=progress, membership=membership)
-    codes = member_rank_groups(tech["symbol"].to_numpy(), tech["date"].to_numpy(), membership)
+    members = None if membership is None else membership_mask(tech["symbol"].to_numpy(), tech["date"].to_numpy(),
+                                                              membership)
+    codes = member_rank_groups(tech["date"].to_numpy(), members)
     result = tech
     parts: dict[str, pd.DataFrame] = {}
     if earnings is not None:
@@ -113,8 +115,7 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         _append(frame, ix, codes)
         result = pd.concat([result, frame], axis=1)
         groups.append("interaction")
-    if membership is not None:
-        keep = membership_mask(result["symbol"].to_numpy(), result["date"].to_numpy(), membership)
-        result = result.loc[keep].reset_index(drop=True)
+    if members is not None:  # result rows are tech's rows, in tech's order
+        result = result.loc[members].reset_index(drop=True)
     result.attrs["groups_present"] = groups
     return result

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from vfr.data.store import is_sorted_by
+from vfr.data.universe import membership_mask
 from vfr.errors import DataValidationError
 from vfr.features.definitions import FEATURES
 from vfr.features.technical import check_columns, feature_matrix
@@ -183,27 +185,24 @@ def add_ranks(features: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([features.reset_index(drop=True), ranks], axis=1)
 
 
-def member_rank_groups(symbols: np.ndarray, dates: np.ndarray, membership: pd.DataFrame | None) -> np.ndarray:
+def member_rank_groups(dates: np.ndarray, members: np.ndarray | None) -> np.ndarray:
     """Rank groups of rows: the date's code for members, a separate code per date for the rest.
 
     Parameters
     ----------
-    symbols, dates : ndarray of shape (n,)
-    membership : DataFrame or None
-        Universe intervals (:func:`vfr.data.universe.membership_mask`); None = all members.
+    dates : ndarray of shape (n,)
+    members : ndarray of bool of shape (n,) or None
+        Index membership of each row (:func:`vfr.data.universe.membership_mask`); None = all.
 
     Returns
     -------
     ndarray of int64, shape (n,)
         Group codes for :func:`rank_matrix`.
     """
-    from vfr.data.universe import membership_mask
-
     codes, uniques = pd.factorize(dates, sort=False)
     codes = codes.astype(np.int64)
-    if membership is None:
+    if members is None:
         return codes
-    members = membership_mask(symbols, dates, membership)
     return np.where(members, codes, codes + len(uniques))
 
 
@@ -211,7 +210,7 @@ def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | Non
                    with_ranks: bool, membership: pd.DataFrame | None = None) -> pd.DataFrame:
     check_columns(prices)
     frame = prices[["symbol", "date", *_PRICE_COLUMNS]]
-    if not _is_sorted(frame):
+    if not is_sorted_by(frame, ["symbol", "date"]):
         frame = frame.sort_values(["symbol", "date"], kind="stable")
     frame = frame.reset_index(drop=True)
     sym = frame["symbol"].to_numpy()
@@ -243,23 +242,11 @@ def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | Non
 
     columns = list(names)
     if with_ranks:
-        codes = member_rank_groups(sym, dates, membership)
+        members = None if membership is None else membership_mask(sym, dates, membership)
+        codes = member_rank_groups(dates, members)
         rank_matrix(block[:, :k], codes, out=block[:, k:])
         columns += [f"{name}_rank" for name in names]
     result = pd.DataFrame(block, columns=columns, copy=False)
     result.insert(0, "date", frame["date"].to_numpy())
     result.insert(0, "symbol", frame["symbol"].array)
     return result
-
-
-def _is_sorted(frame: pd.DataFrame) -> bool:
-    """True when ``frame`` is sorted by (symbol, date)."""
-    sym = frame["symbol"]
-    if not sym.is_monotonic_increasing:
-        return False
-    if len(frame) < 2:
-        return True
-    s = sym.to_numpy()
-    d = frame["date"].to_numpy()
-    same = s[1:] == s[:-1]
-    return bool(np.all(d[1:][same] >= d[:-1][same]))

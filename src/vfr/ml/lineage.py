@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from vfr.config import HORIZONS
+from vfr.data.store import is_sorted_by
 from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
 from vfr.features.definitions import SENTIMENT_FEATURES, FeatureDef
 from vfr.ml.train import data_fingerprint
@@ -387,11 +388,8 @@ def build_lineage(dataset: pd.DataFrame, *, feature_columns: Sequence[str], labe
     if dataset.empty:
         raise ValueError("build_lineage: the dataset has no rows")
     label_def = _label_definition(label, horizon)
-    keys = dataset[["date", "symbol"]]
-    in_order = keys["date"].is_monotonic_increasing and not keys.duplicated().any() and \
-        bool((keys.reset_index(drop=True).sort_values(["date", "symbol"], kind="stable").index
-              == np.arange(len(keys))).all())
-    ordered = dataset if in_order else dataset.sort_values(["date", "symbol"], kind="stable")
+    ordered = dataset if is_sorted_by(dataset, ["date", "symbol"]) else \
+        dataset.sort_values(["date", "symbol"], kind="stable")
     known = ordered[label].notna().to_numpy()
     dates = pd.to_datetime(dataset["date"])
     stamp = created_at or datetime.now(UTC)
