@@ -9,6 +9,7 @@ object down.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     )
     ml_weight: float = Field(default=0.15, ge=0, le=1, description="Weight of ML in the composite score.")
     seed: int = Field(default=42, description="Random seed for model training.")
+    train_algorithm: Literal["lightgbm", "xgboost", "catboost", "random_forest", "linear", "lstm"] = Field(
+        default="lightgbm",
+        description="Algorithm of the model `vfr train` fits, registers and serves (the model zoo's names).")
 
     # -- distributed --
     dask_scheduler: str | None = Field(

@@ -43,7 +43,7 @@ def test_interface_contract(algorithm, objective, segments, small_feature_column
         model.predict_proba(Xte)
     assert model.fit(Xtr, dtr[target], valid=(Xva, dva[target])) is model
     assert model.feature_columns == small_feature_columns  # symbol/date are not features
-    proba, pred, score = model.predict_proba(Xte), model.predict(Xte), model.score(Xte)
+    proba, pred, score = model.predict_proba(Xte), model.predict(Xte), model.ranking_score(Xte)
     assert proba.shape == pred.shape == score.shape == (len(Xte),)
     assert np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all()
     if objective == "classification":
@@ -56,6 +56,17 @@ def test_interface_contract(algorithm, objective, segments, small_feature_column
     # feature columns are taken by name, not position
     shuffled = Xte[list(reversed(Xte.columns))]
     np.testing.assert_allclose(model.predict_proba(shuffled), proba, rtol=1e-6)
+    if model.iterative:  # tree SHAP: contributions add up to the raw prediction, up to the expected value
+        contrib = model.contributions(Xte)
+        assert list(contrib.columns) == small_feature_columns and contrib.index.equals(Xte.index)
+        raw = np.log(proba / (1 - proba)) if objective == "classification" else score
+        gap = contrib.sum(axis=1).to_numpy() - raw
+        assert np.ptp(gap) < 1e-3 * max(1.0, np.abs(raw).max())
+        refit = model.refit_params()
+        assert refit["n_estimators"] == model.best_iteration
+    else:
+        with pytest.raises(ModelError, match="no per-feature contributions"):
+            model.contributions(Xte)
     imp = model.feature_importances()
     assert sorted(imp.index) == sorted(small_feature_columns) and (imp >= 0).all() and imp.sum() > 0
     # save -> load gives the same predictions

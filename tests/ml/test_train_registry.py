@@ -80,8 +80,9 @@ def test_register_load_and_champion(trained, settings, real_inputs) -> None:
     assert loaded.metadata["data_fingerprint"] == trained.data_fingerprint
     assert "lightgbm" in loaded.metadata["library_versions"]
     last = features[features["date"] == features["date"].max()]
-    np.testing.assert_allclose(loaded.predict_proba(last),
-                               trained.model.predict(last[trained.feature_columns].to_numpy(np.float32)))
+    np.testing.assert_allclose(loaded.predict_proba(last), trained.model.predict_proba(last))
+    contrib = loaded.contributions(last)  # tree SHAP of the served model (the API's explanations)
+    assert contrib.shape == (len(last), len(trained.feature_columns)) and contrib.abs().to_numpy().sum() > 0
     with pytest.raises(RegistryError, match="needs features missing"):
         loaded.predict_proba(last.drop(columns=[trained.feature_columns[0]]))
     v2 = registry.register("m", trained.model, params={}, metrics={}, metadata=meta)
@@ -97,6 +98,10 @@ def test_registry_errors_are_clear(settings) -> None:
         registry.load("absent")
     with pytest.raises(RegistryError, match="lacks"):
         registry.register("m", None, params={}, metrics={}, metadata={"label": "x"})
+    meta = {"feature_columns": ["a"], "label": "fwd_dir_1w", "horizon": "1w", "training_window": ["a", "b"],
+            "data_fingerprint": "x"}
+    with pytest.raises(RegistryError, match="must be a vfr.ml.models.Model"):
+        registry.register("m", object(), params={}, metrics={}, metadata=meta)
     assert registry.versions("m") == []  # the failed registration left nothing behind
 
 
@@ -107,3 +112,69 @@ def test_failed_training_raises_and_changes_nothing(real_inputs) -> None:
         train(short, labels, SMALL)
     with pytest.raises(StageError, match="not in the features frame"):
         train(features, labels, TrainConfig(feature_columns=("nope",)))
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "linear"])
+def test_any_algorithm_trains_registers_and_serves_as_champion(algorithm, real_inputs, settings) -> None:
+    """The champion is trained, registered, loaded and served through the model interface, whatever the algorithm."""
+    features, labels = real_inputs
+    config = TrainConfig(horizon="1w", algorithm=algorithm, max_rounds=20, train_window=252, retrain_every=126,
+                         date_stride=3, num_threads=1)
+    result = train(features, labels, config)
+    assert result.model.algorithm == algorithm
+    assert result.oos_predictions["prob"].between(0, 1).all() and result.oos_predictions["prob"].std() > 0
+    assert np.isfinite(result.walk_forward_metrics["model"]["rank_ic_mean"])
+    if algorithm == "xgboost":  # early stopping fixed the rounds of the refits
+        assert result.model.params["n_estimators"] == result.best_iteration <= 20
+    registry = ModelRegistry.from_settings(settings)
+    meta = {"feature_columns": result.feature_columns, "label": result.label, "horizon": "1w",
+            "training_window": [str(d.date()) for d in result.training_window],
+            "data_fingerprint": result.data_fingerprint}
+    version = registry.register("zoo", result.model, params={}, metrics={}, metadata=meta)
+    registry.set_champion("zoo", version)
+    loaded = registry.load("zoo")
+    assert loaded.metadata["algorithm"] == algorithm
+    assert registry.versions("zoo")[0]["algorithm"] == algorithm
+    last = features[features["date"] == features["date"].max()]
+    np.testing.assert_allclose(loaded.predict_proba(last), result.model.predict_proba(last), rtol=1e-6)
+
+
+def test_an_ensemble_can_be_champion(real_inputs, settings) -> None:
+    from vfr.ml import Ensemble
+
+    features, labels = real_inputs
+    members = [train(features, labels, TrainConfig(horizon="1w", algorithm=a, max_rounds=10, train_window=252,
+                                                   retrain_every=252, date_stride=5, num_threads=1)).model
+               for a in ("lightgbm", "linear")]
+    ens = Ensemble(members, "voting", names=["gbm", "lin"])
+    registry = ModelRegistry.from_settings(settings)
+    meta = {"feature_columns": ens.feature_columns, "label": "fwd_dir_1w", "horizon": "1w",
+            "training_window": ["2018-01-02", "2019-12-31"], "data_fingerprint": "f" * 64}
+    registry.set_champion("ens", registry.register("ens", ens, params={}, metrics={}, metadata=meta))
+    loaded = registry.load("ens")
+    last = features[features["date"] == features["date"].max()]
+    expected = (members[0].predict_proba(last) + members[1].predict_proba(last)) / 2
+    np.testing.assert_allclose(loaded.predict_proba(last), expected, rtol=1e-6)
+    assert loaded.metadata["algorithm"] == "ensemble"
+
+
+def test_a_version_saved_as_a_raw_booster_still_loads(trained, real_inputs, tmp_path) -> None:
+    """Versions registered before the model interface served the champion (MLflow's lightgbm flavour)."""
+    import mlflow.lightgbm
+
+    from vfr.ml.registry import _load_folder
+
+    features, _ = real_inputs
+    folder = tmp_path / "legacy"
+    mlflow.lightgbm.save_model(trained.model.booster, str(folder))
+    model = _load_folder(folder)
+    last = features[features["date"] == features["date"].max()]
+    assert model.feature_columns == trained.feature_columns
+    np.testing.assert_allclose(model.predict_proba(last), trained.model.predict_proba(last))
+
+
+def test_unknown_algorithm_is_a_clear_error() -> None:
+    from vfr.ml import ModelError
+
+    with pytest.raises(ModelError, match="unknown algorithm 'gbm'"):
+        TrainConfig(algorithm="gbm")

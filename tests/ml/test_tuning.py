@@ -96,3 +96,23 @@ def test_tune_in_postgres(pg_url, tune_data, small_feature_columns) -> None:
     import optuna
 
     assert len(optuna.load_study(study_name=result.study_name, storage=pg_url).trials) == 2
+
+
+def test_cross_validate_takes_the_dataset_object(sp500_raw_small, small_feature_columns) -> None:
+    """Training and tuning share one dataset object: CV on a Dataset equals CV on its frame form."""
+    from vfr.data import adjust_prices
+    from vfr.features import build_features
+    from vfr.ml import Dataset, make_labels
+
+    prices = adjust_prices(sp500_raw_small[sp500_raw_small["date"] < "2014-01-01"])
+    dataset = Dataset.from_frames(build_features(prices), make_labels(prices), "1w", small_feature_columns)
+    frame = dataset.to_frame()
+    assert list(frame.columns[2:2 + len(small_feature_columns)]) == small_feature_columns
+    assert frame["date"].is_monotonic_increasing and len(frame) == len(dataset)
+    kw = {"metric": "rank_ic", "n_splits": 3, "date_stride": 2}
+    on_dataset = cross_validate(dataset, "linear", "classification", {}, **kw)
+    on_frame = cross_validate(frame, "linear", "classification", {}, feature_columns=small_feature_columns,
+                              label="fwd_dir_1w", fwd_return="fwd_excess_1w", horizon_days=5, **kw)
+    np.testing.assert_allclose(on_dataset, on_frame)
+    with pytest.raises(ValueError, match="need feature_columns"):
+        cross_validate(frame, "linear", "classification", {}, **kw)

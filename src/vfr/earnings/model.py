@@ -153,14 +153,17 @@ def evaluate_signal(y: np.ndarray, prob: np.ndarray, threshold: float,
 
 @dataclass
 class EarlySignalModel:
-    """A fitted early-signal classifier (LightGBM booster) with its decision threshold.
+    """A fitted early-signal classifier with its decision threshold.
+
+    The classifier is a :class:`vfr.ml.models.Model` (LightGBM by default): the same model
+    interface as the direction model, so it saves, loads and explains the same way.
 
     Attributes
     ----------
     version : str
         Version label (e.g. ``"1"``).
-    booster : lightgbm.Booster
-        The fitted model.
+    model : vfr.ml.models.Model
+        The fitted classifier (``predict_proba`` = P(surprise above the label threshold)).
     features : list of str
         Feature columns, in training order.
     threshold : float
@@ -172,7 +175,7 @@ class EarlySignalModel:
     """
 
     version: str
-    booster: Any
+    model: Any
     features: list[str]
     threshold: float
     label_threshold: float = 20.0
@@ -189,14 +192,12 @@ class EarlySignalModel:
         missing = [c for c in self.features if c not in rows.columns]
         if missing:
             raise KeyError(f"rows lack feature columns {missing[:5]}")
-        x = rows[self.features].to_numpy(dtype=float, na_value=np.nan)
-        return np.asarray(self.booster.predict(x), dtype=float)
+        return np.asarray(self.model.predict_proba(rows[self.features]), dtype=float)
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``model.txt`` (LightGBM text format) and ``meta.json`` into ``folder``."""
+        """Write the model (``Model.save``: ``vfr_algorithm.json`` + native files) and ``meta.json`` into ``folder``."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(folder / "model.txt"))
+        self.model.save(folder)
         meta = {"version": self.version, "features": self.features,
                 "threshold": self.threshold, "label_threshold": self.label_threshold,
                 "metrics": self.metrics}
@@ -205,13 +206,19 @@ class EarlySignalModel:
 
     @classmethod
     def load(cls, folder: str | Path) -> EarlySignalModel:
-        """Read a model written by :meth:`save`."""
-        import lightgbm as lgb
+        """Read a model written by :meth:`save` (also the older form: a bare LightGBM ``model.txt``)."""
+        from vfr.ml.models import load_model
+        from vfr.ml.models.base import LightGBMModel
 
         folder = Path(folder)
         meta = json.loads((folder / "meta.json").read_text())
-        booster = lgb.Booster(model_file=str(folder / "model.txt"))
-        return cls(version=meta["version"], booster=booster, features=meta["features"],
+        if (folder / "vfr_algorithm.json").exists():
+            model = load_model(folder)
+        else:
+            import lightgbm as lgb
+
+            model = LightGBMModel.from_booster(lgb.Booster(model_file=str(folder / "model.txt")))
+        return cls(version=meta["version"], model=model, features=meta["features"],
                    threshold=meta["threshold"], label_threshold=meta["label_threshold"],
                    metrics=meta.get("metrics", {}))
 
@@ -219,7 +226,7 @@ class EarlySignalModel:
 def train_early_signal(events: pd.DataFrame, split: EventSplit, *, version: str = "1",
                        features: Sequence[str] | None = None, label_threshold: float = 20.0,
                        params: dict[str, Any] | None = None, num_boost_round: int = 2000,
-                       seed: int = 0) -> EarlySignalModel:
+                       seed: int = 0, algorithm: str = "lightgbm") -> EarlySignalModel:
     """Fit the classifier on the train segment, pick rounds and threshold on validation.
 
     Parameters
@@ -235,14 +242,16 @@ def train_early_signal(events: pd.DataFrame, split: EventSplit, *, version: str 
     label_threshold : float
         The ``surprise_pct`` threshold the labels were built with (stored with the model).
     params : dict, optional
-        LightGBM parameters overriding the defaults (binary, learning rate 0.02, 15 leaves,
+        Parameters overriding the defaults. LightGBM defaults: learning rate 0.02, 15 leaves,
         min 100 rows per leaf, 0.8 feature/bagging fractions, ``scale_pos_weight`` =
-        negatives / positives of the training rows).
+        negatives / positives of the training rows, early stopping on validation AUC after
+        100 rounds without improvement, ``sector_code`` categorical.
     num_boost_round : int
-        Upper bound of boosting rounds (early stopping after 100 rounds without a better
-        validation AUC).
+        Upper bound of boosting rounds (``n_estimators``).
     seed : int
         Random seed.
+    algorithm : str
+        Any of :data:`vfr.ml.models.ALGORITHMS` (the defaults above apply to LightGBM only).
 
     Returns
     -------
@@ -250,29 +259,27 @@ def train_early_signal(events: pd.DataFrame, split: EventSplit, *, version: str 
         With ``metrics["validation"]`` (figures at the chosen threshold) and
         ``metrics["best_iteration"]``.
     """
-    import lightgbm as lgb
+    from vfr.ml.models import make_model
 
     feats = list(model_feature_columns() if features is None else features)
     tr, va = events[split.train], events[split.validation]
-    ytr, yva = tr["label"].to_numpy(), va["label"].to_numpy()
+    ytr, yva = tr["label"].to_numpy(dtype=float), va["label"].to_numpy(dtype=float)
     pos = max(1.0, float(ytr.sum()))
-    base = {"objective": "binary", "learning_rate": 0.02, "num_leaves": 15,
-            "min_data_in_leaf": 100, "feature_fraction": 0.8, "bagging_fraction": 0.8,
-            "bagging_freq": 1, "lambda_l2": 1.0, "scale_pos_weight": (len(ytr) - pos) / pos,
-            "metric": "auc", "verbose": -1, "seed": seed, "num_threads": 4,
-            "deterministic": True}
+    base: dict[str, Any] = {"n_estimators": num_boost_round}
+    if algorithm == "lightgbm":
+        base |= {"learning_rate": 0.02, "num_leaves": 15, "min_child_samples": 100, "colsample_bytree": 0.8,
+                 "subsample": 0.8, "subsample_freq": 1, "reg_lambda": 1.0, "max_bin": 255,
+                 "scale_pos_weight": (len(ytr) - pos) / pos, "metric": "auc", "deterministic": True,
+                 "early_stopping_rounds": 100,
+                 "categorical_feature": ["sector_code"] if "sector_code" in feats else "auto"}
     base.update(params or {})
-    dtr = lgb.Dataset(tr[feats].to_numpy(dtype=float), ytr, feature_name=feats,
-                      categorical_feature=["sector_code"] if "sector_code" in feats else "auto",
-                      free_raw_data=False)
-    dva = lgb.Dataset(va[feats].to_numpy(dtype=float), yva, reference=dtr)
-    booster = lgb.train(base, dtr, num_boost_round=num_boost_round, valid_sets=[dva],
-                        callbacks=[lgb.early_stopping(100, verbose=False)])
-    model = EarlySignalModel(version=version, booster=booster, features=feats, threshold=0.5,
+    clf = make_model(algorithm, "classification", base, seed=seed, num_threads=4)
+    clf.fit(tr[feats], ytr, valid=(va[feats], yva))
+    model = EarlySignalModel(version=version, model=clf, features=feats, threshold=0.5,
                              label_threshold=label_threshold)
     pva = model.predict_proba(va)
     model.threshold = best_f1_threshold(yva, pva)
-    model.metrics = {"best_iteration": int(booster.best_iteration),
+    model.metrics = {"best_iteration": int(clf.best_iteration or 0),
                      "validation": evaluate_signal(yva, pva, model.threshold,
                                                    va["ret_to_report"].to_numpy())}
     return model

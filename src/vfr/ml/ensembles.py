@@ -93,6 +93,7 @@ class Ensemble(Model):
         for m in self.members:
             cols += [c for c in m.feature_columns if c not in cols]
         self.feature_columns = cols
+        self.uses_ids = any(m.uses_ids for m in self.members)  # type: ignore[misc]
 
     # -- combination ----------------------------------------------------------------
     def member_probabilities(self, X: pd.DataFrame) -> pd.DataFrame:

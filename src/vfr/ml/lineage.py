@@ -1,7 +1,7 @@
 """Dataset lineage: where a training dataset came from and how to recognise it again.
 
 A :class:`DatasetLineage` records the sources (tables or files, their rows and date span),
-the dataset's date range, size and fingerprint (:func:`vfr.ml.train.data_fingerprint` of the
+the dataset's date range, size and fingerprint (:func:`vfr.ml.dataset.data_fingerprint` of the
 labelled rows, the same value as ``TrainResult.data_fingerprint``), the version of every
 feature's definition, the label definition, and the code and library versions that built it.
 It is a plain record: :meth:`DatasetLineage.to_json` / :meth:`DatasetLineage.from_dict` round
@@ -37,7 +37,7 @@ from vfr.config import HORIZONS
 from vfr.data.store import is_sorted_by
 from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
 from vfr.features.definitions import SENTIMENT_FEATURES, FeatureDef
-from vfr.ml.train import data_fingerprint
+from vfr.ml.dataset import data_fingerprint
 
 #: Version of the lineage record layout (bumped when fields change meaning).
 LINEAGE_SCHEMA_VERSION = 1
@@ -62,7 +62,7 @@ class DatasetLineage:
         Rows, rows with a known label, distinct symbols.
     fingerprint : str
         SHA-256 (hex) of the labelled rows (date, symbol, features, label) in (date, symbol)
-        order: :func:`vfr.ml.train.data_fingerprint`.
+        order: :func:`vfr.ml.dataset.data_fingerprint`.
     feature_columns : tuple of str
         Model inputs in order.
     feature_versions : dict of str to str or None

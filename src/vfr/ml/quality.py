@@ -790,7 +790,7 @@ def gate_training_data(features: pd.DataFrame, labels: pd.DataFrame, *, horizon:
     GatedData
         Call :func:`enforce` on ``report`` to stop on a critical gate.
     """
-    from vfr.ml.train import build_dataset
+    from vfr.ml.dataset import build_dataset
 
     dataset = build_dataset(features, labels, horizon, validate=False)
     notes = []

@@ -2,8 +2,8 @@
 
 A registered version records its parameters, metrics, feature list and order, label
 definition, training window, data fingerprint and library versions, plus the model files
-(a LightGBM booster in MLflow's ``lightgbm`` flavour, or any :class:`vfr.ml.models.Model`
-/ ensemble in its own folder format) and a ``vfr_model.json`` with that metadata.
+(any :class:`vfr.ml.models.Model` or ensemble, in its own folder format) and a
+``vfr_model.json`` with that metadata.
 
 Integrity: at registration the SHA-256 of every model file goes into ``vfr_checksums.json``
 and the SHA-256 of that manifest into the version's tag ``vfr.sha256`` (kept in the
@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -83,6 +82,23 @@ def _manifest(folder: Path) -> dict[str, str]:
             if p.is_file() and p.name != _CHECKSUMS}
 
 
+def _load_folder(local: Path) -> Any:
+    """The :class:`vfr.ml.models.Model` saved in a version's folder.
+
+    A folder in MLflow's ``lightgbm`` flavour (``MLmodel``; versions registered as a raw
+    booster before the model interface served the champion) loads wrapped as a LightGBM model.
+    """
+    from vfr.ml.models import load_model
+    from vfr.ml.models.base import LightGBMModel
+
+    if (local / "MLmodel").exists() and not (local / "vfr_algorithm.json").exists():
+        import mlflow.lightgbm
+
+        booster = mlflow.lightgbm.load_model(str(local))
+        return LightGBMModel.from_booster(getattr(booster, "booster_", booster))
+    return load_model(local)
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -93,9 +109,10 @@ class LoadedModel:
 
     Attributes
     ----------
-    model : lightgbm.Booster or vfr.ml.models.Model
-        Versions registered from a booster load as a booster; every other algorithm (and
-        ensembles) as a :class:`vfr.ml.models.Model`.
+    model : vfr.ml.models.Model
+        Any algorithm of the model zoo or an ensemble (versions registered as a raw LightGBM
+        booster before the model interface served the champion load wrapped as a
+        ``LightGBMModel``).
     name, version : str
     metadata : dict
         Contents of ``vfr_model.json`` (feature_columns, label, horizon, training_window, ...),
@@ -143,15 +160,30 @@ class LoadedModel:
         missing = [c for c in self.feature_columns if c not in features.columns]
         if missing:
             raise RegistryError(f"model {self.name} v{self.version} needs features missing from the input: {missing}")
-        if isinstance(self.model, lgb.Booster):
-            return self.model.predict(features[self.feature_columns].to_numpy(dtype=np.float32))
         return self.model.predict_proba(features)
 
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions (tree SHAP) to each row's raw prediction.
+
+        Returns
+        -------
+        DataFrame of shape (n_rows, n_features)
+            Index aligned with ``features``, columns :attr:`feature_columns`.
+
+        Raises
+        ------
+        RegistryError
+            If a feature the model needs is missing.
+        vfr.ml.models.ModelError
+            If the algorithm has no contributions (see ``Model.contributions``).
+        """
+        missing = [c for c in self.feature_columns if c not in features.columns]
+        if missing:
+            raise RegistryError(f"model {self.name} v{self.version} needs features missing from the input: {missing}")
+        return self.model.contributions(features)
+
     def feature_importance(self) -> pd.Series:
-        """Importance per feature, sorted descending (booster: total gain; see ``Model.feature_importances``)."""
-        if isinstance(self.model, lgb.Booster):
-            return pd.Series(self.model.feature_importance("gain"), index=self.feature_columns,
-                             name="importance").sort_values(ascending=False)
+        """Importance per feature, sorted descending (see ``Model.feature_importances``)."""
         return self.model.feature_importances()
 
 
@@ -197,9 +229,8 @@ class ModelRegistry:
         ----------
         name : str
             Registered model name.
-        model : lightgbm.Booster or vfr.ml.models.Model
-            A booster is saved in MLflow's ``lightgbm`` flavour; a :class:`Model` (any
-            algorithm, or an ensemble) with its own ``save``.
+        model : vfr.ml.models.Model
+            Any algorithm of the model zoo, or an ensemble, saved with its own ``save``.
         params : dict
             Hyper-parameters (logged as run params).
         metrics : dict of str to float
@@ -229,11 +260,15 @@ class ModelRegistry:
         import mlflow
         import sklearn
 
+        from vfr.ml.models import Model
+
         required = {"feature_columns", "label", "horizon", "training_window", "data_fingerprint"}
         if missing := required - set(metadata):
             raise RegistryError(f"register: metadata lacks {sorted(missing)}")
-        algorithm = "lightgbm-booster" if isinstance(model, lgb.Booster) else getattr(model, "algorithm", "unknown")
-        meta = metadata | {"algorithm": metadata.get("algorithm", algorithm),
+        if not isinstance(model, Model):
+            raise RegistryError(f"register: model must be a vfr.ml.models.Model (make_model / train), "
+                                f"got {type(model).__name__}")
+        meta = metadata | {"algorithm": model.algorithm,
                            "library_versions": {"lightgbm": lightgbm.__version__, "mlflow": mlflow.__version__,
                                                 "scikit-learn": sklearn.__version__, "pandas": pd.__version__,
                                                 "numpy": np.__version__}}
@@ -248,12 +283,7 @@ class ModelRegistry:
                     self.client.log_metric(run_id, key, float(value))
             with tempfile.TemporaryDirectory() as tmp:
                 model_dir = Path(tmp) / "model"
-                if isinstance(model, lgb.Booster):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        mlflow.lightgbm.save_model(model, str(model_dir))
-                else:
-                    model.save(model_dir)
+                model.save(model_dir)
                 (model_dir / "vfr_model.json").write_text(json.dumps(meta, indent=2, default=str))
                 for file_name, src in (model_files or {}).items():
                     shutil.copyfile(src, model_dir / file_name)
@@ -454,7 +484,7 @@ class ModelRegistry:
         return sorted(
             ({"version": str(v.version), "run_id": v.run_id,
               "aliases": [a for a, ver in aliases.items() if ver == str(v.version)],
-              "algorithm": (v.tags or {}).get("algorithm", "lightgbm-booster"),
+              "algorithm": (v.tags or {}).get("algorithm", "lightgbm"),
               "created": pd.Timestamp(v.creation_timestamp, unit="ms")} for v in found),
             key=lambda d: int(d["version"]), reverse=True)
 
@@ -492,14 +522,7 @@ class ModelRegistry:
             metadata = json.loads((local / "vfr_model.json").read_text())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if (local / "MLmodel").exists():
-                    model = mlflow.lightgbm.load_model(str(local))
-                    if not isinstance(model, lgb.Booster):  # the flavour returns the booster it saved
-                        model = getattr(model, "booster_", model)
-                else:
-                    from vfr.ml.models import load_model
-
-                    model = load_model(local)
+                model = _load_folder(local)
         except Exception as exc:
             raise RegistryError(f"model {name!r} v{mv.version}: artifact at {mv.source} is unreadable: {exc}") from exc
         if check_features:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vfr.ml.evaluate import classification_metrics, ic_by_date
+from vfr.ml.dataset import Dataset
 from vfr.ml.models import make_model
 
 #: Search spaces per algorithm: parameter -> (kind "int"|"float", low, high, log scale).
@@ -181,16 +182,21 @@ class TuneResult:
     fold_scores: dict[int, list[float]] = field(default_factory=dict)
 
 
-def cross_validate(data: pd.DataFrame, algorithm: str, objective: str, params: dict[str, Any], *,
-                   feature_columns: list[str], label: str, fwd_return: str, horizon_days: int,
+def cross_validate(data: pd.DataFrame | Dataset, algorithm: str, objective: str, params: dict[str, Any], *,
+                   feature_columns: list[str] | None = None, label: str | None = None,
+                   fwd_return: str | None = None, horizon_days: int | None = None,
                    metric: str = "auc", n_splits: int = 5, date_stride: int = 1, seed: int = 42,
                    num_threads: int = 1) -> list[float]:
     """Score one parameter set on purged k-fold CV (one fit per fold, early stopping on its valid segment).
 
     Parameters
     ----------
-    data : DataFrame
-        :func:`vfr.ml.build_dataset` output (features + ``label`` + ``fwd_return`` columns).
+    data : Dataset or DataFrame
+        A :class:`vfr.ml.Dataset` (its features, ``fwd_dir`` label, ``fwd_excess`` return and
+        horizon are the defaults of the four arguments below), or the frame form
+        (:func:`vfr.ml.build_dataset` output: features + ``label`` + ``fwd_return`` columns).
+    feature_columns, label, fwd_return, horizon_days
+        Required with a DataFrame; with a Dataset they default to its own.
     objective : {"classification", "regression"}
         Regression fits ``fwd_return``; classification fits ``label``.
     date_stride : int
@@ -201,6 +207,8 @@ def cross_validate(data: pd.DataFrame, algorithm: str, objective: str, params: d
     list of float
         The metric on each test fold.
     """
+    data, feature_columns, label, fwd_return, horizon_days = _as_frame(data, feature_columns, label, fwd_return,
+                                                                       horizon_days)
     data = data[data[label].notna()]
     folds = purged_kfold(data["date"], n_splits, horizon=horizon_days)
     target = label if objective == "classification" else fwd_return
@@ -218,6 +226,16 @@ def cross_validate(data: pd.DataFrame, algorithm: str, objective: str, params: d
     return out
 
 
+def _as_frame(data: pd.DataFrame | Dataset, feature_columns, label, fwd_return, horizon_days):
+    """The frame form of ``data`` and the column names/horizon (a Dataset supplies its own)."""
+    if isinstance(data, Dataset):
+        return (data.to_frame(), list(feature_columns or data.feature_columns), label or data.label,
+                fwd_return or data.fwd_excess, horizon_days or data.horizon_days)
+    if feature_columns is None or label is None or fwd_return is None or horizon_days is None:
+        raise ValueError("cross_validate/tune on a DataFrame need feature_columns, label, fwd_return and horizon_days")
+    return data, list(feature_columns), label, fwd_return, horizon_days
+
+
 def _suggest(trial, space: dict[str, tuple[str, float, float, bool]]) -> dict[str, Any]:
     out = {}
     for name, (kind, low, high, log) in space.items():
@@ -228,8 +246,9 @@ def _suggest(trial, space: dict[str, tuple[str, float, float, bool]]) -> dict[st
     return out
 
 
-def tune(data: pd.DataFrame, algorithm: str, objective: str = "classification", *, feature_columns: list[str],
-         label: str, fwd_return: str, horizon_days: int, metric: str = "auc", method: str = "tpe",
+def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classification", *,
+         feature_columns: list[str] | None = None, label: str | None = None, fwd_return: str | None = None,
+         horizon_days: int | None = None, metric: str = "auc", method: str = "tpe",
          n_trials: int = 20, n_splits: int = 5, storage: str | Path | None = None, study_name: str | None = None,
          space: dict[str, tuple[str, float, float, bool]] | None = None, grid: dict[str, list[Any]] | None = None,
          fixed_params: dict[str, Any] | None = None, date_stride: int = 1, seed: int = 42, num_threads: int = 1,
@@ -238,6 +257,8 @@ def tune(data: pd.DataFrame, algorithm: str, objective: str = "classification", 
 
     Parameters
     ----------
+    data, feature_columns, label, fwd_return, horizon_days
+        As in :func:`cross_validate` (a :class:`vfr.ml.Dataset`, or a frame and its columns).
     method : {"tpe", "random", "grid"}
         Optuna's TPE sampler, its random sampler, or the full product of ``grid``
         (default :data:`DEFAULT_GRIDS`); ``n_trials`` caps the grid.
@@ -279,6 +300,8 @@ def tune(data: pd.DataFrame, algorithm: str, objective: str = "classification", 
         n_trials = min(n_trials, int(np.prod([len(v) for v in grid.values()])))
     else:
         raise ValueError(f"unknown method {method!r}; expected tpe, random or grid")
+    data, feature_columns, label, fwd_return, horizon_days = _as_frame(data, feature_columns, label, fwd_return,
+                                                                       horizon_days)
     study_name = study_name or f"vfr-{algorithm}-{objective}-{metric}-{method}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", sampler=sampler,

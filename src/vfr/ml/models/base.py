@@ -49,6 +49,11 @@ class Model(ABC):
 
     algorithm: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Gradient boosting: ``n_estimators`` is a number of rounds that early stopping on
+    #: ``valid`` shortens (:attr:`best_iteration`); :meth:`refit_params` fixes it for refits.
+    iterative: ClassVar[bool] = False
+    #: The model reads ``symbol`` and ``date`` from its input (the LSTM's windows).
+    uses_ids: ClassVar[bool] = False
 
     def __init__(self, objective: str = "classification", params: dict[str, Any] | None = None, *,
                  seed: int = 42, num_threads: int = 1) -> None:
@@ -107,8 +112,10 @@ class Model(ABC):
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def score(self, X: pd.DataFrame) -> np.ndarray:
-        """The ranking score: P(y=1) for classification, the predicted return for regression.
+    def ranking_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The value stocks are ranked by: P(y=1) for classification, the predicted return for regression.
+
+        (Not scikit-learn's ``score(X, y)``, which is a goodness of fit.)
 
         Returns
         -------
@@ -124,7 +131,7 @@ class Model(ABC):
         -------
         ndarray of shape (n_rows,), values in [0, 1].
         """
-        raw = self.score(X)
+        raw = self.ranking_score(X)
         if self.objective == "classification":
             return np.clip(raw, 0.0, 1.0)
         return 1.0 / (1.0 + np.exp(-raw / self.y_scale))
@@ -136,7 +143,7 @@ class Model(ABC):
         -------
         ndarray of shape (n_rows,).
         """
-        raw = self.score(X)
+        raw = self.ranking_score(X)
         return (raw >= 0.5).astype(np.int64) if self.objective == "classification" else raw
 
     def feature_importances(self) -> pd.Series:
@@ -149,6 +156,35 @@ class Model(ABC):
         self._check_fitted()
         values = np.asarray(self._importances(), dtype=float)
         return pd.Series(values, index=self.feature_columns, name="importance").sort_values(ascending=False)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions (SHAP values) to each row's raw prediction.
+
+        Tree SHAP of the library (LightGBM ``pred_contrib``, XGBoost ``pred_contribs``,
+        CatBoost ``ShapValues``; Lundberg & Lee, 2017), in the model's raw units (log-odds for
+        classification), without the expected-value column.
+
+        Returns
+        -------
+        DataFrame of shape (n_rows, n_features)
+            Index aligned with ``X``, columns :attr:`feature_columns`.
+
+        Raises
+        ------
+        ModelError
+            If the algorithm has no contribution method (forest, linear, LSTM, ensembles), or
+            a feature is missing from ``X``.
+        """
+        self._check_fitted()
+        values = np.asarray(self._contributions(X), dtype=np.float64)
+        return pd.DataFrame(values, index=X.index, columns=self.feature_columns)
+
+    def refit_params(self) -> dict[str, Any]:
+        """Parameters for a refit without a validation segment: ``n_estimators`` fixed at
+        :attr:`best_iteration` for gradient boosting (:attr:`iterative`), else :attr:`params`."""
+        if self.iterative and self.best_iteration:
+            return self.params | {"n_estimators": int(self.best_iteration)}
+        return dict(self.params)
 
     def save(self, path: str | Path) -> Path:
         """Write the model into the folder ``path`` (created): ``vfr_algorithm.json`` + native files.
@@ -175,13 +211,17 @@ class Model(ABC):
 
     # -- helpers for subclasses ------------------------------------------------------
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        if list(X.columns) == self.feature_columns and (X.dtypes == np.float32).all():
+            return X.to_numpy()  # a frame over one float32 matrix (vfr.ml.Dataset.features): no copy
         missing = [c for c in self.feature_columns if c not in X.columns]
         if missing:
             raise ModelError(f"{self.algorithm}: input lacks features {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        return X[self.feature_columns].to_numpy(dtype=np.float32)
+        return X[self.feature_columns].to_numpy(dtype=np.float32, na_value=np.nan)
 
     def _labelled(self, X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = ~np.isnan(y)
+        if keep.all():
+            return self._matrix(X), y
         return self._matrix(X)[keep], y[keep]
 
     def _valid_arrays(self, valid) -> tuple[np.ndarray, np.ndarray] | None:
@@ -198,6 +238,9 @@ class Model(ABC):
 
     def _restore(self, state: dict[str, Any]) -> None:
         pass
+
+    def _contributions(self, X: pd.DataFrame) -> np.ndarray:
+        raise ModelError(f"{self.algorithm}: this algorithm has no per-feature contributions (SHAP)")
 
     @abstractmethod
     def _fit(self, X: pd.DataFrame, y: np.ndarray, valid) -> None: ...
@@ -229,6 +272,7 @@ class LightGBMModel(Model):
     """LightGBM (``lightgbm.train``), early stopping on ``valid``. Defaults as in docs/decisions.md."""
 
     algorithm = "lightgbm"
+    iterative = True
     defaults = {"learning_rate": 0.05, "num_leaves": 31, "max_depth": -1, "min_child_samples": 200,
                 "colsample_bytree": 0.8, "subsample": 0.7, "subsample_freq": 1, "reg_lambda": 1.0, "max_bin": 63,
                 "n_estimators": 200, "early_stopping_rounds": 30}
@@ -239,10 +283,13 @@ class LightGBMModel(Model):
         Xa, ya = self._labelled(X, y)
         p = dict(self.params)
         rounds, patience = int(p.pop("n_estimators")), int(p.pop("early_stopping_rounds"))
-        p |= {"objective": "binary" if self.objective == "classification" else "regression",
-              "metric": "binary_logloss" if self.objective == "classification" else "l2",
-              "seed": self.seed, "num_threads": self.num_threads, "verbose": -1}
-        train_set = lgb.Dataset(Xa, ya, feature_name=self.feature_columns, free_raw_data=True)
+        categorical = p.pop("categorical_feature", "auto")
+        # objective-dependent defaults first, so ``params`` may override metric (e.g. "auc")
+        p = {"objective": "binary" if self.objective == "classification" else "regression",
+             "metric": "binary_logloss" if self.objective == "classification" else "l2"} | p
+        p |= {"seed": self.seed, "num_threads": self.num_threads, "verbose": -1}
+        train_set = lgb.Dataset(Xa, ya, feature_name=self.feature_columns, categorical_feature=categorical,
+                                free_raw_data=True)
         kwargs: dict[str, Any] = {}
         va = self._valid_arrays(valid)
         if va is not None and len(va[1]):
@@ -258,6 +305,10 @@ class LightGBMModel(Model):
     def _importances(self):
         return self.booster.feature_importance("gain")
 
+    def _contributions(self, X):
+        return self.booster.predict(self._matrix(X), num_iteration=self.best_iteration, pred_contrib=True,
+                                    num_threads=self.num_threads)[:, :-1]
+
     def _save_native(self, path):
         self.booster.save_model(str(path / "model.txt"))
 
@@ -266,12 +317,23 @@ class LightGBMModel(Model):
 
         self.booster = lgb.Booster(model_file=str(path / "model.txt"))
 
+    @classmethod
+    def from_booster(cls, booster: Any, *, num_threads: int = 1) -> LightGBMModel:
+        """Wrap a fitted binary ``lightgbm.Booster`` (e.g. of a registry version saved before the
+        model interface served the champion) as a classification :class:`LightGBMModel`."""
+        model = cls("classification", num_threads=num_threads)
+        model.booster = booster
+        model.feature_columns = list(booster.feature_name())
+        model.best_iteration = int(booster.best_iteration or booster.current_iteration())
+        return model
+
 
 # -- XGBoost ------------------------------------------------------------------------
 class XGBoostModel(Model):
     """XGBoost (``hist`` trees, native NaN handling), early stopping on ``valid``."""
 
     algorithm = "xgboost"
+    iterative = True
     defaults = {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 50.0, "subsample": 0.8,
                 "colsample_bytree": 0.8, "reg_lambda": 1.0, "n_estimators": 200, "early_stopping_rounds": 30,
                 "max_bin": 64}
@@ -303,6 +365,12 @@ class XGBoostModel(Model):
         gain = self.booster.get_score(importance_type="total_gain")
         return [gain.get(c, 0.0) for c in self.feature_columns]
 
+    def _contributions(self, X):
+        import xgboost as xgb
+
+        d = xgb.DMatrix(self._matrix(X), feature_names=self.feature_columns, nthread=self.num_threads)
+        return self.booster.predict(d, pred_contribs=True, iteration_range=(0, int(self.best_iteration)))[:, :-1]
+
     def _save_native(self, path):
         self.booster.save_model(str(path / "model.ubj"))
 
@@ -318,6 +386,7 @@ class CatBoostModel(Model):
     """CatBoost (symmetric trees), early stopping on ``valid`` with the best model kept."""
 
     algorithm = "catboost"
+    iterative = True
     defaults = {"learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0, "n_estimators": 200,
                 "early_stopping_rounds": 30, "border_count": 64}
 
@@ -349,6 +418,12 @@ class CatBoostModel(Model):
 
     def _importances(self):
         return self.estimator.get_feature_importance()
+
+    def _contributions(self, X):
+        from catboost import Pool
+
+        pool = Pool(self._matrix(X))
+        return self.estimator.get_feature_importance(pool, type="ShapValues", thread_count=self.num_threads)[:, :-1]
 
     def _save_native(self, path):
         self.estimator.save_model(str(path / "model.cbm"))

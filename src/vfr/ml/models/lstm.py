@@ -59,6 +59,7 @@ class LSTMModel(Model):
     validation loss when ``valid`` is given. The input frame must have ``symbol`` and ``date``.
     """
 
+    uses_ids = True
     algorithm = "lstm"
     defaults = {"window": 20, "hidden": 32, "epochs": 4, "batch_size": 512, "lr": 1e-3, "max_train_rows": 40_000}
 
