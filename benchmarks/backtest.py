@@ -40,7 +40,7 @@ def main() -> int:
     import pandas as pd
     from run import append_results, machine  # the shared machine description of benchmarks/run.py
 
-    from vfr.backtest import CostModel, run_backtest
+    from vfr.backtest import BacktestConfig, CostModel, run_backtest
     from vfr.data import adjust_prices
 
     raw = pd.read_parquet(PRICES)
@@ -49,17 +49,18 @@ def main() -> int:
     scores = prices[["date", "symbol"]].assign(score=mom.to_numpy())
     n_sym, years = prices["symbol"].nunique(), (prices["date"].max() - prices["date"].min()).days / 365.25
     configs = {
-        "top-20 weekly, 10 bp, next close": {"cost_bps": 10.0},
+        "top-20 weekly, 10 bp, next close": {"costs": CostModel(slippage_bps=10.0)},
         "top-20 weekly, commission/share + slippage + sqrt impact, dividends to cash": {
             "costs": CostModel(commission_per_share=0.005, slippage_bps=5.0, impact_coef=1.0), "dividends": True},
-        "long-short quintiles weekly, next open, 10 bp": {"quantile": 0.2, "long_short": True, "fill": "open"},
+        "long-short quintiles weekly, next open, 10 bp": {"quantile": 0.2, "long_short": True, "fill": "open",
+                                                           "costs": CostModel(slippage_bps=10.0)},
     }
     rows = []
     for name, kw in configs.items():
         times, cpu = [], []
         for _ in range(args.repeat):
             t, c = time.perf_counter(), time.process_time()
-            res = run_backtest(prices, scores, top_n=20, rebalance="weekly", **kw)
+            res = run_backtest(prices, scores, BacktestConfig(top_n=20, rebalance="weekly", **kw))
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
         med = statistics.median(times)

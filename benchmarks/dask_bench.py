@@ -2,8 +2,8 @@
 
 One command:  python benchmarks/dask_bench.py [--no-write]
 
-Measures, each way: the feature build, walk-forward training (`vfr.ml.train`, whose windows
-run as independent Dask tasks with a client; every 4th window of `vfr train`'s schedule), and a 50-trial Optuna study (LightGBM on a time split,
+Measures, each way: walk-forward training (`vfr.ml.train`, whose windows run as independent
+Dask tasks with a client; every 4th window of `vfr train`'s schedule), and a 50-trial Optuna study (LightGBM on a time split,
 SQLite study storage shared by the workers); reports wall time, speed-up and peak memory of
 this process and of each worker. Appends to docs/benchmarks.md with the machine. Exits 0,
 writing nothing, when the data is absent.
@@ -63,20 +63,14 @@ def main() -> int:
         print(f"benchmark skipped: development data not found at {PRICES}")
         return 0
     from vfr.data import adjust_prices, read_prices
-    from vfr.distributed import (
-        build_features_distributed,
-        dask_client,
-        optimize_on_dask,
-    )
+    from vfr.distributed import dask_client, optimize_on_dask
     from vfr.features import build_features
     from vfr.ml import TrainConfig, make_labels, train
 
     prices = adjust_prices(read_prices(PRICES))
     rows: list[tuple[str, float, float]] = []
 
-    t0 = time.perf_counter()
     features = build_features(prices)
-    t_feat_local = time.perf_counter() - t0
 
     labels = make_labels(prices, {"1w": 5})
     data = features.merge(labels[["symbol", "date", "fwd_dir_1w"]], on=["symbol", "date"]).rename(
@@ -102,11 +96,6 @@ def main() -> int:
 
     with dask_client(scheduler="local:2") as client:
         t0 = time.perf_counter()
-        dist = build_features_distributed(prices, client)
-        t_feat_dist = time.perf_counter() - t0
-        pd.testing.assert_frame_equal(dist, features)
-        del dist
-        t0 = time.perf_counter()
         dist_wf = train(features, labels, config, client=client)
         t_wf_dist = time.perf_counter() - t0
         same = np.allclose(dist_wf.oos_predictions["prob"], local_wf.oos_predictions["prob"])
@@ -116,8 +105,7 @@ def main() -> int:
         t_tune_dist = time.perf_counter() - t0
         worker_peaks = client.run(_vm_hwm_gb)
 
-    rows = [("feature build (501 stocks)", t_feat_local, t_feat_dist),
-            (f"walk-forward training, `vfr.ml.train` ({len(local_wf.windows)} windows)", t_wf_local, t_wf_dist),
+    rows = [(f"walk-forward training, `vfr.ml.train` ({len(local_wf.windows)} windows)", t_wf_local, t_wf_dist),
             ("Optuna study, 50 trials", t_tune_local, t_tune_dist)]
     lines = [f"\n## Dask: single process vs LocalCluster(2 workers) ({time.strftime('%Y-%m-%d')})\n",
              f"Machine: {machine()}. `python benchmarks/dask_bench.py`.\n",
@@ -125,7 +113,7 @@ def main() -> int:
     lines += [f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x |" for name, a, b in rows]
     lines.append(f"\nPeak memory: this process {local_peak:.2f} GiB (single-process run, data included); "
                  + ", ".join(f"worker {i + 1} {v:.2f} GiB" for i, v in enumerate(worker_peaks.values()))
-                 + f". Distributed features equal the local ones; walk-forward predictions equal: {same}.")
+                 + f". Walk-forward predictions equal: {same}.")
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

@@ -129,13 +129,14 @@ def interaction_ic() -> None:
     from vfr.data import adjust_prices, read_prices_parquet, read_universe
     from vfr.data.fundamentals import read_earnings, read_macro
     from vfr.features import build_all_features, interaction_features
+    from vfr.metrics import forward_returns
 
     prices = adjust_prices(read_prices_parquet(PRICES))
     f = build_all_features(prices, earnings=read_earnings(SHARED / "earnings" / "earnings_surprises.parquet"),
                            macro=read_macro(SHARED / "macro"), universe=read_universe(UNIVERSE))
     ix = interaction_features(f, list(CANDIDATES))
-    close = prices.sort_values(["symbol", "date"])["close"].to_numpy()
-    fwd = pd.Series(close).groupby(f["symbol"].to_numpy()).shift(-21).to_numpy() / close - 1
+    # rows of f (and ix) are in (symbol, date) order, like forward_returns' output
+    fwd = forward_returns(prices, "1m", column="fwd")["fwd"].to_numpy()
     frame = ix.assign(fwd=fwd)
     frame["fwd"] -= frame.groupby("date")["fwd"].transform("mean")
     frame = frame[(frame["date"] <= "2014-12-31") & (frame["date"].dt.day_of_week == 4)]

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SP500_PRICES, SP500_UNIVERSE, require_shared
+from vfr.backtest import BacktestConfig
 from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.errors import DataValidationError, StageError
@@ -117,7 +118,7 @@ def test_backtest_runs_from_stored_predictions(settings: Settings, small_prices_
     stage_ingest(settings, small_prices_file)
     stage_features(settings)
     stage_train(settings, TrainConfig(**SMALL))
-    bt = stage_backtest(settings, top_n=5)
+    bt = stage_backtest(settings, BacktestConfig.from_settings(settings, top_n=5))
     assert set(bt.results) == {"classic", "ml", "composite"}
     assert bt.report.exists()
     first_oos = bt.results["ml"].weights["signal_date"].min()

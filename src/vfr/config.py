@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Label horizons in trading days, by name. ``1w`` (5 trading days) is the default.
+#: Label horizons in trading days, by name. ``1w`` (5 trading days) is the default. These are the
+#: canonical names of the one horizon vocabulary, :func:`vfr.metrics.parse_horizon`
+#: (``"5d"`` and ``5`` are read as ``"1w"``).
 HORIZONS: dict[str, int] = {"1d": 1, "1w": 5, "1m": 21}
 
 
@@ -61,9 +63,19 @@ class Settings(BaseSettings):
     @field_validator("horizon")
     @classmethod
     def _known_horizon(cls, v: str) -> str:
-        if v not in HORIZONS:
-            raise ValueError(f"horizon must be one of {sorted(HORIZONS)}, got {v!r}")
-        return v
+        """A name of :data:`HORIZONS`; another spelling of one of them (``"5d"``, ``"5"``) becomes its name."""
+        if v in HORIZONS:
+            return v
+        # imported here: vfr.metrics imports this module
+        from vfr.metrics.horizons import HorizonError, parse_horizon
+
+        try:
+            name = parse_horizon(v).name
+        except HorizonError:
+            name = None
+        if name not in HORIZONS:
+            raise ValueError(f"horizon must be one of {sorted(HORIZONS)} (or their days, e.g. '5d'), got {v!r}")
+        return name
 
     # -- derived values (computed, never stored) ---------------------------------------
     @property

@@ -29,15 +29,15 @@ from rich.progress import (
 )
 
 from vfr.backtest import (
+    BacktestConfig,
     BacktestResult,
-    CostModel,
     evaluate_factor,
     period_table,
     run_backtest,
     write_report,
 )
 from vfr.config import Settings
-from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro
+from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro, tables
 from vfr.data.fundamentals import FRED_MD_SERIES
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.distributed.cluster import dask_client
@@ -58,8 +58,9 @@ from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_train
 from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
-FEATURES_TABLE = "features"
-PREDICTIONS_TABLE = "predictions_oos"
+#: Names kept for importers (vfr.retraining, tests); the names are defined in vfr.data.tables.
+FEATURES_TABLE = tables.FEATURES
+PREDICTIONS_TABLE = tables.PREDICTIONS_OOS
 
 
 @contextmanager
@@ -89,10 +90,6 @@ def stage_ingest(settings: Settings, prices: Path, universe: Path | str | Sequen
     return report
 
 
-EARNINGS_TABLE = "earnings"
-MACRO_TABLES = {"fred_md": "macro_fred_md", "vix": "macro_vix", "gdp": "macro_gdp"}
-
-
 def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = None,
                               macro: Path | None = None) -> dict[str, int]:
     """Read, validate and store earnings reports and/or the macro series (whole-table replace).
@@ -112,13 +109,13 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
     written: dict[str, int] = {}
     frames: dict[str, pd.DataFrame] = {}
     if earnings is not None:
-        frames[EARNINGS_TABLE] = read_earnings(earnings)
+        frames[tables.EARNINGS] = read_earnings(earnings)
     if macro is not None:
         data = read_macro(macro)
-        frames[MACRO_TABLES["fred_md"]] = data.fred_md[["month", *FRED_MD_SERIES]]
+        frames[tables.MACRO_FRED_MD] = data.fred_md[["month", *FRED_MD_SERIES]]
         for key in ("vix", "gdp"):
             if getattr(data, key) is not None:
-                frames[MACRO_TABLES[key]] = getattr(data, key)
+                frames[tables.MACRO[key]] = getattr(data, key)
     with MarketStore.from_settings(settings) as store:  # everything read and validated before any write
         for table, frame in frames.items():
             written[table] = store.replace_table(table, frame)
@@ -128,14 +125,14 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
 def _stored_inputs(store: MarketStore) -> dict[str, Any]:
     """Earnings, macro series and universe held by the store, for :func:`build_all_features`."""
     inputs: dict[str, Any] = {}
-    if store.has_table(EARNINGS_TABLE):
-        inputs["earnings"] = store.read_table(EARNINGS_TABLE)
-    if store.has_table(MACRO_TABLES["fred_md"]):
+    if store.has_table(tables.EARNINGS):
+        inputs["earnings"] = store.read_table(tables.EARNINGS)
+    if store.has_table(tables.MACRO_FRED_MD):
         inputs["macro"] = MacroData(
-            fred_md=store.read_table(MACRO_TABLES["fred_md"]),
-            vix=store.read_table(MACRO_TABLES["vix"]) if store.has_table(MACRO_TABLES["vix"]) else None,
-            gdp=store.read_table(MACRO_TABLES["gdp"]) if store.has_table(MACRO_TABLES["gdp"]) else None)
-    if store.has_table("securities"):
+            fred_md=store.read_table(tables.MACRO_FRED_MD),
+            vix=store.read_table(tables.MACRO_VIX) if store.has_table(tables.MACRO_VIX) else None,
+            gdp=store.read_table(tables.MACRO_GDP) if store.has_table(tables.MACRO_GDP) else None)
+    if store.has_table(tables.SECURITIES):
         inputs["universe"] = store.read_universe()
     return inputs
 
@@ -149,7 +146,7 @@ def stage_features(settings: Settings, console: Console | None = None) -> int:
     """
     console = _console(console)
     with MarketStore.from_settings(settings) as store:
-        if not store.has_table("prices"):
+        if not store.has_table(tables.PRICES):
             raise StageError("features: the store has no prices; run `vfr data ingest` first")
         prices = store.read_prices()
         if prices.empty:
@@ -234,24 +231,29 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
     config = result.config
     start, end = result.training_window
     window = features[(features["date"] >= start) & (features["date"] <= end)]
-    probs = result.model.predict(window[result.feature_columns].to_numpy(dtype=np.float32))
+    probs = result.model.predict_proba(window)
     reference = reference_sample(window, probs, ["date", "symbol", *result.feature_columns], seed=config.seed)
     dataset = build_dataset(features, labels, config.horizon)
     lineage = build_lineage(dataset, feature_columns=result.feature_columns, label=result.label,
                             horizon=config.horizon, sources=sources or [])
     meta = {
         "feature_columns": result.feature_columns, "label": result.label, "horizon": config.horizon,
-        "label_definition": f"1 if the {config.horizon_days}-trading-day forward return exceeds the universe "
-                            f"mean on the feature date, else 0; window (t, t+{config.horizon_days}]",
+        "label_definition": (f"1 if the {config.horizon_days}-trading-day forward return exceeds the universe "
+                             f"mean on the feature date, else 0; window (t, t+{config.horizon_days}]")
+        if config.objective == "classification" else
+        (f"the {config.horizon_days}-trading-day forward return minus the universe mean on the feature date "
+         f"(fraction); window (t, t+{config.horizon_days}]"),
         "training_window": [str(d.date()) for d in result.training_window],
         "data_fingerprint": result.data_fingerprint, "best_iteration": result.best_iteration,
+        "algorithm": config.algorithm, "objective": config.objective,
         "split": result.split.describe(), "walk_forward": {"step": config.retrain_every,
                                                             "window": config.train_window,
                                                             "embargo": config.embargo,
                                                             "folds": len(result.windows)},
     } | (extra_metadata or {})
-    params = config.lgbm_params() | {"num_boost_round": result.best_iteration, "date_stride": config.date_stride,
-                                      "horizon": config.horizon}
+    params = result.model.params | {"algorithm": config.algorithm, "objective": config.objective,
+                                    "best_iteration": result.best_iteration, "date_stride": config.date_stride,
+                                    "horizon": config.horizon}
     with tempfile.TemporaryDirectory() as tmp:
         imp = Path(tmp) / "feature_importance.csv"
         result.feature_importance.to_csv(imp)
@@ -332,7 +334,7 @@ def stage_select(settings: Settings, *, date: str | None = None, include_ml: boo
         if day is None:
             day = store.read_table(FEATURES_TABLE, columns=["date"])["date"].max()
         features = store.read_table(FEATURES_TABLE, start=day, end=day)
-        universe = store.read_universe() if store.has_table("securities") else None
+        universe = store.read_universe() if store.has_table(tables.SECURITIES) else None
     model, version, error = None, None, None
     if include_ml:
         try:
@@ -376,81 +378,138 @@ def comparison_table(results: dict[str, BacktestResult], main: str) -> pd.DataFr
     return pd.DataFrame(rows).T
 
 
-def stage_backtest(settings: Settings, *, top_n: int | None = None, start: str | None = None, end: str | None = None,
-                   benchmark: pd.Series | None = None, title: str = "VFR backtest",
-                   model_metrics: pd.DataFrame | None = None, console: Console | None = None,
-                   rebalance: str | None = None, fill: str = "close", long_short: bool = False,
-                   quantile: float | None = None, costs: CostModel | None = None, split: str | None = None,
-                   factor_eval: bool = True, sector_neutral: bool = False) -> BacktestOutcome:
-    """Backtest classic, ML and composite selections out of sample and write one report.
+@dataclass
+class _BacktestInputs:
+    """What :func:`stage_backtest` reads from the store."""
 
-    ML scores are the walk-forward out-of-sample probabilities (each made by a model fitted
-    only on data before its date). Without them only the classic strategy runs. The optional
-    keywords are passed to :func:`vfr.backtest.run_backtest` (``rebalance=None`` keeps the
-    5-day grid; ``costs=None`` charges ``settings.cost_bps``); ``split`` adds a table of
-    metrics before / after that date; ``factor_eval`` adds IC decay and quantile returns;
-    ``sector_neutral`` selects within the sectors of the ``securities`` table. The net equity
-    curves (1.0 at the start) replace the store table ``backtest_equity`` (``date``, ``strategy``,
-    ``equity``), which the API's ops dashboard shows.
-    """
-    console = _console(console)
-    top_n = top_n or settings.top_n
+    prices: pd.DataFrame
+    features: pd.DataFrame
+    oos: pd.DataFrame | None
+    membership: pd.DataFrame | None
+    sectors: pd.Series | None
+
+
+def _read_backtest_inputs(settings: Settings, config: BacktestConfig) -> _BacktestInputs:
+    """Prices (the columns ``config`` uses), features, out-of-sample predictions, membership and,
+    for a sector-neutral run, the sector of each security."""
     with MarketStore.from_settings(settings) as store:
         if not store.has_table(FEATURES_TABLE):
             raise StageError("backtest: the store has no features; run `vfr features build` first")
-        cols = ["symbol", "date", "close"] + (["open"] if fill == "open" else []) + (
-            ["volume"] if costs is not None and costs.impact_coef > 0 else []) + (
-            ["close_raw"] if costs is not None and costs.commission_per_share > 0 else [])
-        prices = store.read_prices(columns=cols)
-        features = store.read_table(FEATURES_TABLE)
-        oos = store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None
-        membership = store.read_membership()
-        sectors = store.read_universe().set_index("symbol")["sector"] if sector_neutral else None
-    if benchmark is None:
-        benchmark = sp500_index_levels()
-    strategies = _strategy_scores(features, oos, settings.ml_weight)
+        return _BacktestInputs(
+            prices=store.read_prices(columns=config.price_columns()),
+            features=store.read_table(FEATURES_TABLE),
+            oos=store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None,
+            membership=store.read_membership(),
+            sectors=store.read_universe().set_index("symbol")["sector"] if config.sector_neutral else None)
+
+
+def _run_strategies(inputs: _BacktestInputs, strategies: dict[str, pd.DataFrame], config: BacktestConfig,
+                    benchmark: pd.Series, console: Console) -> dict[str, BacktestResult]:
+    """One :func:`vfr.backtest.run_backtest` per strategy, same config, with a progress bar."""
     results = {}
     with _progress(console) as progress:
         task = progress.add_task("backtests", total=len(strategies))
         for name, scores in strategies.items():
-            results[name] = run_backtest(prices, scores, top_n=top_n, rebalance_every=5, cost_bps=settings.cost_bps,
-                                         execution_lag=1, start=start, end=end, benchmark=benchmark,
-                                         rebalance=rebalance, fill=fill, long_short=long_short, quantile=quantile,
-                                         costs=costs, sectors=sectors)
+            results[name] = run_backtest(inputs.prices, scores, config, benchmark=benchmark, sectors=inputs.sectors)
             progress.advance(task)
-    # the latest run's net equity curves (1.0 = start), read by the API's ops dashboard
+    return results
+
+
+def _save_equity(settings: Settings, results: dict[str, BacktestResult]) -> None:
+    """Replace the ``backtest_equity`` table with the runs' net equity curves (1.0 = start),
+    read by the API's ops dashboard."""
     equity = pd.concat([r.equity.rename("equity").rename_axis("date").reset_index().assign(strategy=name)
                         for name, r in results.items()], ignore_index=True)[["date", "strategy", "equity"]]
     with MarketStore.from_settings(settings) as store:
-        store.replace_table("backtest_equity", equity)
-    main = "composite" if "composite" in results else "classic"
-    comparison = comparison_table(results, main)
-    horizon = settings.horizon
-    fwd = make_labels(prices, {horizon: settings.horizon_days}, membership=membership)
-    scored = strategies[main].merge(fwd, on=["date", "symbol"])
-    ic = ic_by_date(scored, "score", f"fwd_excess_{horizon}")
-    importance = None
+        store.replace_table(tables.BACKTEST_EQUITY, equity)
+
+
+def _champion_importance(settings: Settings) -> pd.Series | None:
+    """The 20 most important features of the champion model, or None without one."""
     try:
-        loaded = ModelRegistry.from_settings(settings).load(settings.model_name)
-        importance = loaded.feature_importance().head(20)
+        return ModelRegistry.from_settings(settings).load(settings.model_name).feature_importance().head(20)
     except RegistryError:
-        pass
-    charged = costs.describe() if costs is not None else f"{settings.cost_bps:g} bps per unit traded"
-    extra = {f"Strategies compared (same period, costs {charged}, top {top_n}, weekly)": comparison}
+        return None
+
+
+def _report_tables(results: dict[str, BacktestResult], comparison: pd.DataFrame, config: BacktestConfig,
+                   split: str | None, model_metrics: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The extra tables of the backtest report: the comparison, before / after ``split``, model metrics."""
+    cadence = config.rebalance or f"every {config.rebalance_every} trading days"
+    extra = {f"Strategies compared (same period, costs {config.costs.describe()}, top {config.top_n}, "
+             f"{cadence})": comparison}
     if split is not None:
         extra[f"Before / after {split} (same books, before and after costs)"] = period_table(
             results, {f"before {split}": (None, str(pd.Timestamp(split) - pd.Timedelta(days=1))),
                       f"from {split}": (split, None)})
     if model_metrics is not None:
         extra["Out-of-sample model metrics vs baselines"] = model_metrics
+    return extra
+
+
+def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, benchmark: pd.Series | None = None,
+                   title: str = "VFR backtest", model_metrics: pd.DataFrame | None = None,
+                   console: Console | None = None, split: str | None = None,
+                   factor_eval: bool = True) -> BacktestOutcome:
+    """Backtest classic, ML and composite selections out of sample and write one report.
+
+    ML scores are the walk-forward out-of-sample probabilities (each made by a model fitted
+    only on data before its date). Without them only the classic strategy runs.
+
+    Parameters
+    ----------
+    settings : Settings
+    config : BacktestConfig, optional
+        Passed to :func:`vfr.backtest.run_backtest` for every strategy; default
+        ``BacktestConfig.from_settings(settings)`` (the settings' top-N and costs, every 5
+        trading days, lag 1, close fill). With ``sector_neutral`` the sectors come from the
+        ``securities`` table.
+    benchmark : pandas.Series, optional
+        Index levels; default the S&P 500 (:func:`vfr.data.samples.sp500_index_levels`).
+    title : str
+        Report title.
+    model_metrics : pandas.DataFrame, optional
+        Out-of-sample model metrics, shown in the report.
+    console : rich.console.Console, optional
+    split : str, optional
+        Adds a table of metrics before / from that date.
+    factor_eval : bool, default True
+        Adds IC decay and quantile returns.
+
+    Returns
+    -------
+    BacktestOutcome
+        The net equity curves (1.0 at the start) also replace the store table
+        ``backtest_equity`` (``date``, ``strategy``, ``equity``), which the API's ops dashboard
+        shows.
+
+    Raises
+    ------
+    StageError
+        The store has no features.
+    """
+    console = _console(console)
+    config = BacktestConfig.from_settings(settings) if config is None else config
+    inputs = _read_backtest_inputs(settings, config)
+    strategies = _strategy_scores(inputs.features, inputs.oos, settings.ml_weight)
+    benchmark = sp500_index_levels() if benchmark is None else benchmark
+    results = _run_strategies(inputs, strategies, config, benchmark, console)
+    _save_equity(settings, results)
+    main = "composite" if "composite" in results else "classic"
+    comparison = comparison_table(results, main)
+    horizon = settings.horizon
+    fwd = make_labels(inputs.prices, {horizon: settings.horizon_days}, membership=inputs.membership)
+    ic = ic_by_date(strategies[main].merge(fwd, on=["date", "symbol"]), "score", f"fwd_excess_{horizon}")
     factor = None
     if factor_eval:
-        in_window = strategies[main][strategies[main]["date"].between(pd.Timestamp(start or "1900-01-01"),
-                                                                      pd.Timestamp(end or "2262-01-01"))]
-        factor = evaluate_factor(in_window, prices, horizons=(1, 5, 10, 21))
+        in_window = strategies[main][strategies[main]["date"].between(pd.Timestamp(config.start or "1900-01-01"),
+                                                                      pd.Timestamp(config.end or "2262-01-01"))]
+        factor = evaluate_factor(in_window, inputs.prices, horizons=(1, 5, 10, 21))
     out_dir = settings.reports_dir / f"backtest-{pd.Timestamp.now().strftime('%Y%m%d-%H%M%S')}"
     report = write_report(results[main], out_dir, title=f"{title}: {main} strategy", ic=ic,
-                          feature_importance=importance, extra_tables=extra, factor=factor)
+                          feature_importance=_champion_importance(settings),
+                          extra_tables=_report_tables(results, comparison, config, split, model_metrics),
+                          factor=factor)
     return BacktestOutcome(results=results, report=report, comparison=comparison, model_metrics=model_metrics)
 
 
@@ -502,8 +561,8 @@ def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequen
     console.print(f"  {selection.date.date()}: ML {selection.ml_status}; top: "
                   f"{', '.join(selection.table['symbol'].head(5))}")
     console.rule("[bold]5/5 backtest")
-    bt = stage_backtest(settings, top_n=top_n, title=title, model_metrics=model_metrics_table(outcome.result),
-                        console=console)
+    bt = stage_backtest(settings, BacktestConfig.from_settings(settings, **({"top_n": top_n} if top_n else {})),
+                        title=title, model_metrics=model_metrics_table(outcome.result), console=console)
     (bt.report.parent / "selection.csv").write_text(selection.table.to_csv(index=False))
     (bt.report.parent / "summary.json").write_text(json.dumps(
         {"model_version": outcome.version, "champion": outcome.champion, "selection_date": str(selection.date.date()),

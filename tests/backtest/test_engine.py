@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr.backtest import run_backtest
+from vfr.backtest import BacktestConfig, CostModel, run_backtest
 from vfr.errors import DataValidationError
 
 DATES = pd.bdate_range("2021-01-04", periods=8)
@@ -48,7 +48,8 @@ SWITCH = {"A": [1, 0, 0, 0, 1, 0, 0, 0], "B": [0, 0, 1, 0, 0, 0, 1, 0]}
 def test_costs_two_assets_switching():
     prices = long_prices({"A": A, "B": B})
     scores = long_scores(SWITCH)
-    res = run_backtest(prices, scores, top_n=1, rebalance_every=2, cost_bps=10.0, execution_lag=1)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=2, costs=CostModel(slippage_bps=10.0),
+                                                      execution_lag=1))
     d = res.daily
     # entries at days 1 (buy A from cash), 3 (A -> B), 5 (B -> A), 7 (A -> B)
     expected_turnover = pd.Series(0.0, index=d.index)
@@ -80,15 +81,16 @@ def test_higher_costs_lower_final_equity_by_expected_amount():
     tau = np.array([0, 1, 0, 2, 0, 2, 0, 2.0])
     finals = {}
     for bps in (0.0, 10.0, 50.0):
-        res = run_backtest(prices, scores, top_n=1, rebalance_every=2, cost_bps=bps)
+        res = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=2,
+                                                          costs=CostModel(slippage_bps=bps)))
         finals[bps] = res.daily["equity"].iloc[-1]
         assert finals[bps] == pytest.approx(np.prod(1 + g - bps / 1e4 * tau), rel=1e-13)
     assert finals[0.0] > finals[10.0] > finals[50.0]
     # the gap between 0 and 50 bp is the compounded cost drag
     assert finals[0.0] - finals[50.0] == pytest.approx(np.prod(1 + g) - np.prod(1 + g - 0.005 * tau), rel=1e-12)
     # gross metrics do not depend on costs
-    r0 = run_backtest(prices, scores, top_n=1, rebalance_every=2, cost_bps=0.0)
-    r50 = run_backtest(prices, scores, top_n=1, rebalance_every=2, cost_bps=50.0)
+    r0 = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=2, costs=CostModel(slippage_bps=0.0)))
+    r50 = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=2, costs=CostModel(slippage_bps=50.0)))
     assert r0.metrics["strategy_gross"] == r50.metrics["strategy_gross"]
     assert r50.metrics["strategy_net"]["cagr"] < r0.metrics["strategy_net"]["cagr"]
 
@@ -102,7 +104,7 @@ def test_weights_drift_with_prices_between_rebalances():
     # signals at days 0 and 4 (rebalance_every=4): first A+B, then A+C
     scores = long_scores({"A": [2, 0, 0, 0, 2, 0, 0, 0], "B": [1, 0, 0, 0, 0, 0, 0, 0],
                           "C": [0, 0, 0, 0, 1, 0, 0, 0]})
-    res = run_backtest(prices, scores, top_n=2, rebalance_every=4, cost_bps=10.0)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=2, rebalance_every=4, costs=CostModel(slippage_bps=10.0)))
     d = res.daily
     # entered 50/50 at day 1; day 2 value 0.5*12/10 + 0.5*9/10 = 1.05
     assert d["gross_return"].iloc[2] == pytest.approx(0.05)
@@ -122,13 +124,15 @@ def test_weights_drift_with_prices_between_rebalances():
 def test_changing_scores_after_t_changes_nothing_up_to_t_plus_lag(lag):
     _, prices, scores = random_market()
     dates = np.sort(scores["date"].unique())
-    base = run_backtest(prices, scores, top_n=5, rebalance_every=1, cost_bps=10.0, execution_lag=lag)
+    base = run_backtest(prices, scores, BacktestConfig(top_n=5, rebalance_every=1,
+                                                       costs=CostModel(slippage_bps=10.0), execution_lag=lag))
     rng = np.random.default_rng(1)
     for t in dates[[20, 50, 90]]:
         changed = scores.copy()
         after = changed["date"] > t
         changed.loc[after, "score"] = rng.normal(size=after.sum())
-        res = run_backtest(prices, changed, top_n=5, rebalance_every=1, cost_bps=10.0, execution_lag=lag)
+        res = run_backtest(prices, changed, BacktestConfig(top_n=5, rebalance_every=1,
+                                                           costs=CostModel(slippage_bps=10.0), execution_lag=lag))
         cut = dates[np.searchsorted(dates, t) + lag]
         pd.testing.assert_frame_equal(res.daily.loc[:cut], base.daily.loc[:cut])
         pd.testing.assert_frame_equal(res.weights[res.weights["date"] <= cut].reset_index(drop=True),
@@ -149,18 +153,21 @@ def test_perfect_foresight_is_not_earned_with_lag():
     fwd = rets.shift(-1).stack().rename("score").reset_index()
     fwd.columns = ["date", "symbol", "score"]
     best = rets.max(axis=1)  # best return each day
-    perfect = run_backtest(prices, fwd, top_n=1, rebalance_every=1, cost_bps=0.0, execution_lag=0)
+    perfect = run_backtest(prices, fwd, BacktestConfig(top_n=1, rebalance_every=1, costs=CostModel(slippage_bps=0.0),
+                                                       execution_lag=0))
     g0 = perfect.daily["gross_return"].iloc[1:]
     # trading at the close of t on the t -> t+1 return picks the best stock every day
     np.testing.assert_allclose(g0.to_numpy(), best.loc[g0.index].to_numpy(), rtol=1e-12)
-    lagged = run_backtest(prices, fwd, top_n=1, rebalance_every=1, cost_bps=0.0, execution_lag=1)
+    lagged = run_backtest(prices, fwd, BacktestConfig(top_n=1, rebalance_every=1, costs=CostModel(slippage_bps=0.0),
+                                                      execution_lag=1))
     g1 = lagged.daily["gross_return"].loc[lagged.first_entry:].iloc[1:]
     assert (g1 < best.loc[g1.index] - 1e-12).mean() > 0.5
     assert lagged.daily["equity"].iloc[-1] < 0.5 * perfect.daily["equity"].iloc[-1]
     # a score that is the same-day return (t-1, t] cannot earn the next return either
     same = rets.stack().rename("score").reset_index()
     same.columns = ["date", "symbol", "score"]
-    res = run_backtest(prices, same, top_n=1, rebalance_every=1, cost_bps=0.0, execution_lag=0)
+    res = run_backtest(prices, same, BacktestConfig(top_n=1, rebalance_every=1, costs=CostModel(slippage_bps=0.0),
+                                                    execution_lag=0))
     assert res.daily["equity"].iloc[-1] < 0.5 * perfect.daily["equity"].iloc[-1]
 
 
@@ -173,7 +180,7 @@ def test_missing_price_held_at_last_price_and_not_picked_on_entry():
     prices = long_prices({"A": a, "B": b, "C": c})
     # B has the best score but no price on the entry day 1 -> A and C are chosen
     scores = long_scores({"A": [2] * 8, "B": [3] * 8, "C": [1] * 8})
-    res = run_backtest(prices, scores, top_n=2, rebalance_every=100, cost_bps=0.0)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=2, rebalance_every=100, costs=CostModel(slippage_bps=0.0)))
     assert sorted(res.weights["symbol"]) == ["A", "C"]
     d = res.daily
     assert d["gross_return"].iloc[2] == 0.0  # A unpriced on day 2: held at 10
@@ -187,7 +194,7 @@ def test_missing_price_held_at_last_price_and_not_picked_on_entry():
 
 def test_equal_weight_benchmark_is_mean_daily_return():
     wide, prices, scores = random_market(n_sym=8, n_days=40, seed=5)
-    res = run_backtest(prices, scores, top_n=3, rebalance_every=5)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=3, rebalance_every=5))
     expected = wide.pct_change().mean(axis=1)
     got = res.benchmarks["equal_weight"]
     np.testing.assert_allclose(got.to_numpy(), expected.loc[got.index].to_numpy(), rtol=1e-12)
@@ -202,7 +209,7 @@ def test_external_benchmark_aligned_where_it_covers():
     levels = pd.Series(100.0 * np.cumprod(1 + np.linspace(-0.01, 0.01, 20)), index=dates[5:25], name="idx")
     levels = levels.drop(dates[10])  # a hole inside the coverage: carried, then caught up
     levels.index = levels.index.as_unit("us")  # e.g. arch's sp500 index resolution
-    res = run_backtest(prices, scores, top_n=2, rebalance_every=5, benchmark=levels)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=2, rebalance_every=5), benchmark=levels)
     b = res.benchmarks["idx"]
     assert b.loc[: dates[5]].isna().all() and b.loc[dates[25]:].isna().all()
     assert b.loc[dates[10]] == 0.0
@@ -216,7 +223,7 @@ def test_rebalance_grid_start_end_and_validation():
     dates = np.sort(scores["date"].unique())
     # no scores on the first 3 days: the grid starts on the first scored day in the window
     sc = scores[scores["date"] >= dates[3]]
-    res = run_backtest(prices, sc, top_n=2, rebalance_every=5, start=dates[1], end=dates[30])
+    res = run_backtest(prices, sc, BacktestConfig(top_n=2, rebalance_every=5, start=dates[1], end=dates[30]))
     assert list(res.weights["signal_date"].unique()) == list(dates[[3, 8, 13, 18, 23, 28]])
     assert res.daily.index[0] == dates[3] and res.daily.index[-1] == dates[30]
     with pytest.raises(DataValidationError):
@@ -224,4 +231,4 @@ def test_rebalance_grid_start_end_and_validation():
     with pytest.raises(DataValidationError):
         run_backtest(prices.drop(columns="close"), scores)
     with pytest.raises(ValueError):
-        run_backtest(prices, scores, top_n=0)
+        run_backtest(prices, scores, BacktestConfig(top_n=0))

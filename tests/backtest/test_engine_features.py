@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr.backtest import CostModel, run_backtest, select_weights, trade_costs
+from vfr.backtest import BacktestConfig, CostModel, run_backtest, select_weights, trade_costs
 from vfr.backtest.costs import impact_fraction
 
 DATES = pd.bdate_range("2021-01-04", periods=8)
@@ -51,8 +51,9 @@ def test_commission_and_slippage_reduce_returns_by_expected_amount():
     raw_b = [x / 4 for x in B]
     prices = frame({"A": {"close": A, "close_raw": raw_a}, "B": {"close": B, "close_raw": raw_b}})
     model = CostModel(commission_bps=3.0, slippage_bps=7.0, commission_per_share=0.005)
-    res = run_backtest(prices, long_scores(SWITCH), top_n=1, rebalance_every=2, costs=model)
-    free = run_backtest(prices, long_scores(SWITCH), top_n=1, rebalance_every=2, cost_bps=0.0)
+    res = run_backtest(prices, long_scores(SWITCH), BacktestConfig(top_n=1, rebalance_every=2, costs=model))
+    free = run_backtest(prices, long_scores(SWITCH), BacktestConfig(top_n=1, rebalance_every=2,
+                                                                    costs=CostModel(slippage_bps=0.0)))
     d = res.daily
     # day 1 buys A (w=1): 10 bp + 0.005 USD/share on 1/raw_A[1] shares per USD
     # day 3 sells A, buys B: drifted A weight 1 -> traded 2 units of capital
@@ -77,14 +78,14 @@ def test_square_root_impact_by_hand():
     prices = frame({"A": {"close": close, "volume": np.full(n, 50_000.0)}}, dates)
     scores = long_scores({"A": [np.nan] * 24 + [1.0] + [np.nan] * 5}, dates)
     model = CostModel(impact_coef=0.8, adv_window=20)
-    res = run_backtest(prices, scores, top_n=1, rebalance_every=1, costs=model, capital=1e6)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=1, costs=model, capital=1e6))
     e = 25  # fill day (signal 24 + lag 1)
     window = close[e - 20:e] / close[e - 21:e - 1] - 1  # returns of days e-20 .. e-1
     sigma = np.std(window)  # population std of the previous 20 daily returns
     q = 1e6 / close[e]  # shares bought with the whole capital
     assert res.daily.loc[dates[e], "cost"] == pytest.approx(0.8 * sigma * np.sqrt(q / 50_000.0), rel=1e-10)
     # impact grows like the square root of the trade: 4x capital -> 2x cost per unit traded
-    big = run_backtest(prices, scores, top_n=1, rebalance_every=1, costs=model, capital=4e6)
+    big = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=1, costs=model, capital=4e6))
     assert big.daily.loc[dates[e], "cost"] == pytest.approx(2 * res.daily.loc[dates[e], "cost"], rel=1e-10)
 
 
@@ -108,7 +109,8 @@ def test_fill_at_next_open():
     oa = [10.0, 10.5, 12.0, 11.5, 10.2, 10.4, 11.0, 12.5]
     ob = [20.0, 19.5, 20.0, 21.0, 23.0, 22.5, 23.0, 24.5]
     prices = frame({"A": {"close": A, "open": oa}, "B": {"close": B, "open": ob}})
-    res = run_backtest(prices, long_scores(SWITCH), top_n=1, rebalance_every=2, cost_bps=0.0, fill="open")
+    res = run_backtest(prices, long_scores(SWITCH), BacktestConfig(top_n=1, rebalance_every=2,
+                                                                   costs=CostModel(slippage_bps=0.0), fill="open"))
     g = res.daily["gross_return"].to_numpy()
     # day 1: cash -> A at the open of day 1, earns open -> close
     assert g[1] == pytest.approx(A[1] / oa[1] - 1)
@@ -127,8 +129,8 @@ def test_dividends_paid_into_cash():
     adj = [9.5, 9.5, 9.5, 10.0, 10.0, 10.0, 10.0, 10.0]
     prices = frame({"A": {"close": adj, "close_raw": raw, "dividend_amount": div}})
     scores = long_scores({"A": [1.0] + [np.nan] * 7})
-    tr = run_backtest(prices, scores, top_n=1, cost_bps=0.0)
-    cash = run_backtest(prices, scores, top_n=1, cost_bps=0.0, dividends=True)
+    tr = run_backtest(prices, scores, BacktestConfig(top_n=1, costs=CostModel(slippage_bps=0.0)))
+    cash = run_backtest(prices, scores, BacktestConfig(top_n=1, costs=CostModel(slippage_bps=0.0), dividends=True))
     # price flat, dividend 0.5 on a 10 price: +5 % on the ex-date either way
     assert cash.daily["gross_return"].iloc[3] == pytest.approx(0.05)
     assert cash.daily["dividend_return"].iloc[3] == pytest.approx(0.05)
@@ -163,8 +165,8 @@ def test_select_weights_modes():
 
 def test_long_short_sector_neutral_capped_backtest():
     prices, scores, sectors = random_market()
-    res = run_backtest(prices, scores, quantile=0.2, long_short=True, sectors=sectors, max_weight=0.1,
-                       rebalance="weekly")
+    res = run_backtest(prices, scores, BacktestConfig(quantile=0.2, long_short=True, sector_neutral=True,
+                                                      max_weight=0.1, rebalance="weekly"), sectors=sectors)
     by = res.weights.assign(sector=res.weights["symbol"].map(sectors)).groupby(["date", "sector"])["weight"].sum()
     assert by.abs().max() < 1e-12  # every sector dollar neutral at every entry
     assert res.weights["weight"].abs().max() <= 0.1 + 1e-12
@@ -173,8 +175,9 @@ def test_long_short_sector_neutral_capped_backtest():
 
 def test_min_trade_skips_small_trades():
     prices, scores, _ = random_market(n_sym=10)
-    base = run_backtest(prices, scores, top_n=5, rebalance_every=5, cost_bps=10.0)
-    res = run_backtest(prices, scores, top_n=5, rebalance_every=5, cost_bps=10.0, min_trade=0.05)
+    base = run_backtest(prices, scores, BacktestConfig(top_n=5, rebalance_every=5, costs=CostModel(slippage_bps=10.0)))
+    res = run_backtest(prices, scores, BacktestConfig(top_n=5, rebalance_every=5, costs=CostModel(slippage_bps=10.0),
+                                                      min_trade=0.05))
     assert res.daily["turnover"].sum() < base.daily["turnover"].sum()
     # drifted positions within 5 % of their 20 % target are left alone -> targets off 0.2
     w = res.weights["weight"]
@@ -184,7 +187,7 @@ def test_min_trade_skips_small_trades():
 @pytest.mark.parametrize("freq", ["daily", "weekly", "monthly"])
 def test_calendar_rebalancing(freq):
     prices, scores, _ = random_market(n_sym=8, n_days=120)
-    res = run_backtest(prices, scores, top_n=3, rebalance=freq)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=3, rebalance=freq))
     sig = pd.DatetimeIndex(res.weights["signal_date"].unique())
     dates = pd.DatetimeIndex(np.sort(scores["date"].unique()))
     if freq == "daily":
@@ -194,7 +197,7 @@ def test_calendar_rebalancing(freq):
         last = pd.Series(dates, index=dates.to_period(period)).groupby(level=0).max()
         assert list(sig) == list(last.iloc[: len(sig)])
     with pytest.raises(ValueError):
-        run_backtest(prices, scores, rebalance="yearly")
+        run_backtest(prices, scores, BacktestConfig(rebalance="yearly"))
 
 
 # -- no look-ahead, all options at once ------------------------------------------------
@@ -205,7 +208,7 @@ def test_calendar_rebalancing(freq):
 ])
 def test_no_position_uses_scores_after_its_date(opts):
     prices, scores, sectors = random_market()
-    base = run_backtest(prices, scores, top_n=5, sectors=sectors, **opts)
+    base = run_backtest(prices, scores, BacktestConfig(top_n=5, sector_neutral=True, **opts), sectors=sectors)
     dates = np.sort(scores["date"].unique())
     rng = np.random.default_rng(9)
     changed_any = False
@@ -213,7 +216,7 @@ def test_no_position_uses_scores_after_its_date(opts):
         ch = scores.copy()
         after = ch["date"] > t
         ch.loc[after, "score"] = rng.normal(size=after.sum())
-        res = run_backtest(prices, ch, top_n=5, sectors=sectors, **opts)
+        res = run_backtest(prices, ch, BacktestConfig(top_n=5, sector_neutral=True, **opts), sectors=sectors)
         cut = dates[np.searchsorted(dates, t) + 1]  # fill day of the signal at t (lag 1)
         pd.testing.assert_frame_equal(res.daily.loc[:cut], base.daily.loc[:cut])
         wb, wr = base.weights, res.weights

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SP500_PRICES, require_shared
-from vfr.backtest import run_backtest
+from vfr.backtest import BacktestConfig, CostModel, run_backtest
 from vfr.ml import ic_by_date
 
 
@@ -26,7 +26,8 @@ def test_real_data_small(sp500_raw_small):
 
     prices, scores = _prices_and_momentum(sp500_raw_small)
     spx = sp500.load()["Adj Close"].rename("sp500")
-    res = run_backtest(prices, scores, top_n=5, rebalance_every=5, cost_bps=10.0, benchmark=spx)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=5, rebalance_every=5,
+                                                      costs=CostModel(slippage_bps=10.0)), benchmark=spx)
     assert len(res.daily) > 2000
     assert np.isfinite(res.daily.to_numpy()).all()
     assert (res.daily["equity"] > 0).all()
@@ -50,6 +51,6 @@ def test_full_set_runs():
     path = require_shared(SP500_PRICES)
     raw = pd.read_parquet(path, columns=["symbol", "date", "adjusted_close"])
     prices, scores = _prices_and_momentum(raw)
-    res = run_backtest(prices, scores, top_n=20, rebalance_every=5)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=20, rebalance_every=5))
     assert np.isfinite(res.daily["equity"]).all()
     assert (res.weights.groupby("date")["weight"].sum() - 1.0).abs().max() < 1e-9

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr.backtest import run_backtest, write_report
+from vfr.backtest import BacktestConfig, run_backtest, write_report
 from vfr.ml import ic_by_date
 
 
@@ -22,7 +22,7 @@ def _result():
     fwd = close.shift(-5) / close - 1
     fwd = fwd.rename_axis(index="date", columns="symbol").stack().rename("fwd_ret_1w").reset_index()
     spx = pd.Series(np.cumprod(1 + rng.normal(0, 0.01, 60)) * 3000, index=dates[10:70], name="S&P 500 <index>")
-    return run_backtest(prices, scores, top_n=3, benchmark=spx), ic_by_date(scores.merge(fwd, on=["date", "symbol"]), "score", "fwd_ret_1w")
+    return run_backtest(prices, scores, BacktestConfig(top_n=3), benchmark=spx), ic_by_date(scores.merge(fwd, on=["date", "symbol"]), "score", "fwd_ret_1w")
 
 
 def test_report_is_self_contained(tmp_path):
@@ -67,7 +67,7 @@ def test_report_with_factor_evaluation(tmp_path):
                          columns=[f"S{i}" for i in range(12)])
     prices = close.rename_axis(index="date", columns="symbol").stack().rename("close").reset_index()
     scores = prices[["date", "symbol"]].assign(score=rng.normal(size=len(prices)))
-    res = run_backtest(prices, scores, top_n=3)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=3))
     fac = evaluate_factor(scores, prices, horizons=(1, 5), quantiles=3)
     html = write_report(res, tmp_path, title="F", factor=fac).read_text(encoding="utf-8")
     assert {"ic_decay.png", "quantile_returns.png"} <= set(re.findall(r'<img src="([^"]+)"', html))

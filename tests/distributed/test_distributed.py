@@ -15,10 +15,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
-from vfr.backtest import run_backtest
+from vfr.backtest import BacktestConfig, run_backtest
 from vfr.data import adjust_prices
 from vfr.distributed import (
-    build_features_distributed,
     dask_client,
     fit_lightgbm_dask,
     fit_xgboost_dask,
@@ -95,16 +94,6 @@ def test_the_cluster_has_two_worker_processes(cluster) -> None:
     assert len(pids) == 2 and os.getpid() not in pids
 
 
-def test_feature_build_on_the_cluster_equals_local(cluster, prices, tmp_path) -> None:
-    local = build_features(prices)
-    dist = build_features_distributed(prices, cluster, symbol_partitions=3, date_partitions=4, out_dir=tmp_path / "f")
-    pd.testing.assert_frame_equal(dist, local)
-    parts = sorted((tmp_path / "f").glob("part-*.parquet"))
-    assert len(parts) == 4
-    back = pd.read_parquet(tmp_path / "f").sort_values(["symbol", "date"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(back, local, check_dtype=False)
-
-
 def _train_test(prices: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Labelled rank features split in time (last 20% of dates for testing, a 10-day gap)."""
     features = build_features(prices)
@@ -169,7 +158,7 @@ def test_walk_forward_training_on_the_cluster_equals_local(cluster, prices) -> N
 
 def test_backtest_sweep_on_the_cluster_equals_local(cluster, prices) -> None:
     scores = prices[["date", "symbol"]].assign(score=prices.groupby("symbol")["close"].pct_change(20))
-    grid = [{"top_n": n, "rebalance_every": r} for n in (3, 5) for r in (5, 21)]
+    grid = [{"config": BacktestConfig(top_n=n, rebalance_every=r)} for n in (3, 5) for r in (5, 21)]
     shared = {"prices": prices[["symbol", "date", "close"]], "scores": scores}
     local = sweep(run_backtest, shared, grid)
     dist = sweep(run_backtest, shared, grid, client=cluster)

@@ -155,15 +155,15 @@ def test_ranks_average_ties():
     assert f.loc[f["date"] == "2020-01-01", "ret_1d_rank"].isna().all()
 
 
-def test_rank_columns_helper_matches_build(features_small):
-    from vfr.features.cross_section import rank_columns
+def test_rank_matrix_matches_pandas_and_build(features_small):
+    from vfr.features.cross_section import rank_matrix
 
     names = ["ret_5d", "macd_hist", "volume_z_20"]
     frame = features_small[["date", *names]].copy()
     frame.loc[frame["date"] == "2016-05-02", "ret_5d"] = np.nan  # an all-NaN date
-    ranks = rank_columns(frame, names)
-    assert list(ranks.columns) == [f"{n}_rank" for n in names]
-    assert ranks.loc[(frame["date"] == "2016-05-02").to_numpy(), "ret_5d_rank"].isna().all()
+    codes, _ = pd.factorize(frame["date"])
+    ranks = rank_matrix(frame[names].to_numpy(np.float32), codes)
+    assert np.isnan(ranks[(frame["date"] == "2016-05-02").to_numpy(), 0]).all()
     expected = frame.groupby("date")[names].rank(pct=True).to_numpy()
-    np.testing.assert_allclose(ranks.to_numpy(), expected, atol=1e-6, equal_nan=True)
-    np.testing.assert_array_equal(ranks["macd_hist_rank"], features_small["macd_hist_rank"])
+    np.testing.assert_allclose(ranks, expected, atol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(ranks[:, 1], features_small["macd_hist_rank"])

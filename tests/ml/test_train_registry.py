@@ -178,3 +178,10 @@ def test_unknown_algorithm_is_a_clear_error() -> None:
 
     with pytest.raises(ModelError, match="unknown algorithm 'gbm'"):
         TrainConfig(algorithm="gbm")
+
+
+def test_train_config_reads_any_spelling_of_the_horizon() -> None:
+    assert TrainConfig(horizon="5d").horizon == TrainConfig(horizon=5).horizon == "1w"
+    assert TrainConfig(horizon="21").horizon_days == 21
+    with pytest.raises(Exception, match="horizon"):
+        TrainConfig(horizon="3y")

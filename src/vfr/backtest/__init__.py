@@ -2,9 +2,10 @@
 
 Public interface::
 
-    run_backtest(prices, scores, *, top_n, rebalance_every, cost_bps, execution_lag,
-                 start, end, benchmark, rebalance, quantile, long_short, max_weight, sectors,
-                 min_trade, costs, fill, dividends, capital, gross_exposure) -> BacktestResult
+    BacktestConfig(top_n, rebalance_every, rebalance, execution_lag, start, end, quantile,
+                   long_short, max_weight, sector_neutral, min_trade, costs, fill, dividends,
+                   capital, gross_exposure); BacktestConfig.from_settings(settings, **overrides)
+    run_backtest(prices, scores, config, *, benchmark, sectors) -> BacktestResult
     CostModel(commission_bps, commission_per_share, slippage_bps, impact_coef, adv_window)
     select_weights(score, eligible, *, top_n, quantile, long_short, sector_codes, max_weight)
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor) -> Path
@@ -16,6 +17,7 @@ Public interface::
 """
 
 from vfr.backtest.compare import period_table
+from vfr.backtest.config import BacktestConfig
 from vfr.backtest.costs import CostModel, impact_fraction, trade_costs
 from vfr.backtest.engine import BacktestResult, run_backtest, select_weights
 from vfr.backtest.factor import FactorReport, evaluate_factor, forward_returns
@@ -43,6 +45,7 @@ from vfr.backtest.metrics import (
 from vfr.backtest.report import monthly_returns, write_report
 
 __all__ = [
+    "BacktestConfig",
     "BacktestResult",
     "CostModel",
     "FactorReport",

@@ -27,17 +27,18 @@ information from after its date.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vfr.backtest.config import BacktestConfig
 from vfr.backtest.costs import CostModel, trade_costs
 from vfr.backtest.metrics import relative_metrics, summary_metrics
 from vfr.errors import DataValidationError
 
-__all__ = ["BacktestResult", "run_backtest", "select_weights"]
+__all__ = ["BacktestConfig", "BacktestResult", "run_backtest", "select_weights"]
 
 EQUAL_WEIGHT = "equal_weight"
 
@@ -71,9 +72,8 @@ class BacktestResult:
         ``information_ratio``, ``tracking_error``) against ``params["relative_to"]`` (the
         external benchmark when given, else ``equal_weight``).
     params : dict[str, Any]
-        The arguments of the run (``top_n``, ``rebalance_every``, ``cost_bps``: the
-        proportional cost actually charged, that of ``costs`` when given, ``execution_lag``,
-        ``start``, ``end`` and every newer keyword) and ``relative_to``.
+        The run's :class:`BacktestConfig` (:meth:`BacktestConfig.as_params`: every field,
+        ``costs`` as a dict, ``cost_bps`` the proportional cost charged) and ``relative_to``.
     """
 
     daily: pd.DataFrame
@@ -288,86 +288,433 @@ def select_weights(score: np.ndarray, eligible: np.ndarray, *, top_n: int, quant
     return w
 
 
-def run_backtest(
-    prices: pd.DataFrame,
-    scores: pd.DataFrame,
-    *,
-    top_n: int = 20,
-    rebalance_every: int = 5,
-    cost_bps: float = 10.0,
-    execution_lag: int = 1,
-    start: str | pd.Timestamp | None = None,
-    end: str | pd.Timestamp | None = None,
-    benchmark: pd.Series | None = None,
-    rebalance: str | None = None,
-    quantile: float | None = None,
-    long_short: bool = False,
-    max_weight: float | None = None,
-    sectors: pd.Series | dict[str, str] | None = None,
-    min_trade: float = 0.0,
-    costs: CostModel | None = None,
-    fill: str = "close",
-    dividends: bool = False,
-    capital: float = 1e7,
-    gross_exposure: float = 1.0,
-) -> BacktestResult:
+def _required_price_columns(config: BacktestConfig) -> set[str]:
+    """Prices columns a run cannot do without (``close_raw`` is optional unless dividends)."""
+    cols = set(config.price_columns())
+    if not config.dividends:
+        cols.discard("close_raw")  # a per-share commission falls back to the adjusted close
+    return cols
+
+
+def _check_inputs(prices: pd.DataFrame, scores: pd.DataFrame, config: BacktestConfig,
+                  sectors: pd.Series | dict[str, str] | None) -> None:
+    """Raise on a config that is not a :class:`BacktestConfig`, missing columns, or sectors
+    that do not match ``config.sector_neutral``."""
+    if not isinstance(config, BacktestConfig):
+        raise TypeError(f"run_backtest: config must be a vfr.backtest.BacktestConfig, got {type(config).__name__}")
+    _check_columns(prices, _required_price_columns(config), "prices")
+    _check_columns(scores, {"symbol", "date", "score"}, "scores")
+    if config.sector_neutral and sectors is None:
+        raise ValueError("run_backtest: config.sector_neutral is True but no sectors were given "
+                         "(pass sectors=, symbol -> sector)")
+    if sectors is not None and not config.sector_neutral:
+        raise ValueError("run_backtest: sectors were given but config.sector_neutral is False "
+                         "(use BacktestConfig(sector_neutral=True))")
+
+
+@dataclass(frozen=True)
+class _Market:
+    """Prices of a run as ``(day, symbol)`` matrices on the trading calendar.
+
+    ``close`` is NaN where there is no usable (positive) close; ``prev_close`` is the
+    carried close of the day before; ``P`` the marking path (adjusted close, or price-only
+    with dividends) and ``Dv`` the dividend cash per share (None without dividends); ``O``
+    the fill path, ``raw_fill`` / ``adj_fill`` the as-traded / adjusted fill prices (for
+    costs); ``has_open`` whether a name can be filled; ``liq`` prefix sums of volume,
+    return and squared return (impact only).
+    """
+
+    calendar: pd.DatetimeIndex
+    symbols: pd.Index
+    close: np.ndarray
+    prev_close: np.ndarray
+    has_price: np.ndarray
+    has_open: np.ndarray
+    P: np.ndarray
+    Dv: np.ndarray | None
+    O: np.ndarray
+    raw_fill: np.ndarray
+    adj_fill: np.ndarray
+    liq: tuple[tuple[np.ndarray, np.ndarray], ...] | None
+
+
+def _dividend_paths(px_adj: np.ndarray, raw: np.ndarray, div: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Price-only marking path and dividend cash per share of each day.
+
+    The provider's factor scales history before an ex-date by ``1 - D / P_raw_prev``, so the
+    price-only path is the adjusted close times ``prod (1 - dy)`` up to that day.
+    """
+    div = np.nan_to_num(div, nan=0.0)
+    raw_prev = np.vstack([np.full((1, raw.shape[1]), np.nan), raw[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dy = np.clip(np.nan_to_num(np.where(raw_prev > 0, div / raw_prev, 0.0), nan=0.0), 0.0, 0.99)
+    P = px_adj * np.cumprod(1.0 - dy, axis=0)
+    P_prev = np.vstack([np.zeros((1, raw.shape[1])), P[:-1]])
+    return P, P_prev * dy
+
+
+def _open_fill(op: np.ndarray, P: np.ndarray, px_adj: np.ndarray, raw: np.ndarray, close_ff: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``has_open``, fill path, as-traded and adjusted fill prices of an open fill.
+
+    The price-only open is the open times ``P / adjusted close`` of the same day; a missing
+    open fills at the prior day's price.
+    """
+    op[~(op > 0)] = np.nan
+    has_open = ~np.isnan(op)
+    scale = np.divide(P, px_adj, out=np.ones_like(P), where=px_adj > 0)
+    prevP = np.vstack([P[:1], P[:-1]])
+    O = np.where(has_open, np.nan_to_num(op) * scale, prevP)
+    raw_fill = np.where(has_open, np.nan_to_num(op) * np.divide(raw, close_ff, out=np.ones_like(raw),
+                                                                 where=close_ff > 0), raw)
+    adj_fill = np.where(has_open, np.nan_to_num(op), px_adj)
+    return has_open, O, raw_fill, adj_fill
+
+
+def _liquidity(volume: np.ndarray, close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
+               ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Prefix sums of volume, daily return and squared return (for ADV and volatility)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(has_price, close / prev_close - 1.0, np.nan)
+    return _prefix_sums(volume), _prefix_sums(r), _prefix_sums(r * r)
+
+
+def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
+    """Scatter the prices frame into the matrices of :class:`_Market` (its dates = calendar)."""
+    calendar = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(prices["date"]).as_unit("ns"))).sort_values()
+    calendar.name = "date"
+    symbols = pd.Index(pd.unique(prices["symbol"])).astype(str).sort_values()
+    ppos = _positions(prices, calendar, symbols, "prices")
+
+    def matrix(column: str) -> np.ndarray:
+        return _to_matrix(prices, column, calendar, symbols, "prices", ppos)
+
+    close = matrix("close")
+    close[~(close > 0)] = np.nan  # non-positive prices are unusable
+    has_price = ~np.isnan(close)
+    close_ff = _ffill_rows(close)
+    px_adj = np.nan_to_num(close_ff, nan=0.0)
+    prev_close = np.vstack([np.full((1, close.shape[1]), np.nan), close_ff[:-1]])
+    raw = close_ff
+    if "close_raw" in prices.columns:
+        raw = _ffill_rows(matrix("close_raw"))
+        raw = np.where(np.isnan(raw), close_ff, raw)
+    P, Dv = _dividend_paths(px_adj, raw, matrix("dividend_amount")) if config.dividends else (px_adj, None)
+    if config.fill == "open":
+        has_open, O, raw_fill, adj_fill = _open_fill(matrix("open"), P, px_adj, raw, close_ff)
+    else:
+        has_open, O, raw_fill, adj_fill = has_price, P, raw, px_adj
+    liq = _liquidity(matrix("volume"), close, prev_close, has_price) if config.costs.impact_coef > 0 else None
+    return _Market(calendar=calendar, symbols=symbols, close=close, prev_close=prev_close, has_price=has_price,
+                   has_open=has_open, P=P, Dv=Dv, O=O, raw_fill=raw_fill, adj_fill=adj_fill, liq=liq)
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """The rebalances of a run: signal-date rows ``grid``, fill-day rows ``entry``, the scores
+    ``(len(grid), n_symbols)`` and who is eligible; ``hi`` ends the window (exclusive row)."""
+
+    grid: np.ndarray
+    entry: np.ndarray
+    scores: np.ndarray
+    eligible: np.ndarray
+    hi: int
+
+
+def _window(calendar: pd.DatetimeIndex, config: BacktestConfig) -> tuple[int, int]:
+    """Calendar rows ``[lo, hi)`` of the window ``[config.start, config.end]``."""
+    lo = 0 if config.start is None else int(calendar.searchsorted(pd.Timestamp(config.start), side="left"))
+    hi = len(calendar) if config.end is None else int(calendar.searchsorted(pd.Timestamp(config.end), side="right"))
+    return lo, hi
+
+
+def _score_positions(scores: pd.DataFrame, calendar: pd.DatetimeIndex, symbols: pd.Index
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calendar row, symbol column and value of each non-NaN score on a known day and symbol."""
+    sc = scores[["date", "symbol", "score"]].dropna(subset=["score"])
+    pos = _lookup(pd.DatetimeIndex(sc["date"]).as_unit("ns"), calendar)
+    spos = _lookup(sc["symbol"], symbols)
+    known = (pos >= 0) & (spos >= 0)
+    return pos[known], spos[known], sc["score"].to_numpy(dtype="float64")[known]
+
+
+def _signal_grid(pos: np.ndarray, calendar: pd.DatetimeIndex, window: tuple[int, int],
+                 config: BacktestConfig) -> np.ndarray:
+    """Signal-date rows: the rebalance grid over the scored days of the window whose fill day
+    is still inside it.
+
+    Raises
+    ------
+    DataValidationError
+        No scored day in the window, or none whose fill day is in it.
+    """
+    lo, hi = window
+    is_scored = np.zeros(len(calendar), dtype=bool)
+    is_scored[pos] = True
+    scored_pos = np.flatnonzero(is_scored)
+    scored_pos = scored_pos[(scored_pos >= lo) & (scored_pos < hi)]
+    if scored_pos.size == 0:
+        raise DataValidationError("scores have no non-NaN value on a trading day in the window",
+                                  source="scores")
+    grid = _grid(scored_pos, calendar, config.rebalance, config.rebalance_every)
+    grid = grid[grid + config.execution_lag < hi]
+    if grid.size == 0:
+        raise DataValidationError("no scored signal date has its entry day inside the window",
+                                  source="scores")
+    return grid
+
+
+def _score_matrix(pos: np.ndarray, spos: np.ndarray, values: np.ndarray, grid: np.ndarray, n_days: int,
+                  n_sym: int) -> np.ndarray:
+    """Scores of the signal dates, shape ``(len(grid), n_sym)`` (NaN = no score).
+
+    Raises
+    ------
+    DataValidationError
+        A (date, symbol) pair of a signal date is scored twice.
+    """
+    grid_row = np.full(n_days, -1)
+    grid_row[grid] = np.arange(grid.size)
+    gr = grid_row[pos]
+    on_grid = gr >= 0
+    flat = gr[on_grid].astype(np.int64) * n_sym + spos[on_grid]
+    if flat.size and np.bincount(flat, minlength=grid.size * n_sym).max() > 1:
+        raise DataValidationError("duplicate (date, symbol) rows in scores", source="scores")
+    smat = np.full((grid.size, n_sym), np.nan)
+    smat.reshape(-1)[flat] = values[on_grid]
+    return smat
+
+
+def _signals(scores: pd.DataFrame, market: _Market, config: BacktestConfig) -> _Signals:
+    """The rebalances with at least one eligible (scored, priced, fillable) name per leg.
+
+    Raises
+    ------
+    DataValidationError
+        See :func:`_signal_grid`, :func:`_score_matrix`; or no signal date has an eligible
+        name.
+    """
+    n_days, n_sym = market.close.shape
+    window = _window(market.calendar, config)
+    pos, spos, values = _score_positions(scores, market.calendar, market.symbols)
+    grid = _signal_grid(pos, market.calendar, window, config)
+    smat = _score_matrix(pos, spos, values, grid, n_days, n_sym)
+    entry = grid + config.execution_lag
+    eligible = ~np.isnan(smat) & market.has_price[entry] & market.has_open[entry]
+    ok = eligible.sum(axis=1) >= (2 if config.long_short else 1)
+    if not ok.any():
+        raise DataValidationError("no signal date has an eligible (scored and priced) symbol",
+                                  source="scores")
+    return _Signals(grid=grid[ok], entry=entry[ok], scores=smat[ok], eligible=eligible[ok], hi=window[1])
+
+
+def _sector_codes(sectors: pd.Series | dict[str, str] | None, symbols: pd.Index) -> np.ndarray | None:
+    """Integer sector code per symbol (-1 = unknown), or None without sectors."""
+    if sectors is None:
+        return None
+    sec = pd.Series(sectors).astype(str)
+    sec.index = sec.index.astype(str)
+    return pd.Categorical(sec.reindex(symbols)).codes.astype(np.int64)
+
+
+@dataclass
+class _Path:
+    """Per-day outputs of the simulation (``n_days`` long) and the target book of each rebalance."""
+
+    gf: np.ndarray  # gross growth factor of each day
+    cost: np.ndarray
+    turnover: np.ndarray
+    divret: np.ndarray
+    cash_share: np.ndarray
+    target: np.ndarray  # (n_rebalances, n_symbols)
+
+    @classmethod
+    def empty(cls, n_days: int, n_books: int, n_sym: int) -> _Path:
+        return cls(gf=np.ones(n_days), cost=np.zeros(n_days), turnover=np.zeros(n_days), divret=np.zeros(n_days),
+                   cash_share=np.zeros(n_days), target=np.zeros((n_books, n_sym)))
+
+
+def _book_weights(score: np.ndarray, eligible: np.ndarray, drift: np.ndarray, codes: np.ndarray | None,
+                  config: BacktestConfig) -> np.ndarray:
+    """Target weights of one rebalance; trades under ``min_trade`` keep the drifted weight."""
+    w = select_weights(score, eligible, top_n=config.top_n, quantile=config.quantile,
+                       long_short=config.long_short, sector_codes=codes, max_weight=config.max_weight,
+                       gross_exposure=config.gross_exposure)
+    if config.min_trade > 0:
+        small = np.abs(w - drift) < config.min_trade
+        w = np.where(small, drift, w)
+    return w
+
+
+def _rebalance_cost(trades: np.ndarray, e: int, market: _Market, model: CostModel, capital: float) -> float:
+    """Cost of the trades filled on day ``e`` (impact from the ``adv_window`` days before it)."""
+    adv = sig = None
+    if market.liq is not None:
+        wd = int(model.adv_window)
+        adv = _mean_before(market.liq[0], e, wd)
+        m1, m2 = _mean_before(market.liq[1], e, wd), _mean_before(market.liq[2], e, wd)
+        sig = np.sqrt(np.clip(m2 - m1 * m1, 0.0, None))
+    return trade_costs(trades, model=model, capital=capital, raw_price=market.raw_fill[e],
+                       adj_price=market.adj_fill[e], adv=adv, sigma=sig)
+
+
+def _mark_close_to_close(path: _Path, Vc: np.ndarray, dcash: np.ndarray, e: int, last: int) -> None:
+    """Growth and dividend return of days ``e+1 .. last`` from the book's closing values."""
+    vprev, vnow = Vc[:-1], Vc[1:]
+    path.gf[e + 1:last + 1] *= np.divide(vnow, vprev, out=np.ones_like(vnow), where=vprev > 0)
+    path.divret[e + 1:last + 1] = np.divide(np.diff(dcash), vprev, out=np.zeros_like(vprev), where=vprev > 0)
+
+
+def _mark_to_next_open(path: _Path, market: _Market, s: np.ndarray, cashv: np.ndarray, Vc: np.ndarray,
+                       dcash: np.ndarray, e: int, last: int) -> np.ndarray:
+    """Open fill followed by another book: days ``e+1 .. last-1`` close to close, day ``last``
+    up to its open (the next fill); returns the drifted weights at that open."""
+    vprev, vnow = Vc[:-2], Vc[1:-1]
+    path.gf[e + 1:last] *= np.divide(vnow, vprev, out=np.ones_like(vnow), where=vprev > 0)
+    path.divret[e + 1:last + 1] = np.divide(np.diff(dcash), Vc[:-1], out=np.zeros(last - e), where=Vc[:-1] > 0)
+    v_open = cashv[-1] + float(market.O[last] @ s)
+    path.gf[last] *= v_open / Vc[-2] if Vc[-2] > 0 else 1.0
+    if not v_open > 0:
+        return np.zeros_like(s)
+    return np.divide(s * market.O[last], v_open, out=np.zeros_like(s), where=v_open > 0)
+
+
+def _hold(path: _Path, market: _Market, w: np.ndarray, e: int, last: int, *, fill: str, final: bool) -> np.ndarray:
+    """Hold book ``w`` (filled on day ``e``) as fixed share counts through day ``last``.
+
+    Writes the book's growth, dividend return and cash share into ``path``; returns its
+    drifted weights at the next fill (zeros after the final book).
+    """
+    s = np.divide(w, market.O[e], out=np.zeros_like(w), where=w != 0)
+    c = 1.0 - float(w.sum())
+    stock = market.P[e:last + 1] @ s
+    if market.Dv is not None and last > e:
+        dcash = np.r_[0.0, np.cumsum(market.Dv[e + 1:last + 1] @ s)]
+    else:
+        dcash = np.zeros(last - e + 1)
+    cashv = c + dcash
+    Vc = stock + cashv
+    path.cash_share[e:last + 1] = np.divide(cashv, Vc, out=np.zeros_like(Vc), where=Vc > 0)
+    if fill == "open":
+        path.gf[e] *= Vc[0]
+        if not final:
+            return _mark_to_next_open(path, market, s, cashv, Vc, dcash, e, last)
+    _mark_close_to_close(path, Vc, dcash, e, last)
+    v_end = Vc[-1]
+    if final or not v_end > 0:
+        return np.zeros_like(s)
+    return np.divide(s * market.P[last], v_end, out=np.zeros_like(s), where=v_end > 0)
+
+
+def _simulate(market: _Market, signals: _Signals, codes: np.ndarray | None, config: BacktestConfig) -> _Path:
+    """Run the rebalances in order, one holding period at a time."""
+    n_days, n_sym = market.close.shape
+    K = len(signals.grid)
+    path = _Path.empty(n_days, K, n_sym)
+    net_eq = 1.0  # net equity at the previous close (for impact in USD)
+    drift = np.zeros(n_sym)
+    eq_mark = int(signals.grid[0])  # net equity known up to (excluding) this row
+    for k in range(K):
+        e = int(signals.entry[k])
+        w = _book_weights(signals.scores[k], signals.eligible[k], drift, codes, config)
+        path.target[k] = w
+        trades = w - drift
+        if e > eq_mark:  # net equity at the close before the fill
+            seg = slice(eq_mark, e)
+            net_eq *= float(np.prod(path.gf[seg] - path.cost[seg]))
+            eq_mark = e
+        path.cost[e] = _rebalance_cost(trades, e, market, config.costs, config.capital * net_eq)
+        path.turnover[e] = float(np.abs(trades).sum())
+        last = int(signals.entry[k + 1]) if k + 1 < K else signals.hi - 1
+        drift = _hold(path, market, w, e, last, fill=config.fill, final=k + 1 == K)
+    return path
+
+
+def _daily_frame(path: _Path, signals: _Signals, rows: slice, days: pd.DatetimeIndex) -> pd.DataFrame:
+    """The ``daily`` frame of :class:`BacktestResult` (cash 1.0 before the first fill)."""
+    gross = path.gf - 1.0
+    net = gross - path.cost
+    cash = np.where(np.arange(gross.size) < signals.entry[0], 1.0, path.cash_share)
+    daily = pd.DataFrame(
+        {"gross_return": gross[rows], "net_return": net[rows], "turnover": path.turnover[rows],
+         "cost": path.cost[rows], "dividend_return": path.divret[rows], "cash": cash[rows]},
+        index=days,
+    )
+    daily["equity"] = (1.0 + daily["net_return"]).cumprod()
+    return daily
+
+
+def _benchmark_frame(market: _Market, rows: slice, days: pd.DatetimeIndex, benchmark: pd.Series | None
+                     ) -> tuple[pd.DataFrame, str]:
+    """Equal-weight universe returns and the optional external benchmark; the name of the one
+    the strategy is compared with (the external one when given)."""
+    ew_mask = market.has_price & ~np.isnan(market.prev_close)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sym_ret = np.where(ew_mask, market.close / market.prev_close - 1.0, 0.0)
+    counts = ew_mask.sum(axis=1)
+    ew = np.divide(sym_ret.sum(axis=1), counts, out=np.full(counts.size, np.nan), where=counts > 0)
+    benchmarks = pd.DataFrame({EQUAL_WEIGHT: ew[rows]}, index=days)
+    if benchmark is None:
+        return benchmarks, EQUAL_WEIGHT
+    name = str(benchmark.name) if benchmark.name is not None else "benchmark"
+    if name in {EQUAL_WEIGHT, "strategy_net", "strategy_gross"}:
+        name = f"benchmark_{name}"
+    benchmarks[name] = _benchmark_returns(benchmark, market.calendar)[rows].to_numpy()
+    return benchmarks, name
+
+
+def _weights_frame(target: np.ndarray, signals: _Signals, market: _Market) -> pd.DataFrame:
+    """Long frame of the non-zero target weights, sorted by fill date and symbol."""
+    k_idx, s_idx = np.nonzero(target)
+    return pd.DataFrame({
+        "date": market.calendar[signals.entry[k_idx]],
+        "signal_date": market.calendar[signals.grid[k_idx]],
+        "symbol": market.symbols[s_idx],
+        "weight": target[k_idx, s_idx],
+    }).sort_values(["date", "symbol"], ignore_index=True)
+
+
+def _metrics(daily: pd.DataFrame, benchmarks: pd.DataFrame, main_bench: str, first_entry: pd.Timestamp
+             ) -> dict[str, dict[str, float]]:
+    """Summary (and for the strategy, relative) metrics over the invested days."""
+    inv = daily.index >= first_entry
+    metrics = {
+        "strategy_net": summary_metrics(daily.loc[inv, "net_return"], daily.loc[inv, "turnover"]),
+        "strategy_gross": summary_metrics(daily.loc[inv, "gross_return"]),
+    }
+    for key, col in (("strategy_net", "net_return"), ("strategy_gross", "gross_return")):
+        metrics[key].update(relative_metrics(daily.loc[inv, col], benchmarks.loc[inv, main_bench]))
+    for col in benchmarks.columns:
+        metrics[col] = summary_metrics(benchmarks.loc[inv, col])
+    return metrics
+
+
+def run_backtest(prices: pd.DataFrame, scores: pd.DataFrame, config: BacktestConfig | None = None, *,
+                 benchmark: pd.Series | None = None,
+                 sectors: pd.Series | dict[str, str] | None = None) -> BacktestResult:
     """Backtest a top-N / quantile, long-only or long-short strategy on scores.
 
     Parameters
     ----------
     prices : pandas.DataFrame
         Canonical prices frame (long; ``symbol``, ``date``, ``close`` split/dividend adjusted,
-        USD). Optional columns used when needed: ``open`` (``fill="open"``), ``volume``
-        (impact), ``close_raw`` (per-share commission, dividends), ``dividend_amount``
-        (``dividends=True``). Its distinct dates form the trading calendar.
+        USD). Optional columns used when needed (:meth:`BacktestConfig.price_columns`):
+        ``open`` (``fill="open"``), ``volume`` (impact), ``close_raw`` (per-share commission,
+        dividends), ``dividend_amount`` (``dividends=True``). Its distinct dates form the
+        trading calendar.
     scores : pandas.DataFrame
         Long frame ``date``, ``symbol``, ``score`` (higher = better; NaN = no opinion). For
         a walk-forward test these are out-of-sample predictions: the score of date t from a
         model fitted on data before t.
-    top_n : int, default 20
-        Names per leg; fewer when fewer are eligible. Ties broken by symbol order.
-    rebalance_every : int, default 5
-        Rebalance grid step in trading days (used when ``rebalance`` is None). Signal dates
-        are ``i0, i0 + k, ...`` among the scored days in ``[start, end]``.
-    cost_bps : float, default 10.0
-        Proportional cost (commission + slippage) in bp of traded notional; ignored when
-        ``costs`` is given.
-    execution_lag : int, default 1
-        Trading days between a signal date and the fill day.
-    start, end : str or Timestamp, optional
-        Window (inclusive) for signal dates, entries and the reported days.
+    config : BacktestConfig, optional
+        Selection, weighting, costs, fills and rebalancing; default ``BacktestConfig()``
+        (top 20, every 5 scored days, 10 bp, lag 1, close fill).
     benchmark : pandas.Series, optional
         Index *levels* on a DatetimeIndex (e.g. the S&P 500); its name (default
         ``"benchmark"``) is its column in ``benchmarks``.
-    rebalance : {"daily", "weekly", "monthly"}, optional
-        Calendar rebalancing: every scored day, or the last trading day of each calendar
-        week / month when it is scored (entered ``execution_lag`` days later). Overrides
-        ``rebalance_every``.
-    quantile : float, optional
-        Select the top (and for long-short the bottom) fraction instead of ``top_n``.
-    long_short : bool, default False
-        Long the best, short the worst (dollar neutral, legs ``+-gross_exposure/2``).
-    max_weight : float, optional
-        Position limit on the absolute weight of a name.
     sectors : pandas.Series or dict, optional
-        Symbol -> sector. When given, selection is sector neutral (see
-        :func:`select_weights`).
-    min_trade : float, default 0.0
-        Minimum trade size as a fraction of capital: smaller trades are skipped (the
-        position keeps its drifted weight, the difference stays in cash).
-    costs : CostModel, optional
-        Commission (bps and/or per share), slippage and square-root impact; default
-        ``CostModel(slippage_bps=cost_bps)``.
-    fill : {"close", "open"}, default "close"
-        Fill at the close or at the open of the fill day (signal + ``execution_lag``).
-    dividends : bool, default False
-        False: dividends are reinvested in the stock through the adjusted close. True: the
-        book is marked with price-only returns and each ``dividend_amount`` (ex-date) is
-        paid into cash (shorts pay it), reinvested at the next rebalance.
-    capital : float, default 1e7
-        Starting capital in USD (scales the impact cost only).
-    gross_exposure : float, default 1.0
-        Sum of absolute target weights.
+        Symbol -> sector; required exactly when ``config.sector_neutral`` (selection within
+        sectors, see :func:`select_weights`).
 
     Returns
     -------
@@ -381,8 +728,10 @@ def run_backtest(
     DataValidationError
         Missing columns, duplicate (date, symbol) rows, or no scored signal date whose entry
         day falls inside the window.
+    TypeError
+        ``config`` is not a :class:`BacktestConfig`.
     ValueError
-        Invalid parameters.
+        ``sectors`` given without ``config.sector_neutral``, or the reverse.
 
     Notes
     -----
@@ -396,253 +745,15 @@ def run_backtest(
     rebalance (:func:`vfr.backtest.costs.trade_costs`, on traded weights against the drifted
     book) are subtracted from the fill day's return: ``net_t = gross_t - cost_t``.
     """
-    if int(top_n) < 1 or int(rebalance_every) < 1 or int(execution_lag) < 0:
-        raise ValueError("need top_n >= 1, rebalance_every >= 1 and execution_lag >= 0")
-    if not cost_bps >= 0:
-        raise ValueError(f"cost_bps must be >= 0, got {cost_bps}")
-    if quantile is not None and not 0 < quantile <= 1:
-        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
-    if max_weight is not None and not max_weight > 0:
-        raise ValueError(f"max_weight must be > 0, got {max_weight}")
-    if fill not in ("close", "open"):
-        raise ValueError(f"fill must be 'close' or 'open', got {fill!r}")
-    if not min_trade >= 0 or not capital > 0 or not gross_exposure > 0:
-        raise ValueError("need min_trade >= 0, capital > 0 and gross_exposure > 0")
-    model = costs if costs is not None else CostModel(slippage_bps=float(cost_bps))
-    _check_columns(prices, {"symbol", "date", "close"}, "prices")
-    _check_columns(scores, {"symbol", "date", "score"}, "scores")
-    if fill == "open":
-        _check_columns(prices, {"open"}, "prices")
-    if model.impact_coef > 0:
-        _check_columns(prices, {"volume"}, "prices")
-    if dividends:
-        _check_columns(prices, {"dividend_amount", "close_raw"}, "prices")
-
-    calendar = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(prices["date"]).as_unit("ns"))).sort_values()
-    calendar.name = "date"
-    symbols = pd.Index(pd.unique(prices["symbol"])).astype(str).sort_values()
-    ppos = _positions(prices, calendar, symbols, "prices")
-    close = _to_matrix(prices, "close", calendar, symbols, "prices", ppos)
-    close[~(close > 0)] = np.nan  # non-positive prices are unusable
-    has_price = ~np.isnan(close)
-    close_ff = _ffill_rows(close)
-    n_days, n_sym = close.shape
-    px_adj = np.nan_to_num(close_ff, nan=0.0)
-    prev_close = np.vstack([np.full((1, n_sym), np.nan), close_ff[:-1]])
-
-    # -- price paths: P (marking), Dv (dividend cash per share), O (open fill) ---------
-    if "close_raw" in prices.columns:
-        raw = _ffill_rows(_to_matrix(prices, "close_raw", calendar, symbols, "prices", ppos))
-        raw = np.where(np.isnan(raw), close_ff, raw)
-    else:
-        raw = close_ff
-    if dividends:
-        div = np.nan_to_num(_to_matrix(prices, "dividend_amount", calendar, symbols, "prices", ppos), nan=0.0)
-        raw_prev = np.vstack([np.full((1, n_sym), np.nan), raw[:-1]])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dy = np.clip(np.nan_to_num(np.where(raw_prev > 0, div / raw_prev, 0.0), nan=0.0), 0.0, 0.99)
-        # the provider's factor scales history before an ex-date by (1 - D / P_raw_prev), so
-        # the price-only path is the adjusted close times prod (1 - dy) up to that day
-        P = px_adj * np.cumprod(1.0 - dy, axis=0)
-        P_prev = np.vstack([np.zeros((1, n_sym)), P[:-1]])
-        Dv = P_prev * dy
-    else:
-        P = px_adj
-        Dv = None
-    if fill == "open":
-        op = _to_matrix(prices, "open", calendar, symbols, "prices", ppos)
-        op[~(op > 0)] = np.nan
-        has_open = ~np.isnan(op)
-        # price-only open = open x (P / adjusted close) of the same day; missing -> prior close
-        scale = np.divide(P, px_adj, out=np.ones_like(P), where=px_adj > 0)
-        prevP = np.vstack([P[:1], P[:-1]])
-        O = np.where(has_open, np.nan_to_num(op) * scale, prevP)
-        raw_fill = np.where(has_open, np.nan_to_num(op) * np.divide(raw, close_ff, out=np.ones_like(raw),
-                                                                     where=close_ff > 0), raw)
-        adj_fill = np.where(has_open, np.nan_to_num(op), px_adj)
-    else:
-        has_open = has_price
-        O = P
-        raw_fill = raw
-        adj_fill = px_adj
-    if model.impact_coef > 0:
-        vol = _to_matrix(prices, "volume", calendar, symbols, "prices", ppos)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(has_price, close / prev_close - 1.0, np.nan)
-        liq = (_prefix_sums(vol), _prefix_sums(r), _prefix_sums(r * r))
-    else:
-        liq = None
-
-    # -- window and signal dates ----------------------------------------------------
-    lo = 0 if start is None else int(calendar.searchsorted(pd.Timestamp(start), side="left"))
-    hi = n_days if end is None else int(calendar.searchsorted(pd.Timestamp(end), side="right"))
-    sc = scores[["date", "symbol", "score"]].dropna(subset=["score"])
-    pos = _lookup(pd.DatetimeIndex(sc["date"]).as_unit("ns"), calendar)
-    spos = _lookup(sc["symbol"], symbols)
-    known = (pos >= 0) & (spos >= 0)
-    pos, spos, svals = pos[known], spos[known], sc["score"].to_numpy(dtype="float64")[known]
-    is_scored = np.zeros(n_days, dtype=bool)
-    is_scored[pos[pos >= 0]] = True
-    scored_pos = np.flatnonzero(is_scored)
-    scored_pos = scored_pos[(scored_pos >= lo) & (scored_pos < hi)]
-    if scored_pos.size == 0:
-        raise DataValidationError("scores have no non-NaN value on a trading day in the window",
-                                  source="scores")
-    grid = _grid(scored_pos, calendar, rebalance, rebalance_every)
-    grid = grid[grid + int(execution_lag) < hi]
-    if grid.size == 0:
-        raise DataValidationError("no scored signal date has its entry day inside the window",
-                                  source="scores")
-
-    grid_row = np.full(n_days, -1)
-    grid_row[grid] = np.arange(grid.size)
-    gr = grid_row[pos]
-    on_grid = gr >= 0
-    flat = gr[on_grid].astype(np.int64) * n_sym + spos[on_grid]
-    if flat.size and np.bincount(flat, minlength=grid.size * n_sym).max() > 1:
-        raise DataValidationError("duplicate (date, symbol) rows in scores", source="scores")
-    smat = np.full((grid.size, n_sym), np.nan)
-    smat.reshape(-1)[flat] = svals[on_grid]
-    entry_pos = grid + int(execution_lag)
-    eligible = ~np.isnan(smat) & has_price[entry_pos] & has_open[entry_pos]
-    ok = eligible.sum(axis=1) >= (2 if long_short else 1)
-    grid, entry_pos, smat, eligible = grid[ok], entry_pos[ok], smat[ok], eligible[ok]
-    if grid.size == 0:
-        raise DataValidationError("no signal date has an eligible (scored and priced) symbol",
-                                  source="scores")
-    if sectors is not None:
-        sec = pd.Series(sectors).astype(str)
-        sec.index = sec.index.astype(str)
-        codes_all = pd.Categorical(sec.reindex(symbols)).codes.astype(np.int64)  # -1 = unknown
-    else:
-        codes_all = None
-
-    # -- simulation, one holding period at a time ----------------------------------
-    K = len(grid)
-    gf = np.ones(n_days)  # gross growth factor of each day
-    cost = np.zeros(n_days)
-    turnover = np.zeros(n_days)
-    divret = np.zeros(n_days)
-    cash_share = np.zeros(n_days)
-    target = np.zeros((K, n_sym))
-    net_eq = 1.0  # net equity at the previous close (for impact in USD)
-    drift = np.zeros(n_sym)
-    eq_mark = int(grid[0])  # net equity known up to (excluding) this row
-    for k in range(K):
-        e = int(entry_pos[k])
-        w = select_weights(smat[k], eligible[k], top_n=int(top_n), quantile=quantile, long_short=long_short,
-                           sector_codes=codes_all, max_weight=max_weight, gross_exposure=float(gross_exposure))
-        if min_trade > 0:
-            small = np.abs(w - drift) < float(min_trade)
-            w = np.where(small, drift, w)
-        target[k] = w
-        trades = w - drift
-        # net equity at the close before the fill
-        if e > eq_mark:
-            seg = slice(eq_mark, e)
-            net_eq *= float(np.prod(gf[seg] - cost[seg]))
-            eq_mark = e
-        adv = sig = None
-        if liq is not None:  # ADV and volatility of the adv_window days before the fill day
-            wd = int(model.adv_window)
-            adv = _mean_before(liq[0], e, wd)
-            m1, m2 = _mean_before(liq[1], e, wd), _mean_before(liq[2], e, wd)
-            sig = np.sqrt(np.clip(m2 - m1 * m1, 0.0, None))
-        cost[e] = trade_costs(trades, model=model, capital=float(capital) * net_eq, raw_price=raw_fill[e],
-                              adj_price=adj_fill[e], adv=adv, sigma=sig)
-        turnover[e] = float(np.abs(trades).sum())
-        fpx = O[e]
-        s = np.divide(w, fpx, out=np.zeros_like(w), where=w != 0)
-        c = 1.0 - float(w.sum())
-        last = int(entry_pos[k + 1]) if k + 1 < K else hi - 1
-        Pseg = P[e:last + 1]
-        stock = Pseg @ s
-        if Dv is not None and last > e:
-            dcash = np.r_[0.0, np.cumsum(Dv[e + 1:last + 1] @ s)]
-        else:
-            dcash = np.zeros(last - e + 1)
-        cashv = c + dcash
-        Vc = stock + cashv
-        if fill == "close":
-            vprev, vnow = Vc[:-1], Vc[1:]
-            f = np.divide(vnow, vprev, out=np.ones_like(vnow), where=vprev > 0)
-            gf[e + 1:last + 1] *= f
-            d_idx = slice(e + 1, last + 1)
-            divret[d_idx] = np.divide(np.diff(dcash), vprev, out=np.zeros_like(vprev), where=vprev > 0)
-            cash_share[e:last + 1] = np.divide(cashv, Vc, out=np.zeros_like(Vc), where=Vc > 0)
-            if k + 1 < K:
-                v_end = Vc[-1]
-                drift = np.divide(s * P[last], v_end, out=np.zeros_like(s), where=v_end > 0) if v_end > 0 \
-                    else np.zeros(n_sym)
-        else:
-            gf[e] *= Vc[0]
-            cash_share[e:last + 1] = np.divide(cashv, Vc, out=np.zeros_like(Vc), where=Vc > 0)
-            if k + 1 < K:
-                body_end = last - 1  # days e+1 .. last-1 are close-to-close for this book
-                vprev, vnow = Vc[:-2], Vc[1:-1]
-                gf[e + 1:last] *= np.divide(vnow, vprev, out=np.ones_like(vnow), where=vprev > 0)
-                divret[e + 1:last + 1] = np.divide(np.diff(dcash), Vc[:-1], out=np.zeros(last - e),
-                                                   where=Vc[:-1] > 0)
-                v_open = cashv[-1] + float(O[last] @ s)
-                gf[last] *= v_open / Vc[-2] if Vc[-2] > 0 else 1.0
-                drift = np.divide(s * O[last], v_open, out=np.zeros_like(s), where=v_open > 0) if v_open > 0 \
-                    else np.zeros(n_sym)
-                del body_end
-            else:
-                vprev, vnow = Vc[:-1], Vc[1:]
-                gf[e + 1:last + 1] *= np.divide(vnow, vprev, out=np.ones_like(vnow), where=vprev > 0)
-                divret[e + 1:last + 1] = np.divide(np.diff(dcash), vprev, out=np.zeros_like(vprev),
-                                                   where=vprev > 0)
-    gross = gf - 1.0
-    net = gross - cost
-
-    # -- assemble --------------------------------------------------------------------
-    first = int(grid[0])
-    rows = slice(first, hi)
-    days = calendar[rows]
-    daily = pd.DataFrame(
-        {"gross_return": gross[rows], "net_return": net[rows], "turnover": turnover[rows], "cost": cost[rows],
-         "dividend_return": divret[rows], "cash": np.where(np.arange(n_days) < entry_pos[0], 1.0, cash_share)[rows]},
-        index=days,
-    )
-    daily["equity"] = (1.0 + daily["net_return"]).cumprod()
-
-    ew_mask = has_price & ~np.isnan(prev_close)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sym_ret = np.where(ew_mask, close / prev_close - 1.0, 0.0)
-    counts = ew_mask.sum(axis=1)
-    ew = np.divide(sym_ret.sum(axis=1), counts, out=np.full(n_days, np.nan), where=counts > 0)
-    benchmarks = pd.DataFrame({EQUAL_WEIGHT: ew[rows]}, index=days)
-    main_bench = EQUAL_WEIGHT
-    if benchmark is not None:
-        name = str(benchmark.name) if benchmark.name is not None else "benchmark"
-        if name in {EQUAL_WEIGHT, "strategy_net", "strategy_gross"}:
-            name = f"benchmark_{name}"
-        benchmarks[name] = _benchmark_returns(benchmark, calendar)[rows].to_numpy()
-        main_bench = name
-
-    k_idx, s_idx = np.nonzero(target)
-    weights = pd.DataFrame({
-        "date": calendar[entry_pos[k_idx]],
-        "signal_date": calendar[grid[k_idx]],
-        "symbol": symbols[s_idx],
-        "weight": target[k_idx, s_idx],
-    }).sort_values(["date", "symbol"], ignore_index=True)
-
-    inv = daily.index >= calendar[entry_pos[0]]
-    metrics = {
-        "strategy_net": summary_metrics(daily.loc[inv, "net_return"], daily.loc[inv, "turnover"]),
-        "strategy_gross": summary_metrics(daily.loc[inv, "gross_return"]),
-    }
-    for key, col in (("strategy_net", "net_return"), ("strategy_gross", "gross_return")):
-        metrics[key].update(relative_metrics(daily.loc[inv, col], benchmarks.loc[inv, main_bench]))
-    for col in benchmarks.columns:
-        metrics[col] = summary_metrics(benchmarks.loc[inv, col])
-    params = {"top_n": int(top_n), "rebalance_every": int(rebalance_every), "cost_bps": model.bps,
-              "execution_lag": int(execution_lag), "start": start, "end": end, "rebalance": rebalance,
-              "quantile": quantile, "long_short": bool(long_short), "max_weight": max_weight,
-              "sector_neutral": sectors is not None, "min_trade": float(min_trade), "costs": asdict(model),
-              "fill": fill, "dividends": bool(dividends), "capital": float(capital),
-              "gross_exposure": float(gross_exposure), "relative_to": main_bench}
-    return BacktestResult(daily=daily, weights=weights, benchmarks=benchmarks, metrics=metrics,
-                          params=params)
+    config = BacktestConfig() if config is None else config
+    _check_inputs(prices, scores, config, sectors)
+    market = _market(prices, config)
+    signals = _signals(scores, market, config)
+    path = _simulate(market, signals, _sector_codes(sectors, market.symbols), config)
+    rows = slice(int(signals.grid[0]), signals.hi)
+    days = market.calendar[rows]
+    daily = _daily_frame(path, signals, rows, days)
+    benchmarks, main_bench = _benchmark_frame(market, rows, days, benchmark)
+    metrics = _metrics(daily, benchmarks, main_bench, market.calendar[signals.entry[0]])
+    return BacktestResult(daily=daily, weights=_weights_frame(path.target, signals, market), benchmarks=benchmarks,
+                          metrics=metrics, params=config.as_params() | {"relative_to": main_bench})

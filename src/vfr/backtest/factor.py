@@ -5,7 +5,9 @@ The quantities are those of alphalens(-reloaded) (``factor_information_coefficie
 ``mean_return_by_quantile`` with ``demeaned=True``, ``quantile_turnover``,
 ``factor_rank_autocorrelation``), computed here with vectorised pandas on long frames (alphalens' own path, per-date
 scipy calls and a wide forward-return frame for every period, is slow on 2 M rows and pulls
-in IPython/seaborn); the per-date IC is :func:`vfr.ml.ic_by_date` (not re-implemented).
+in IPython/seaborn); the forward returns, the per-date IC and its summary are those of the
+ground-floor :mod:`vfr.metrics` (:func:`vfr.metrics.forward_returns`,
+:func:`vfr.metrics.ic_by_date`, :func:`vfr.metrics.ic_summary`; not re-implemented).
 ``tests/backtest/test_factor.py`` checks the Rank IC, demeaned quantile returns, quantile
 turnover and rank autocorrelation against alphalens-reloaded 0.5 on real prices (a dev
 dependency).
@@ -21,6 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vfr.metrics import HorizonLike, ic_by_date, ic_summary, parse_horizons
+from vfr.metrics import forward_returns as _forward_returns
+
 __all__ = ["FactorReport", "evaluate_factor", "forward_returns", "quantile_turnover"]
 
 
@@ -31,12 +36,12 @@ class FactorReport:
     Attributes
     ----------
     ic : dict[int, pandas.DataFrame]
-        Horizon (trading days) -> :func:`vfr.ml.ic_by_date` frame (``ic``, ``rank_ic``, ``n``
+        Horizon (trading days) -> :func:`vfr.metrics.ic_by_date` frame (``ic``, ``rank_ic``, ``n``
         on a date index) against the ``h``-day forward return.
     decay : pandas.DataFrame
         Index ``horizon``; columns ``ic_mean``, ``rank_ic_mean``, ``rank_ic_std``,
-        ``rank_icir`` (mean / std), ``rank_ic_t_stat`` (non-overlapping dates: every h-th),
-        ``dates``.
+        ``rank_icir`` (mean / std), ``rank_ic_t_stat`` (non-overlapping dates: every h-th;
+        :func:`vfr.metrics.ic_summary`'s ``t_stat_nonoverlap``), ``dates``.
     quantile_returns : pandas.DataFrame
         Index ``quantile`` (1 = lowest score); one column per horizon ``fwd_<h>``: mean over
         dates of the quantile's mean ``h``-day forward return minus the universe mean that
@@ -55,29 +60,28 @@ class FactorReport:
     rank_autocorrelation: float
 
 
-def forward_returns(prices: pd.DataFrame, horizons: tuple[int, ...] = (1, 5, 10, 21)) -> pd.DataFrame:
-    """Forward simple returns per symbol over its own trading days.
+def forward_returns(prices: pd.DataFrame, horizons: tuple[HorizonLike, ...] = (1, 5, 10, 21)) -> pd.DataFrame:
+    """Forward simple returns per symbol over its own trading days, columns named by days.
 
-    .. math:: R^{(h)}_{t,i} = P_{t+h,i} / P_{t,i} - 1
+    :func:`vfr.metrics.forward_returns` (``R_{t,i}^{(h)} = P_{t+h,i} / P_{t,i} - 1``, window
+    ``(t, t+h]``) in this module's layout.
 
     Parameters
     ----------
     prices : pandas.DataFrame
         Long frame ``symbol``, ``date``, ``close`` (adjusted USD).
-    horizons : tuple of int
-        Horizons in trading days (rows of each symbol).
+    horizons : tuple of horizons
+        Horizons in any spelling of :func:`vfr.metrics.parse_horizon` (``5``, ``"1w"``,
+        ``"5d"``); trading days = rows of each symbol.
 
     Returns
     -------
     pandas.DataFrame
-        ``date``, ``symbol`` and one column ``fwd_<h>`` per horizon (NaN near the end).
+        ``date``, ``symbol`` and one column ``fwd_<days>`` per horizon (NaN near the end),
+        rows sorted by (symbol, date).
     """
-    p = prices[["symbol", "date", "close"]].sort_values(["symbol", "date"], ignore_index=True)
-    g = p.groupby("symbol", sort=False)["close"]
-    out = p[["date", "symbol"]].copy()
-    for h in horizons:
-        out[f"fwd_{h}"] = g.shift(-int(h)).to_numpy() / p["close"].to_numpy() - 1.0
-    return out
+    fwd = _forward_returns(prices, horizons, column="fwd_{days}")
+    return fwd[["date", "symbol", *fwd.columns[2:]]]
 
 
 def _quantiles(frame: pd.DataFrame, n_q: int) -> pd.Series:
@@ -115,7 +119,7 @@ def quantile_turnover(frame: pd.DataFrame, n_q: int = 5) -> pd.Series:
     return pd.Series(out, name="turnover").rename_axis("quantile")
 
 
-def evaluate_factor(scores: pd.DataFrame, prices: pd.DataFrame, *, horizons: tuple[int, ...] = (1, 5, 10, 21),
+def evaluate_factor(scores: pd.DataFrame, prices: pd.DataFrame, *, horizons: tuple[HorizonLike, ...] = (1, 5, 10, 21),
                     quantiles: int = 5, min_names: int = 5) -> FactorReport:
     """IC, Rank IC and decay over horizons, quantile returns and turnover of a score.
 
@@ -125,8 +129,9 @@ def evaluate_factor(scores: pd.DataFrame, prices: pd.DataFrame, *, horizons: tup
         Long ``date``, ``symbol``, ``score`` (classic, ML probability, composite, ...).
     prices : pandas.DataFrame
         Long ``symbol``, ``date``, ``close`` (adjusted).
-    horizons : tuple of int, default (1, 5, 10, 21)
-        Forward horizons in trading days.
+    horizons : tuple of horizons, default (1, 5, 10, 21)
+        Forward horizons in trading days, in any spelling of :func:`vfr.metrics.parse_horizon`;
+        reported by their number of days.
     quantiles : int, default 5
         Number of score buckets per date.
     min_names : int, default 5
@@ -139,32 +144,29 @@ def evaluate_factor(scores: pd.DataFrame, prices: pd.DataFrame, *, horizons: tup
     Raises
     ------
     ValueError
-        If ``quantiles < 2`` or no horizon is given.
+        If ``quantiles < 2`` or no horizon is given (:class:`vfr.metrics.HorizonError` if a
+        horizon is not valid).
     """
-    from vfr.ml import ic_by_date  # the one per-date IC of the project
-
     if quantiles < 2 or not horizons:
         raise ValueError("need quantiles >= 2 and at least one horizon")
-    fwd = forward_returns(prices, tuple(horizons))
+    days = [h.days for h in parse_horizons(tuple(horizons))]
+    fwd = forward_returns(prices, tuple(days))
     data = scores[["date", "symbol", "score"]].dropna().merge(fwd, on=["date", "symbol"], how="inner")
     ic, rows = {}, {}
-    for h in horizons:
+    for h in days:
         col = f"fwd_{h}"
         frame = ic_by_date(data, "score", col, min_names=min_names)
-        ic[int(h)] = frame
-        ric = frame["rank_ic"].dropna()
-        sub = ric.iloc[:: int(h)]
-        rows[int(h)] = {
-            "ic_mean": float(frame["ic"].mean()), "rank_ic_mean": float(ric.mean()),
-            "rank_ic_std": float(ric.std()), "rank_icir": float(ric.mean() / ric.std()) if ric.std() > 0 else np.nan,
-            "rank_ic_t_stat": float(sub.mean() / sub.std() * np.sqrt(sub.size)) if sub.size > 1 and sub.std() > 0
-            else np.nan,
-            "dates": float(ric.size),
+        ic[h] = frame
+        rank = ic_summary(frame["rank_ic"], horizon=h)
+        rows[h] = {
+            "ic_mean": ic_summary(frame["ic"])["mean"], "rank_ic_mean": rank["mean"],
+            "rank_ic_std": rank["std"], "rank_icir": rank["icir"], "rank_ic_t_stat": rank["t_stat_nonoverlap"],
+            "dates": float(rank["n_dates"]),
         }
     decay = pd.DataFrame(rows).T.rename_axis("horizon")
     data["quantile"] = _quantiles(data, quantiles)
     qr = {}
-    for h in horizons:
+    for h in days:
         col = f"fwd_{h}"
         d = data[["date", "quantile", col]].dropna()
         demeaned = d[col] - d.groupby("date")[col].transform("mean")

@@ -16,12 +16,12 @@ import jinja2
 import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from vfr.backtest.metrics import drawdown_series
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from vfr.backtest.engine import BacktestResult
     from vfr.backtest.factor import FactorReport
 
@@ -110,14 +110,23 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return f'<table class="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def _figure(**kwargs) -> Figure:
+    """A matplotlib Figure (matplotlib is imported on first use: ``import vfr.backtest`` stays light)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def save_figure(fig: Figure, path: Path) -> None:
     """Render ``fig`` with the Agg canvas (no pyplot global state) and save it as PNG at 110 dpi."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def _equity_chart(result: BacktestResult, path: Path) -> None:
-    fig = Figure(figsize=(10, 4.5))
+    fig = _figure(figsize=(10, 4.5))
     ax = fig.add_subplot()
     daily = result.daily
     ax.plot(daily.index, daily["equity"], label="strategy (net)", lw=1.4, color="C0")
@@ -139,7 +148,7 @@ def _equity_chart(result: BacktestResult, path: Path) -> None:
 
 
 def _drawdown_chart(result: BacktestResult, path: Path) -> None:
-    fig = Figure(figsize=(10, 3))
+    fig = _figure(figsize=(10, 3))
     ax = fig.add_subplot()
     dd = drawdown_series(result.daily["net_return"])
     ax.fill_between(dd.index, dd.to_numpy(), 0.0, color="C3", alpha=0.4, label="strategy (net)")
@@ -154,7 +163,7 @@ def _drawdown_chart(result: BacktestResult, path: Path) -> None:
 
 
 def _rolling_sharpe_chart(result: BacktestResult, path: Path, window: int = 252) -> None:
-    fig = Figure(figsize=(10, 3))
+    fig = _figure(figsize=(10, 3))
     ax = fig.add_subplot()
     series = {"strategy (net)": result.daily["net_return"]}
     for col in result.benchmarks.columns:
@@ -191,7 +200,7 @@ def monthly_returns(returns: pd.Series) -> pd.DataFrame:
 
 def _monthly_heatmap(result: BacktestResult, path: Path) -> None:
     table = monthly_returns(result.daily["net_return"])
-    fig = Figure(figsize=(10, max(2.5, 0.32 * len(table) + 1.2)))
+    fig = _figure(figsize=(10, max(2.5, 0.32 * len(table) + 1.2)))
     ax = fig.add_subplot()
     vals = table.to_numpy()
     lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 0.1
@@ -207,7 +216,7 @@ def _monthly_heatmap(result: BacktestResult, path: Path) -> None:
 
 
 def _ic_decay_chart(factor: FactorReport, path: Path) -> None:
-    fig = Figure(figsize=(6, 3.2))
+    fig = _figure(figsize=(6, 3.2))
     ax = fig.add_subplot()
     d = factor.decay
     x = np.arange(len(d))
@@ -223,7 +232,7 @@ def _ic_decay_chart(factor: FactorReport, path: Path) -> None:
 
 
 def _quantile_chart(factor: FactorReport, path: Path) -> None:
-    fig = Figure(figsize=(7, 3.2))
+    fig = _figure(figsize=(7, 3.2))
     ax = fig.add_subplot()
     q = factor.quantile_returns
     x = np.arange(len(q))
@@ -241,7 +250,7 @@ def _quantile_chart(factor: FactorReport, path: Path) -> None:
 
 
 def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
-    fig = Figure(figsize=(10, 3.5))
+    fig = _figure(figsize=(10, 3.5))
     ax = fig.add_subplot()
     for i, col in enumerate(c for c in ("ic", "rank_ic") if c in ic.columns):
         s = ic[col].astype("float64")
@@ -258,7 +267,7 @@ def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
 
 def _importance_chart(importance: pd.Series, path: Path, top: int = 30) -> None:
     s = pd.Series(importance, dtype="float64").dropna().sort_values(ascending=False).head(top)[::-1]
-    fig = Figure(figsize=(8, max(2.5, 0.28 * len(s) + 1)))
+    fig = _figure(figsize=(8, max(2.5, 0.28 * len(s) + 1)))
     ax = fig.add_subplot()
     ax.barh([str(i) for i in s.index], s.to_numpy(), color="C2")
     ax.set_xlabel(str(importance.name) if importance.name is not None else "importance")

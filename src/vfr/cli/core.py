@@ -108,13 +108,16 @@ def features_build(home: HomeOpt = None) -> None:
 
 @app.command("train")
 def train_cmd(
-    horizon: Annotated[str | None, typer.Option(help="Label horizon: 1d, 1w or 1m.")] = None,
+    horizon: Annotated[str | None, typer.Option(help="Label horizon: 1d, 1w or 1m (also 5d, 21, ...: trading days).")] = None,
+    algorithm: Annotated[str | None, typer.Option(
+        help="Model zoo algorithm: lightgbm, xgboost, catboost, random_forest, linear or lstm "
+             "(default VFR_TRAIN_ALGORITHM, lightgbm).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Train LightGBM (split + walk-forward), evaluate against baselines, register in MLflow."""
+    """Train the model (split + walk-forward), evaluate against baselines, register in MLflow."""
     from vfr.pipeline import model_metrics_table, stage_train
 
-    settings = _settings(home, horizon=horizon)
+    settings = _settings(home, horizon=horizon, train_algorithm=algorithm)
     try:
         outcome = stage_train(settings, console=err)
     except VFRError as exc:
@@ -176,23 +179,24 @@ def backtest_cmd(
     home: HomeOpt = None,
 ) -> None:
     """Backtest classic, ML and composite selections out of sample, weekly, with costs."""
-    from vfr.backtest import CostModel
+    from vfr.backtest import BacktestConfig, CostModel
     from vfr.pipeline import stage_backtest
 
     settings = _settings(home)
-    costs = None
-    if commission_bps is not None or commission_per_share or slippage_bps is not None or impact:
-        try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
-            costs = CostModel.with_defaults(default_commission_bps=settings.commission_bps,
-                                            default_slippage_bps=settings.slippage_bps,
-                                            commission_bps=commission_bps, slippage_bps=slippage_bps,
-                                            commission_per_share=commission_per_share, impact_coef=impact)
-        except ValueError as exc:
-            _fail(UsageError(str(exc)))
+    overrides = {"start": start, "end": end, "rebalance": rebalance, "fill": fill, "long_short": long_short,
+                 "quantile": quantile, "sector_neutral": sector_neutral}
+    if top_n is not None:
+        overrides["top_n"] = top_n
+    try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
+        overrides["costs"] = CostModel.with_defaults(
+            default_commission_bps=settings.commission_bps, default_slippage_bps=settings.slippage_bps,
+            commission_bps=commission_bps, slippage_bps=slippage_bps, commission_per_share=commission_per_share,
+            impact_coef=impact)
+        config = BacktestConfig.from_settings(settings, **overrides)
+    except (TypeError, ValueError) as exc:
+        _fail(UsageError(str(exc)))
     try:
-        bt = stage_backtest(settings, top_n=top_n, start=start, end=end, console=err, rebalance=rebalance,
-                            fill=fill, long_short=long_short, quantile=quantile, costs=costs, split=split,
-                            sector_neutral=sector_neutral)
+        bt = stage_backtest(settings, config, console=err, split=split)
     except (VFRError, ValueError) as exc:
         _fail(exc)
     cols = [c for c in ("cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown")

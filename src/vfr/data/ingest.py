@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vfr.data import tables
 from vfr.data.adjust import adjust_prices
 from vfr.data.readers import read_prices, read_universe
 from vfr.data.store import MarketStore
@@ -139,7 +140,7 @@ def ingest(path: str | Path, store: MarketStore,
     if membership is not None:
         store.write_membership(membership.intervals)
     elif universe is not None:
-        store.drop_table(store.MEMBERSHIP)  # a static list alone: every symbol, every date
+        store.drop_table(tables.MEMBERSHIP)  # a static list alone: every symbol, every date
     dates = prices["date"]
     return IngestReport(
         source=str(path), rows=rows, symbols=int(prices["symbol"].nunique()),

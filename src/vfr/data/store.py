@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from vfr.data import tables
 from vfr.data.adjust import PRICES_COLUMNS
 from vfr.errors import DataValidationError, StageError
 
@@ -260,15 +261,11 @@ class MarketStore:
 
     Notes
     -----
-    Tables: ``prices`` (the canonical prices frame, one row per (symbol, date)),
-    ``securities`` (symbol, name, sector) and any derived table written with
-    :meth:`replace_table`. Table names are letters, digits and underscore and are stored
+    Tables (names in :mod:`vfr.data.tables`): ``prices`` (the canonical prices frame, one
+    row per (symbol, date)), ``securities`` (symbol, name, sector), ``universe_membership``
+    and any derived table written with :meth:`replace_table`. Table names are letters, digits and underscore and are stored
     lower case. Use as a context manager or call :meth:`close`.
     """
-
-    PRICES = "prices"
-    SECURITIES = "securities"
-    MEMBERSHIP = "universe_membership"
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         parsed = sa.engine.make_url(url)
@@ -606,7 +603,7 @@ class MarketStore:
                                       f"({frame['symbol'].iloc[i]!r}, {frame['date'].iloc[i]})",
                                       row=i + 1, column="date")
         table = _to_arrow(frame, PRICES_SCHEMA)
-        name, stage = self.PRICES, f"{_STAGE_PREFIX}{self.PRICES}_{uuid.uuid4().hex[:8]}"
+        name, stage = tables.PRICES, f"{_STAGE_PREFIX}{tables.PRICES}_{uuid.uuid4().hex[:8]}"
         key = ("symbol", "date")
         cols = ", ".join(_q(c) for c in PRICES_SCHEMA)
         with self._transaction() as con:
@@ -652,7 +649,7 @@ class MarketStore:
         """
         cols = PRICES_COLUMNS if columns is None else \
             ["symbol", "date"] + [c for c in columns if c not in ("symbol", "date")]
-        return self.read_table(self.PRICES, cols, start=start, end=end, symbols=symbols)
+        return self.read_table(tables.PRICES, cols, start=start, end=end, symbols=symbols)
 
     def write_universe(self, universe: pd.DataFrame) -> int:
         """Replace the ``securities`` table with ``universe`` (symbol, name, sector).
@@ -679,7 +676,7 @@ class MarketStore:
         frame = universe[UNIVERSE_COLUMNS].astype("str")
         if frame["symbol"].duplicated().any():
             raise DataValidationError("write_universe: duplicate symbols", column="symbol")
-        return self.replace_table(self.SECURITIES, frame)
+        return self.replace_table(tables.SECURITIES, frame)
 
     def write_membership(self, intervals: pd.DataFrame) -> int:
         """Replace the point-in-time universe (``universe_membership``) with ``intervals``.
@@ -696,15 +693,15 @@ class MarketStore:
         """
         from vfr.data.universe import clean_membership
 
-        return self.replace_table(self.MEMBERSHIP, clean_membership(intervals))
+        return self.replace_table(tables.MEMBERSHIP, clean_membership(intervals))
 
     def read_membership(self) -> pd.DataFrame | None:
         """The point-in-time universe intervals, or None for a static universe (no table)."""
-        if not self.has_table(self.MEMBERSHIP):
+        if not self.has_table(tables.MEMBERSHIP):
             return None
         from vfr.data.universe import MEMBERSHIP_COLUMNS
 
-        return self.read_table(self.MEMBERSHIP, list(MEMBERSHIP_COLUMNS))
+        return self.read_table(tables.MEMBERSHIP, list(MEMBERSHIP_COLUMNS))
 
     def read_universe(self) -> pd.DataFrame:
         """The ``securities`` table: columns symbol, name, sector (str), sorted by symbol.
@@ -714,7 +711,7 @@ class MarketStore:
         StageError
             No universe has been written.
         """
-        return self.read_table(self.SECURITIES, UNIVERSE_COLUMNS)
+        return self.read_table(tables.SECURITIES, UNIVERSE_COLUMNS)
 
 
 def is_sorted_by(frame: pd.DataFrame, keys: Sequence[str]) -> bool:

@@ -5,7 +5,6 @@ LocalCluster of N processes; ``tcp://host:8786``: an existing cluster). Public i
 
     dask_client(settings) -> context manager yielding a Client or None
     task_map(client, fn, *iterables) -> list            # local or distributed map
-    build_features_distributed(prices, client, out_dir=None) -> features frame
     fit_lightgbm_dask(X, y, client, params=, num_boost_round=) -> lightgbm.Booster
     fit_xgboost_dask(X, y, client, params=, num_boost_round=) -> xgboost.Booster
     sweep(fn, shared, grid, client, progress) -> list   # parameter sweeps, independent fits
@@ -15,12 +14,11 @@ LocalCluster of N processes; ``tcp://host:8786``: an existing cluster). Public i
 
 from vfr.distributed.cluster import dask_client, parse_scheduler, task_map
 from vfr.distributed.tasks import (
-    build_features_distributed,
     fit_lightgbm_dask,
     fit_xgboost_dask,
     optimize_on_dask,
     sweep,
 )
 
-__all__ = ["build_features_distributed", "dask_client", "fit_lightgbm_dask", "fit_xgboost_dask", "optimize_on_dask",
+__all__ = ["dask_client", "fit_lightgbm_dask", "fit_xgboost_dask", "optimize_on_dask",
            "parse_scheduler", "sweep", "task_map"]

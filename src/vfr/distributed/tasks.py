@@ -2,89 +2,18 @@
 
 Every function takes an optional ``client``: with None it runs in this process, with a
 :class:`distributed.Client` the same code runs as tasks on the cluster, so the two paths
-give the same results (tests prove it for features, walk-forward-style fits and sweeps).
+give the same results (tests prove it for walk-forward-style fits and sweeps).
 """
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from vfr.distributed.cluster import task_map
-from vfr.features import add_ranks, build_features, build_symbol_features
-
-
-def _partition_symbols(prices: pd.DataFrame, n: int) -> list[pd.DataFrame]:
-    symbols = np.sort(prices["symbol"].unique())
-    return [prices[prices["symbol"].isin(chunk)] for chunk in np.array_split(symbols, min(n, len(symbols))) if len(chunk)]
-
-
-def _split_by_dates(features: pd.DataFrame, edges: np.ndarray) -> list[pd.DataFrame]:
-    """Rows of ``features`` in each date bin [edges[j], edges[j+1])."""
-    codes = np.searchsorted(edges, features["date"].to_numpy(), side="right") - 1
-    return [features[codes == j] for j in range(len(edges) - 1)]
-
-
-def _rank_part(*parts: pd.DataFrame, path: str | None = None) -> pd.DataFrame:
-    """Concatenate the symbol-partitions of one date bin, rank within dates, optionally write Parquet."""
-    frame = add_ranks(pd.concat(parts, ignore_index=True))
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
-    return frame
-
-
-def build_features_distributed(prices: pd.DataFrame, client: Any = None, *, symbol_partitions: int | None = None,
-                               date_partitions: int | None = None, out_dir: str | Path | None = None) -> pd.DataFrame:
-    """:func:`vfr.features.build_features` spread over a Dask cluster.
-
-    Stage 1 computes the per-symbol features on symbol partitions; stage 2 moves each date
-    bin of every partition (on the cluster, never through this process) to one task that
-    ranks within dates. With ``out_dir`` each date bin is also written by its worker as
-    ``part-<j>.parquet``, a partitioned dataset DuckDB (``read_parquet('dir/*.parquet')``)
-    or pandas reads as one table.
-
-    Parameters
-    ----------
-    prices : DataFrame
-        Canonical prices frame.
-    client : distributed.Client, optional
-        Without one, :func:`build_features` runs here.
-    symbol_partitions, date_partitions : int, optional
-        Task counts of the two stages; default twice the number of workers.
-    out_dir : path, optional
-        Folder for the Parquet partitions (must be reachable by every worker).
-
-    Returns
-    -------
-    DataFrame equal to ``build_features(prices)`` (same rows, order, columns and dtypes).
-    """
-    if client is None:
-        result = build_features(prices)
-        if out_dir is not None:
-            _rank_part(result.drop(columns=[c for c in result if c.endswith("_rank")]),
-                       path=str(Path(out_dir) / "part-0000.parquet"))
-        return result
-    n_workers = max(1, len(client.scheduler_info()["workers"]))
-    parts = _partition_symbols(prices, symbol_partitions or 2 * n_workers)
-    stage1 = client.map(build_symbol_features, client.scatter(parts), pure=False)
-    dates = np.sort(prices["date"].unique())
-    bins = np.array_split(dates, min(date_partitions or 2 * n_workers, len(dates)))
-    edges = np.array([b[0] for b in bins] + [dates[-1] + np.timedelta64(1, "D")])
-    split = [client.submit(_split_by_dates, f, edges, pure=False) for f in stage1]
-    stage2 = []
-    for j in range(len(bins)):
-        pieces = [client.submit(operator.getitem, s, j, pure=False) for s in split]
-        path = str(Path(out_dir) / f"part-{j:04d}.parquet") if out_dir is not None else None
-        stage2.append(client.submit(_rank_part, *pieces, path=path, pure=False))
-    result = pd.concat(client.gather(stage2), ignore_index=True)
-    return result.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
 
 
 def _partitioned(X: pd.DataFrame, y: pd.Series, client: Any, partitions: int | None):

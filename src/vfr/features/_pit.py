@@ -92,17 +92,6 @@ def trailing_window_start(codes: np.ndarray, days: np.ndarray, span_days: int) -
     return np.searchsorted(key, key - span_days, side="right")
 
 
-def group_shift(values: np.ndarray, codes: np.ndarray, periods: int) -> np.ndarray:
-    """``values`` shifted by ``periods`` rows inside each group (NaN across group starts)."""
-    out = np.full(len(values), np.nan)
-    if periods < len(values):
-        out[periods:] = values[:-periods] if periods else values
-        same = np.zeros(len(values), dtype=bool)
-        same[periods:] = codes[periods:] == codes[:-periods] if periods else True
-        out[~same] = np.nan
-    return out
-
-
 def shared_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of two key columns under one factorisation (``right`` values absent
     from ``left`` get -1, which matches no ``left`` row)."""

@@ -175,9 +175,3 @@ MARKET_SENTIMENT_FEATURES: tuple[FeatureDef, ...] = tuple(f for f in SENTIMENT_F
 ALL_FEATURES: tuple[FeatureDef, ...] = (FEATURES + FUNDAMENTAL_FEATURES + MACRO_FEATURES
                                         + ALTERNATIVE_FEATURES + MARKET_SENTIMENT_FEATURES
                                         + INTERACTION_FEATURES)
-
-
-def all_feature_names(group: str | None = None, *, ranked: bool | None = None) -> list[str]:
-    """Names in :data:`ALL_FEATURES`, optionally of one group and/or only (un)ranked ones."""
-    return [f.name for f in ALL_FEATURES
-            if (group is None or f.group == group) and (ranked is None or f.ranked == ranked)]

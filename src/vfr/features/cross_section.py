@@ -16,34 +16,6 @@ from vfr.features.technical import check_columns, feature_matrix
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-def rank_columns(features: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Cross-sectional percentile ranks per date.
-
-    Equal (up to float32 rounding) to ``features.groupby("date")[names].rank(pct=True)``:
-    the average rank of ties divided by the number of non-NaN values that day, so every
-    rank lies in (0, 1] and the largest value of a day has rank 1.
-
-    Parameters
-    ----------
-    features : pandas.DataFrame, shape (n, ...)
-        Long frame with a ``date`` column and the columns ``names``.
-    names : list of str
-        Columns to rank (cast to float32 before ranking).
-
-    Returns
-    -------
-    pandas.DataFrame, shape (n, len(names)), float32
-        Columns ``<name>_rank`` aligned row by row with ``features`` (``RangeIndex``); NaN
-        where the feature is NaN. Row ``i`` depends only on rows with the same date.
-    """
-    values = np.column_stack([features[name].to_numpy(dtype=np.float32, na_value=np.nan)
-                              for name in names]) if names else np.empty((len(features), 0),
-                                                                          dtype=np.float32)
-    codes, _ = pd.factorize(features["date"], sort=False)
-    ranks = rank_matrix(values, codes, out=np.empty(values.shape, dtype=np.float32))
-    return pd.DataFrame(ranks, columns=[f"{name}_rank" for name in names], copy=False)
-
-
 def rank_matrix(values: np.ndarray, groups: np.ndarray, *,
                 out: np.ndarray | None = None) -> np.ndarray:
     """Percentile rank (ties averaged) of each column of ``values`` within ``groups``.
@@ -115,10 +87,8 @@ def build_features(prices: pd.DataFrame, *,
                    membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Build the canonical features frame from the canonical prices frame.
 
-    Equal to ``add_ranks(build_symbol_features(prices))``: the per-symbol half may run on
-    any partition of the symbols and the ranking half on any partition of the dates (this
-    is how :mod:`vfr.distributed` spreads it over a Dask cluster); this function does both
-    in one pass without copying.
+    The features of a symbol depend only on its own prices; the ranks only on the rows of
+    their date. Both are computed in one pass without copying.
 
     Parameters
     ----------
@@ -148,41 +118,7 @@ def build_features(prices: pd.DataFrame, *,
     DataValidationError
         If a required column is missing or a (symbol, date) pair occurs twice.
     """
-    return _feature_frame(prices, progress, with_ranks=True, membership=membership)
-
-
-def build_symbol_features(prices: pd.DataFrame, *,
-                          progress: Callable[[int], object] | None = None) -> pd.DataFrame:
-    """The per-symbol half of :func:`build_features`: every feature, no ``*_rank`` column.
-
-    Each symbol's rows depend only on that symbol's prices, so the result for any subset
-    of symbols equals the matching rows of the result for all of them.
-
-    Returns
-    -------
-    pandas.DataFrame, shape (n, 2 + len(FEATURES))
-        ``symbol, date`` and the float32 features, sorted by ``symbol, date``.
-    """
-    return _feature_frame(prices, progress, with_ranks=False)
-
-
-def add_ranks(features: pd.DataFrame) -> pd.DataFrame:
-    """The cross-sectional half of :func:`build_features`: append the ``<name>_rank`` columns.
-
-    Ranks are computed within each date, so any partition of the rows by date gives the
-    same values. Row order is kept.
-
-    Parameters
-    ----------
-    features : pandas.DataFrame, shape (n, 2 + len(FEATURES))
-        Output of :func:`build_symbol_features` (or a date-partition of it).
-
-    Returns
-    -------
-    pandas.DataFrame, shape (n, 2 + 2 * len(FEATURES))
-    """
-    ranks = rank_columns(features, [f.name for f in FEATURES])
-    return pd.concat([features.reset_index(drop=True), ranks], axis=1)
+    return _feature_frame(prices, progress, membership=membership)
 
 
 def member_rank_groups(dates: np.ndarray, members: np.ndarray | None) -> np.ndarray:
@@ -207,7 +143,7 @@ def member_rank_groups(dates: np.ndarray, members: np.ndarray | None) -> np.ndar
 
 
 def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
-                   with_ranks: bool, membership: pd.DataFrame | None = None) -> pd.DataFrame:
+                   membership: pd.DataFrame | None = None) -> pd.DataFrame:
     check_columns(prices)
     frame = prices[["symbol", "date", *_PRICE_COLUMNS]]
     if not is_sorted_by(frame, ["symbol", "date"]):
@@ -233,20 +169,16 @@ def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | Non
     k = len(names)
     # one column-major float32 block: features in [:, :k], ranks in [:, k:]; pandas keeps
     # it as a single block without copying
-    block = np.empty((n, 2 * k if with_ranks else k), dtype=np.float32, order="F")
+    block = np.empty((n, 2 * k), dtype=np.float32, order="F")
     for start, end in zip(starts, ends, strict=True):
         block[start:end, :k] = feature_matrix(*(a[start:end] for a in arrays))
         if progress is not None:
             progress(1)
     del arrays
 
-    columns = list(names)
-    if with_ranks:
-        members = None if membership is None else membership_mask(sym, dates, membership)
-        codes = member_rank_groups(dates, members)
-        rank_matrix(block[:, :k], codes, out=block[:, k:])
-        columns += [f"{name}_rank" for name in names]
-    result = pd.DataFrame(block, columns=columns, copy=False)
+    members = None if membership is None else membership_mask(sym, dates, membership)
+    rank_matrix(block[:, :k], member_rank_groups(dates, members), out=block[:, k:])
+    result = pd.DataFrame(block, columns=[*names, *(f"{name}_rank" for name in names)], copy=False)
     result.insert(0, "date", frame["date"].to_numpy())
     result.insert(0, "symbol", frame["symbol"].array)
     return result

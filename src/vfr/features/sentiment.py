@@ -356,7 +356,7 @@ def market_sentiment(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = No
 def sentiment_signal(daily: pd.DataFrame, prices: pd.DataFrame, *,
                      columns: Sequence[str] = ("sent_mean", "sent_abnormal_volume",
                                                "sent_momentum_3d"),
-                     horizons: dict[str, int] | None = None, min_names: int = 10,
+                     horizons: Sequence[str | int] | dict[str, int] = ("1d", "1w"), min_names: int = 10,
                      min_messages: int = 1) -> pd.DataFrame:
     """Information coefficient of daily sentiment vs the next days' returns.
 
@@ -368,10 +368,11 @@ def sentiment_signal(daily: pd.DataFrame, prices: pd.DataFrame, *,
         Canonical prices frame of the same symbols (adjusted ``close``).
     columns : sequence of str
         Sentiment columns to test.
-    horizons : dict of str to int, optional
-        Horizon name -> trading days; default ``{"1d": 1, "5d": 5}``. The target is the
-        forward return over (t, t+h], ``close[t+h] / close[t] - 1``, and its excess over
-        the same-date mean of the symbols tested.
+    horizons : sequence of horizons, or dict of str to int
+        Horizons in any spelling of :func:`vfr.metrics.parse_horizon` (``"1w"``, ``5``,
+        ``"5d"``); default ``("1d", "1w")`` (1 and 5 trading days). The target is the forward
+        return over (t, t+h], ``close[t+h] / close[t] - 1`` (:func:`vfr.metrics.forward_returns`),
+        and its excess over the same-date mean of the symbols tested.
     min_names : int
         Dates with fewer valid names are skipped.
     min_messages : int
@@ -380,39 +381,34 @@ def sentiment_signal(daily: pd.DataFrame, prices: pd.DataFrame, *,
     Returns
     -------
     pandas.DataFrame
-        One row per (column, horizon): ``mean_rank_ic``, ``t_stat`` (all dates),
+        One row per (column, horizon): ``horizon`` is the canonical name (``"1d"``, ``"1w"``,
+        ...), ``mean_rank_ic``, ``t_stat`` (all dates),
         ``t_stat_nonoverlap`` (every h-th date), ``share_positive``, ``n_dates``,
         ``mean_names``, and ``pooled_rank_ic`` (Spearman over all rows, excess return).
     """
-    from vfr.ml.evaluate import ic_by_date, ic_summary
+    from vfr.metrics import forward_returns, ic_by_date, ic_summary, parse_horizons
 
-    horizons = {"1d": 1, "5d": 5} if horizons is None else horizons
+    hs = parse_horizons(horizons)
     px = prices[["symbol", "date", "close"]].sort_values(["symbol", "date"])
     data = px.merge(daily, on=["symbol", "date"], how="inner")
-    fwd_cols = []
-    for name, h in horizons.items():
-        fwd = px.groupby("symbol")["close"].shift(-h) / px["close"] - 1.0
-        px = px.assign(**{f"fwd_{name}": fwd})
-        fwd_cols.append(f"fwd_{name}")
-    data = data.drop(columns="close").merge(px.drop(columns="close"), on=["symbol", "date"])
+    fwd = forward_returns(px, hs, column="fwd_{name}")
+    data = data.drop(columns="close").merge(fwd, on=["symbol", "date"])
     thin = data["sent_volume"] < min_messages
     for col in ("sent_mean", "sent_momentum_3d"):
         if col in data:
             data.loc[thin, col] = np.nan
     rows = []
-    for name, h in horizons.items():
-        target = f"fwd_{name}"
+    for h in hs:
+        name, target = h.name, f"fwd_{h.name}"
         data[f"ex_{name}"] = data[target] - data.groupby("date")[target].transform("mean")
         for col in columns:
             ic = ic_by_date(data, col, f"ex_{name}", min_names=min_names)
-            summ = ic_summary(ic["rank_ic"])
-            dates = ic.index.sort_values()
-            nonover = ic_summary(ic.loc[dates[::h], "rank_ic"]) if len(dates) else summ
+            summ = ic_summary(ic["rank_ic"], horizon=h)
             valid = data[[col, f"ex_{name}"]].dropna()
             pooled = valid[col].rank().corr(valid[f"ex_{name}"].rank()) if len(valid) > 2 \
                 else np.nan
             rows.append({"feature": col, "horizon": name, "mean_rank_ic": summ["mean"],
-                         "t_stat": summ["t_stat"], "t_stat_nonoverlap": nonover["t_stat"],
+                         "t_stat": summ["t_stat"], "t_stat_nonoverlap": summ["t_stat_nonoverlap"],
                          "share_positive": summ["share_positive"], "n_dates": summ["n_dates"],
                          "mean_names": float(ic["n"].mean()) if len(ic) else np.nan,
                          "pooled_rank_ic": float(pooled)})

@@ -21,6 +21,7 @@ import pandas as pd
 
 from vfr.config import HORIZONS
 from vfr.errors import StageError
+from vfr.metrics import HorizonError, parse_horizon
 from vfr.ml.labels import label_columns
 from vfr.ml.splits import TimeSplit, time_split
 
@@ -78,8 +79,12 @@ class Dataset:
         pandas.errors.MergeError
             If a (symbol, date) pair repeats in either frame.
         """
+        try:
+            horizon = parse_horizon(horizon).name  # "1w", 5 and "5d" are one horizon
+        except HorizonError as exc:
+            raise StageError(f"dataset: {exc}") from exc
         if horizon not in HORIZONS:
-            raise StageError(f"dataset: unknown horizon {horizon!r}; expected one of {sorted(HORIZONS)}")
+            raise StageError(f"dataset: no labels for horizon {horizon!r}; expected one of {sorted(HORIZONS)}")
         cols = list(feature_columns or [c for c in features.columns if c not in ID_COLUMNS])
         missing = sorted(set(cols) - set(features.columns))
         if missing:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from vfr.ml.calibration import Calibrator, _logit
 from vfr.ml.models.base import ID_COLUMNS, Model, ModelError, load_model, make_model
-from vfr.ml.tuning import purged_kfold
+from vfr.ml.splits import purged_kfold
 
 METHODS = ("weighted", "voting", "stacking")
 #: Diversity windows: months -> trading dates.

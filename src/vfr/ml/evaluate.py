@@ -1,13 +1,20 @@
 """Out-of-sample evaluation: classification metrics, IC / Rank IC, decile spread, baselines.
 
-All functions are pure. Frames are long (one row per date and symbol).
+All functions are pure. Frames are long (one row per date and symbol). The IC functions
+(:func:`ic_by_date`, :func:`ic_summary`, :func:`quantile_spread`) live in the ground-floor
+:mod:`vfr.metrics` and are re-exported here under their old names; scikit-learn is imported
+only when :func:`classification_metrics` runs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
+
+from vfr.metrics import ic_by_date, ic_summary, quantile_spread
+
+__all__ = ["baseline_scores", "classification_metrics", "evaluate_predictions", "ic_by_date", "ic_summary",
+           "quantile_spread"]
 
 _EPS = 1e-7
 
@@ -32,6 +39,8 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: floa
         [1e-7, 1-1e-7]), ``base_rate`` (share of 1s) and ``n`` (rows used). Definitions as in
         scikit-learn's ``sklearn.metrics``.
     """
+    from sklearn import metrics as skm  # heavy (scipy, joblib): only when used
+
     y = np.asarray(y_true, dtype=float)
     p = np.asarray(prob, dtype=float)
     keep = ~(np.isnan(y) | np.isnan(p))
@@ -49,94 +58,8 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: floa
         "roc_auc": float(skm.roc_auc_score(y, p)) if informative else float("nan"),
         "log_loss": float(skm.log_loss(y, np.clip(p, _EPS, 1 - _EPS), labels=[0, 1])),
         "base_rate": float(y.mean()),
-        "n": int(len(y)),
+        "n": len(y),
     }
-
-
-def ic_by_date(frame: pd.DataFrame, score: str, target: str, min_names: int = 5) -> pd.DataFrame:
-    """Information coefficient per date between a score and a forward return.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        Long frame with columns ``date``, ``score`` and ``target``.
-    score, target : str
-        Column names of the predictor and of the realised forward return.
-    min_names : int
-        Dates with fewer valid (score, target) pairs are skipped.
-
-    Returns
-    -------
-    DataFrame indexed by date with columns ``ic`` (Pearson correlation), ``rank_ic``
-    (Spearman rank correlation) and ``n`` (names used). Definitions as in alphalens'
-    ``factor_information_coefficient`` (Grinold & Kahn, *Active Portfolio Management*, 2000).
-    Dates where either side is constant give NaN.
-    """
-    data = frame[["date", score, target]].dropna()
-    if data.empty:
-        return pd.DataFrame(columns=["ic", "rank_ic", "n"], index=pd.DatetimeIndex([], name="date"))
-    counts = data.groupby("date")[score].transform("size")
-    data = data[counts >= min_names]
-    ranked = data.groupby("date")[[score, target]].rank()
-    ranked["date"] = data["date"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ic = _corr_by_date(data, score, target)
-        rank_ic = _corr_by_date(ranked, score, target)
-    n = data.groupby("date").size()
-    out = pd.DataFrame({"ic": ic, "rank_ic": rank_ic, "n": n})
-    out.index.name = "date"
-    return out
-
-
-def _corr_by_date(data: pd.DataFrame, x: str, y: str) -> pd.Series:
-    """Pearson correlation of x and y within each date, vectorised through group moments."""
-    g = data.assign(_xy=data[x] * data[y], _xx=data[x] ** 2, _yy=data[y] ** 2).groupby("date")
-    m = g[[x, y, "_xy", "_xx", "_yy"]].mean()
-    cov = m["_xy"] - m[x] * m[y]
-    var_x = (m["_xx"] - m[x] ** 2).clip(lower=0)
-    var_y = (m["_yy"] - m[y] ** 2).clip(lower=0)
-    denom = np.sqrt(var_x * var_y)
-    return (cov / denom.where(denom > 1e-12)).astype(float)
-
-
-def ic_summary(ic: pd.Series) -> dict[str, float]:
-    """Mean, standard deviation, ICIR and t-statistic of a per-date IC series.
-
-    ``icir = mean / std``; ``t_stat = mean / std * sqrt(n)`` (Grinold & Kahn's t-statistic of
-    the mean IC). With overlapping label windows (horizon > 1 day) neighbouring ICs are
-    correlated and this t-statistic overstates significance; the non-overlapping
-    ``t_stat`` over every h-th date is the honest one and is reported by
-    :func:`evaluate_predictions` as ``*_t_stat_nonoverlap``.
-    """
-    s = pd.Series(ic, dtype=float).dropna()
-    n = len(s)
-    if n < 2 or s.std(ddof=1) == 0:
-        return {"mean": float(s.mean()) if n else float("nan"), "std": float("nan"), "icir": float("nan"),
-                "t_stat": float("nan"), "n_dates": n, "share_positive": float((s > 0).mean()) if n else float("nan")}
-    mean, std = float(s.mean()), float(s.std(ddof=1))
-    return {"mean": mean, "std": std, "icir": mean / std, "t_stat": mean / std * np.sqrt(n), "n_dates": n,
-            "share_positive": float((s > 0).mean())}
-
-
-def quantile_spread(frame: pd.DataFrame, score: str, target: str, quantiles: int = 10) -> pd.Series:
-    """Per-date mean ``target`` of the top minus the bottom score quantile (default deciles).
-
-    Quantiles are formed per date from the cross-sectional rank of ``score``; dates with
-    fewer names than ``quantiles`` use as many buckets as names allow (at least 2 names).
-    Returns a Series indexed by date (fraction of return per horizon).
-    """
-    data = frame[["date", score, target]].dropna()
-    if data.empty:
-        return pd.Series(dtype=float, name="spread")
-    pct = data.groupby("date")[score].rank(pct=True, method="first")
-    size = data.groupby("date")[score].transform("size")
-    buckets = np.minimum(quantiles, size)
-    bucket = np.ceil(pct * buckets).clip(lower=1)
-    top = data[target].where(bucket == buckets)
-    bottom = data[target].where(bucket == 1)
-    g = pd.DataFrame({"date": data["date"], "top": top, "bottom": bottom, "size": size})
-    g = g[g["size"] >= 2].groupby("date")[["top", "bottom"]].mean()
-    return (g["top"] - g["bottom"]).rename("spread")
 
 
 def evaluate_predictions(frame: pd.DataFrame, *, score: str, label: str, fwd_return: str,
@@ -162,19 +85,17 @@ def evaluate_predictions(frame: pd.DataFrame, *, score: str, label: str, fwd_ret
     """
     out = classification_metrics(frame[label], frame[score], threshold)
     ic = ic_by_date(frame, score, fwd_return)
-    dates = ic.index
-    every_h = dates[:: max(1, horizon_days)]
     for col in ("ic", "rank_ic"):
-        summary = ic_summary(ic[col])
+        summary = ic_summary(ic[col], horizon=max(1, horizon_days))
         out[f"{col}_mean"] = summary["mean"]
         out[f"{col}_std"] = summary["std"]
         out[f"{col}ir"] = summary["icir"]
         out[f"{col}_t_stat"] = summary["t_stat"]
-        out[f"{col}_t_stat_nonoverlap"] = ic_summary(ic.loc[every_h, col])["t_stat"]
+        out[f"{col}_t_stat_nonoverlap"] = summary["t_stat_nonoverlap"]
     out["decile_spread"] = float(quantile_spread(frame, score, fwd_return).mean())
     valid = frame[[score, label]].dropna()
     out["directional_accuracy"] = float(((valid[score] >= threshold) == (valid[label] > 0.5)).mean()) if len(valid) else float("nan")
-    out["n_dates"] = int(len(ic))
+    out["n_dates"] = len(ic)
     return out
 
 

@@ -1,25 +1,42 @@
 """Forward-return labels.
 
 Label windows start strictly after the feature date: the label of the row at date t uses the
-closes at t and t+h only, so its window is (t, t+h].
+closes at t and t+h only, so its window is (t, t+h]. The forward return itself is
+:func:`vfr.metrics.forward_returns` (the one forward-return computation of VFR) and horizons are
+read with :func:`vfr.metrics.parse_horizon` (``"1w"``, ``5`` and ``"5d"`` are the same horizon).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from vfr.config import HORIZONS
+from vfr.metrics import HorizonLike, forward_returns, parse_horizon, parse_horizons
 
 
-def label_columns(horizon: str) -> tuple[str, str, str]:
-    """Names of (forward return, excess return, direction) columns for ``horizon``."""
-    if horizon not in HORIZONS:
-        raise ValueError(f"unknown horizon {horizon!r}; expected one of {sorted(HORIZONS)}")
-    return f"fwd_ret_{horizon}", f"fwd_excess_{horizon}", f"fwd_dir_{horizon}"
+def label_columns(horizon: HorizonLike) -> tuple[str, str, str]:
+    """Names of (forward return, excess return, direction) columns for ``horizon``.
+
+    Parameters
+    ----------
+    horizon : str, int or Horizon
+        Anything :func:`vfr.metrics.parse_horizon` reads; the names use its canonical name
+        (``label_columns("5d") == label_columns(5) == label_columns("1w") ==
+        ("fwd_ret_1w", "fwd_excess_1w", "fwd_dir_1w")``).
+
+    Raises
+    ------
+    vfr.metrics.HorizonError
+        (a ``ValueError``) if ``horizon`` is not a horizon.
+    """
+    name = parse_horizon(horizon).name
+    return f"fwd_ret_{name}", f"fwd_excess_{name}", f"fwd_dir_{name}"
 
 
-def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None, *,
+def make_labels(prices: pd.DataFrame, horizons: Mapping[str, int] | Iterable[HorizonLike] | None = None, *,
                 membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forward returns, excess returns over the universe mean, and their direction.
 
@@ -27,8 +44,10 @@ def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None, *,
     ----------
     prices : DataFrame of shape (n_rows, >=3)
         Canonical prices frame with columns ``symbol``, ``date`` and ``close`` (adjusted, USD).
-    horizons : dict of str to int, optional
-        Horizon name -> trading days; default :data:`vfr.config.HORIZONS` (1d, 1w=5, 1m=21).
+    horizons : mapping of str to int, or iterable of horizons, optional
+        Horizon name -> trading days (``{"1w": 5}``), or horizons in any spelling of
+        :func:`vfr.metrics.parse_horizon` (``["1d", 5, "1m"]``); default
+        :data:`vfr.config.HORIZONS` (1d, 1w=5, 1m=21). Columns use canonical names.
     membership : DataFrame, optional
         Point-in-time universe intervals (:mod:`vfr.data.universe`): the cross-sectional mean
         is taken over the date's members only, and rows of non-members get NaN excess returns
@@ -37,9 +56,10 @@ def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None, *,
     Returns
     -------
     DataFrame of shape (n_rows, 2 + 3 * n_horizons)
-        ``symbol``, ``date`` and for each horizon h:
+        ``symbol``, ``date`` (rows sorted by symbol, then date) and for each horizon h:
 
-        - ``fwd_ret_<h>`` = close[t+h] / close[t] - 1 (fraction; per symbol, in trading rows),
+        - ``fwd_ret_<h>`` = close[t+h] / close[t] - 1 (fraction; per symbol, in trading rows;
+          :func:`vfr.metrics.forward_returns`),
         - ``fwd_excess_<h>`` = ``fwd_ret_<h>`` minus its cross-sectional mean on date t,
         - ``fwd_dir_<h>`` = 1.0 if the excess return is > 0, 0.0 if <= 0, NaN if unknown.
 
@@ -48,32 +68,23 @@ def make_labels(prices: pd.DataFrame, horizons: dict[str, int] | None = None, *,
     Raises
     ------
     ValueError
-        If required columns are missing or a horizon is not a positive integer.
+        If required columns are missing, or (:class:`vfr.metrics.HorizonError`) a horizon is
+        not a positive whole number of trading days or a name disagrees with its days.
     """
-    horizons = HORIZONS if horizons is None else horizons
     missing = {"symbol", "date", "close"} - set(prices.columns)
     if missing:
         raise ValueError(f"make_labels: prices frame lacks columns {sorted(missing)}")
-    frame = prices[["symbol", "date", "close"]].sort_values(["symbol", "date"], kind="stable")
-    frame = frame.reset_index(drop=True)
-    out = frame[["symbol", "date"]].copy()
-    close = frame["close"].to_numpy(dtype=np.float64)
-    sym = frame["symbol"].to_numpy()
+    hs = parse_horizons(HORIZONS if horizons is None else horizons)
+    fwd = forward_returns(prices, hs, column="fwd_ret_{name}")
+    out = fwd[["symbol", "date"]].copy()
     members = None
     if membership is not None:
         from vfr.data.universe import membership_mask
 
-        members = membership_mask(sym, frame["date"].to_numpy(), membership)
-    for name, h in horizons.items():
-        if not isinstance(h, int | np.integer) or h <= 0:
-            raise ValueError(f"make_labels: horizon {name!r} must be a positive integer, got {h!r}")
-        ret_col, exc_col, dir_col = label_columns(name) if name in HORIZONS else (
-            f"fwd_ret_{name}", f"fwd_excess_{name}", f"fwd_dir_{name}")
-        fwd = np.full(len(frame), np.nan)
-        if len(frame) > h:
-            same = sym[h:] == sym[:-h]
-            fwd[:-h] = np.where(same, close[h:] / close[:-h] - 1.0, np.nan)
-        out[ret_col] = fwd
+        members = membership_mask(fwd["symbol"].to_numpy(), fwd["date"].to_numpy(), membership)
+    for h in hs:
+        ret_col, exc_col, dir_col = label_columns(h)
+        out[ret_col] = fwd[ret_col]
         member_ret = out[ret_col] if members is None else out[ret_col].where(members)
         mean = member_ret.groupby(out["date"], sort=False).transform("mean")
         if members is not None:

@@ -26,13 +26,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vfr._util import json_safe
 from vfr.config import HORIZONS
 from vfr.data.store import is_sorted_by
 from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
@@ -243,26 +244,6 @@ def library_versions(names: Sequence[str] = LIBRARIES) -> dict[str, str | None]:
 
 
 # -- sources -------------------------------------------------------------------------------
-def _json_safe(v: Any, where: str) -> Any:
-    if v is None or isinstance(v, bool | str | int):
-        return v
-    if isinstance(v, float):
-        if not np.isfinite(v):
-            return None
-        return v
-    if isinstance(v, np.generic):
-        return _json_safe(v.item(), where)
-    if isinstance(v, pd.Timestamp | datetime | date):
-        return v.isoformat() if not pd.isna(v) else None
-    if isinstance(v, os.PathLike):
-        return os.fspath(v)
-    if isinstance(v, Mapping):
-        return {str(k): _json_safe(x, f"{where}.{k}") for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_json_safe(x, where) for x in v]
-    raise TypeError(f"{where}: value of type {type(v).__name__} cannot be stored in the lineage (JSON)")
-
-
 def _iso_date(v: Any) -> str | None:
     if v is None or pd.isna(v):
         return None
@@ -316,7 +297,7 @@ def _normalise_sources(sources: Iterable[Mapping[str, Any]]) -> tuple[dict[str, 
         for k, v in s.items():
             if k not in ("name", "min_date", "max_date") and k not in entry:
                 entry[str(k)] = v
-        out.append(_json_safe(entry, f"source {name!r}"))
+        out.append(json_safe(entry, where=f"source {name!r}"))
     return tuple(out)
 
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from mlflow.exceptions import MlflowException
 
 from vfr.config import Settings

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from vfr.ml.calibration import brier_score, reliability_curve
 from vfr.ml.evaluate import classification_metrics, ic_by_date, ic_summary
@@ -26,6 +25,8 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     undefined); NaN when no such row exists. Units: MSE in return^2, the rest in return
     fractions (R^2 dimensionless).
     """
+    from sklearn import metrics as skm
+
     y, p = np.asarray(y_true, float), np.asarray(y_pred, float)
     keep = ~(np.isnan(y) | np.isnan(p))
     y, p = y[keep], p[keep]
@@ -128,6 +129,7 @@ def model_report(scored: pd.DataFrame, out_dir: str | Path, *, label: str, fwd_r
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from sklearn import metrics as skm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

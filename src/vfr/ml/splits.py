@@ -157,3 +157,64 @@ def walk_forward_schedule(
         train_start = max(0, train_end - window + 1) if window else 0
         out.append(WalkForwardWindow(uniq[train_start], uniq[train_end], uniq[p], uniq[min(p + step, n) - 1]))
     return out
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One purged fold: the training, validation (early stopping) and test dates."""
+
+    train: pd.DatetimeIndex
+    valid: pd.DatetimeIndex
+    test: pd.DatetimeIndex
+
+
+def purged_kfold(dates: pd.Series | pd.DatetimeIndex | np.ndarray, n_splits: int = 5, *, horizon: int = 5,
+                 embargo: int | None = None, valid_fraction: float = 0.15) -> list[Fold]:
+    """Purged and embargoed k-fold split of the unique dates.
+
+    Parameters
+    ----------
+    dates : array-like of datetime64
+        Row dates (duplicates allowed).
+    n_splits : int
+        Number of folds k (default 5); every date is in exactly one test fold.
+    horizon : int
+        Label horizon h in trading dates: the label of date t covers (t, t+h].
+    embargo : int, optional
+        Dates dropped after each test fold; default ``horizon``.
+    valid_fraction : float
+        Share of the remaining training dates (the latest ones) held out for early
+        stopping, separated from the rest by ``horizon`` purged dates; 0 disables it.
+
+    Returns
+    -------
+    list of Fold
+        In test-fold time order.
+
+    Raises
+    ------
+    ValueError
+        If k < 2, horizon/embargo < 0, or a fold would have no training dates.
+    """
+    embargo = horizon if embargo is None else embargo
+    if n_splits < 2 or horizon < 0 or embargo < 0:
+        raise ValueError(f"purged_kfold: need n_splits>=2, horizon>=0, embargo>=0; got {n_splits}, {horizon}, {embargo}")
+    uniq = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates))).sort_values()
+    n = len(uniq)
+    bounds = np.linspace(0, n, n_splits + 1).astype(int)
+    pos = np.arange(n)
+    folds = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        keep = (pos + horizon < a) | (pos > b - 1 + embargo)
+        train_pos = pos[keep]
+        if len(train_pos) == 0:
+            raise ValueError(f"purged_kfold: {n} dates are too few for {n_splits} folds with horizon {horizon}")
+        valid_pos = np.array([], dtype=int)
+        if valid_fraction > 0:
+            n_val = max(1, int(round(valid_fraction * len(train_pos))))
+            valid_pos = train_pos[-n_val:]
+            train_pos = train_pos[train_pos + horizon < valid_pos[0]]
+            if len(train_pos) == 0:
+                raise ValueError("purged_kfold: no training dates left before the validation segment")
+        folds.append(Fold(uniq[train_pos], uniq[valid_pos], uniq[a:b]))
+    return folds

@@ -25,11 +25,13 @@ import pandas as pd
 
 from vfr.config import HORIZONS, Settings
 from vfr.errors import StageError
+from vfr.metrics import HorizonError, parse_horizon
 from vfr.ml.dataset import Dataset, build_dataset, data_fingerprint  # noqa: F401 - public re-exports
 from vfr.ml.evaluate import baseline_scores, evaluate_predictions
 from vfr.ml.labels import label_columns
 from vfr.ml.models import ALGORITHMS, Model, ModelError, make_model
 from vfr.ml.splits import TimeSplit, WalkForwardWindow, walk_forward_schedule
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -88,8 +90,14 @@ class TrainConfig:
             raise ModelError(f"TrainConfig.algorithm: unknown algorithm {self.algorithm!r}; expected one of {ALGORITHMS}")
         if self.objective not in ("classification", "regression"):
             raise ModelError(f"TrainConfig.objective must be classification or regression, got {self.objective!r}")
-        if self.horizon not in HORIZONS:
-            raise ModelError(f"TrainConfig.horizon: unknown horizon {self.horizon!r}; expected one of {sorted(HORIZONS)}")
+        try:  # any spelling of the one horizon vocabulary ("1w", 5, "5d"), kept by its canonical name
+            name = parse_horizon(self.horizon).name
+        except HorizonError as exc:
+            raise ModelError(f"TrainConfig.horizon: {exc}") from exc
+        if name not in HORIZONS:
+            raise ModelError(f"TrainConfig.horizon: no labels for horizon {self.horizon!r}; "
+                             f"expected one of {sorted(HORIZONS)}")
+        object.__setattr__(self, "horizon", name)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:

@@ -12,10 +12,6 @@ from vfr.errors import StageError
 
 __all__ = ["portfolio_at", "stage_risk"]
 
-FEATURES_TABLE = "features"
-PREDICTIONS_TABLE = "predictions_oos"
-
-
 def portfolio_at(scores: pd.DataFrame, prices: pd.DataFrame, date: pd.Timestamp, *, top_n: int = 20,
                  method: str = "equal", max_weight: float = 0.1, window: int = 500, ic: float = 0.05) -> pd.Series:
     """Weights of the top-N names by score on the last scored day <= ``date``.
@@ -77,8 +73,8 @@ def stage_risk(settings: Settings, *, date: str | None = None, strategy: str = "
     -------
     vfr.risk.report.RiskReport
     """
-    from vfr.backtest import run_backtest
-    from vfr.data import MarketStore
+    from vfr.backtest import BacktestConfig, run_backtest
+    from vfr.data import MarketStore, tables
     from vfr.data.samples import sp500_index_levels
     from vfr.risk.report import risk_report
 
@@ -86,16 +82,16 @@ def stage_risk(settings: Settings, *, date: str | None = None, strategy: str = "
     with MarketStore.from_settings(settings) as store:
         prices = store.read_prices(columns=["symbol", "date", "close"])
         if strategy == "ml":
-            if not store.has_table(PREDICTIONS_TABLE):
+            if not store.has_table(tables.PREDICTIONS_OOS):
                 raise StageError("risk: no out-of-sample predictions; run `vfr train` first")
-            scores = store.read_table(PREDICTIONS_TABLE, columns=["date", "symbol", "prob"]).rename(
+            scores = store.read_table(tables.PREDICTIONS_OOS, columns=["date", "symbol", "prob"]).rename(
                 columns={"prob": "score"})
         elif strategy == "classic":
-            if not store.has_table(FEATURES_TABLE):
+            if not store.has_table(tables.FEATURES):
                 raise StageError("risk: the store has no features; run `vfr features build` first")
             from vfr.scoring import classic_scores
 
-            scores = classic_scores(store.read_table(FEATURES_TABLE))[["date", "symbol", "classic_score"]].rename(
+            scores = classic_scores(store.read_table(tables.FEATURES))[["date", "symbol", "classic_score"]].rename(
                 columns={"classic_score": "score"})
         else:
             raise StageError(f"risk: strategy must be 'ml' or 'classic', got {strategy!r}")
@@ -103,7 +99,8 @@ def stage_risk(settings: Settings, *, date: str | None = None, strategy: str = "
     scores["date"] = pd.DatetimeIndex(scores["date"]).as_unit("ns")
     when = pd.Timestamp(date) if date else pd.Timestamp(scores["date"].max())
     weights = portfolio_at(scores, prices, when, top_n=top_n, method=method, max_weight=max_weight, window=window)
-    bt = run_backtest(prices, scores, top_n=top_n, rebalance="weekly", cost_bps=settings.cost_bps, end=when)
+    config = BacktestConfig.from_settings(settings, top_n=top_n, rebalance="weekly", end=when)
+    bt = run_backtest(prices, scores, config)
     out_dir = Path(settings.reports_dir) / f"risk-{pd.Timestamp.now().strftime('%Y%m%d-%H%M%S')}"
     return risk_report(prices, weights, when, out_dir, strategy_returns=bt.daily["net_return"],
                        benchmark=sp500_index_levels(), level=level, capital=capital, window=window, windows=windows,

@@ -1,0 +1,67 @@
+"""Small helpers shared across VFR's packages (no VFR imports: any module may use them).
+
+- :func:`json_safe`: a JSON-serialisable copy of a value built from numpy, pandas and Python
+  objects (metadata, lineage, reports).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["json_safe"]
+
+
+def json_safe(value: Any, *, where: str | None = None) -> Any:
+    """A JSON-safe copy of ``value``.
+
+    Parameters
+    ----------
+    value : object
+        Mappings (keys become strings) and lists / tuples are copied recursively; ``None``,
+        ``str`` and ``bool`` are kept; integers (numpy too) become ``int``; floats (numpy
+        too) become ``float``, NaN and infinities ``None``; ``pandas.Timestamp``,
+        ``datetime``, ``date`` and ``numpy.datetime64`` become ISO strings (NaT ``None``);
+        paths become strings.
+    where : str, optional
+        Where the value comes from, for errors. Without it any other object becomes its
+        ``str()``; with it such an object raises.
+
+    Returns
+    -------
+    object
+        Built from dict, list, str, int, float, bool and None only.
+
+    Raises
+    ------
+    TypeError
+        ``where`` is given and a value (at any depth) has none of the types above; the
+        message starts with ``where`` (and the key path inside it).
+    """
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    if isinstance(value, pd.Timestamp | datetime | date):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, where=None if where is None else f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, where=where) for v in value]
+    if where is not None:
+        raise TypeError(f"{where}: value of type {type(value).__name__} cannot be stored as JSON")
+    return str(value)
