@@ -14,10 +14,12 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Label horizons in trading days, by name. ``1w`` (5 trading days) is the default. These are the
-#: canonical names of the one horizon vocabulary, :func:`vfr.metrics.parse_horizon`
-#: (``"5d"`` and ``5`` are read as ``"1w"``).
-HORIZONS: dict[str, int] = {"1d": 1, "1w": 5, "1m": 21}
+# Label horizons in trading days, by name (``1w``, 5 trading days, is the default): defined with
+# the one horizon vocabulary on the ground floor, :func:`vfr.metrics.parse_horizon` (``"5d"`` and
+# ``5`` are read as ``"1w"``), and re-exported here.
+from vfr.metrics.horizons import HORIZONS, HorizonError, parse_horizon
+
+__all__ = ["HORIZONS", "Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
@@ -66,8 +68,6 @@ class Settings(BaseSettings):
         """A name of :data:`HORIZONS`; another spelling of one of them (``"5d"``, ``"5"``) becomes its name."""
         if v in HORIZONS:
             return v
-        # imported here: vfr.metrics imports this module
-        from vfr.metrics.horizons import HorizonError, parse_horizon
 
         try:
             name = parse_horizon(v).name

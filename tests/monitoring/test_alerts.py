@@ -25,7 +25,7 @@ from vfr.monitoring import (
     evaluate_rules,
     recent_alerts,
 )
-from vfr.serving.predlog import migrate
+from vfr.opsdb import migrate
 
 T0 = datetime(2024, 6, 1, 12, 0, 0)
 HOUR = timedelta(hours=1)

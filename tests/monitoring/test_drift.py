@@ -35,7 +35,8 @@ def _daily_features(start: str, end: str) -> pd.DataFrame:
     """Real daily features of 20 S&P 500 stocks: 1-day return, its absolute value, 5-day return."""
     path = require_shared(SP500_PRICES)
     px = pd.read_parquet(path, columns=["symbol", "date", "adjusted_close"],
-                         filters=[("symbol", "in", SMALL_SYMBOLS), ("date", ">=", pd.Timestamp(start) - pd.Timedelta(days=14)),
+                         filters=[("symbol", "in", SMALL_SYMBOLS),
+                                  ("date", ">=", pd.Timestamp(start) - pd.Timedelta(days=14)),
                                   ("date", "<=", pd.Timestamp(end))]).sort_values(["symbol", "date"])
     g = px.groupby("symbol")["adjusted_close"]
     px["ret_1d"] = g.pct_change()

@@ -28,6 +28,7 @@ import pytest
 from rich.console import Console
 
 from tests.serving.conftest import Built, auth, client_for, free_port, make_settings
+from vfr.backtest import BacktestConfig
 from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.ml import ModelRegistry
@@ -88,7 +89,8 @@ def ops(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Ops:
     versions = [registry.register(built.model_name, model.model, params={}, metrics=metrics, metadata=model.metadata)
                 for _ in range(3)]
     registry.set_champion(built.model_name, versions[1])
-    outcome = stage_backtest(settings, top_n=5, factor_eval=False, console=Console(file=io.StringIO()))
+    outcome = stage_backtest(settings, BacktestConfig.from_settings(settings, top_n=5), factor_eval=False,
+                             console=Console(file=io.StringIO()))
     return Ops(store_url, tracking_uri, versions, versions[1], {k: r.equity for k, r in outcome.results.items()})
 
 
@@ -164,7 +166,8 @@ def test_summary_matches_the_sources_and_needs_a_member_token(built: Built, ops:
     settings = ops.settings(built, tmp_path)
     with client_for(settings) as client:
         db = client.app.state.engine.predlog.engine
-        run_id = retraining_runs.start_run(db, trigger="test", model_name=built.model_name, champion_before=ops.champion)
+        run_id = retraining_runs.start_run(db, trigger="test", model_name=built.model_name,
+                                           champion_before=ops.champion)
         retraining_runs.finish_run(db, run_id, status="kept", action="keep", challenger_version=ops.versions[2],
                                    champion_after=ops.champion, reason=KEPT_REASON)
         retraining_runs.start_run(db, trigger="test", model_name="another-model", champion_before="1")  # not shown
@@ -185,7 +188,7 @@ def test_summary_matches_the_sources_and_needs_a_member_token(built: Built, ops:
     assert sel["date"] == select["date"] == str(built.latest.date()) and sel["ml_status"] == "ok"
     assert sel["models"] == select["ml"]["models"] == [{"name": built.model_name, "version": ops.champion}]
     assert [r["symbol"] for r in sel["rows"]] == [r["symbol"] for r in select["results"]]
-    for mine, theirs in zip(sel["rows"], select["results"]):
+    for mine, theirs in zip(sel["rows"], select["results"], strict=True):
         for key in ("rank", "classic_score", "ml_probability", "composite", "recommendation", "ml_blended"):
             assert mine[key] == theirs[key], key
 
@@ -217,7 +220,8 @@ def test_summary_matches_the_sources_and_needs_a_member_token(built: Built, ops:
     assert run["id"] == run_id and run["status"] == "kept" and run["action"] == "keep" and run["reason"] == KEPT_REASON
     assert run["champion_before"] == ops.champion and run["challenger_version"] == ops.versions[2]
     assert run["champion_after"] == ops.champion and run["finished_at"] >= run["started_at"]
-    assert [j["job"] for j in retraining["schedule"]] == [j.id for j in SCHEDULE] == [j["job"] for j in status["schedule"]]
+    jobs = [j["job"] for j in retraining["schedule"]]
+    assert jobs == [j.id for j in SCHEDULE] == [j["job"] for j in status["schedule"]]
     assert "monthly_retraining" in {j["job"] for j in retraining["schedule"]}
     assert all(j["next_run"] for j in retraining["schedule"])
 
@@ -293,11 +297,13 @@ def test_dashboard_page_shows_the_summary(built: Built, ops: Ops, tmp_path: Path
 
         # retraining: both runs newest first, status badges coloured, the reason in full as a tooltip
         runs = page.locator("#retraining-table tbody tr")
-        assert runs.count() == 2 and [runs.nth(i).get_attribute("data-run") for i in range(2)] == [str(kept), str(deployed)]
+        assert runs.count() == 2
+        assert [runs.nth(i).get_attribute("data-run") for i in range(2)] == [str(kept), str(deployed)]
         kept_row = page.locator(f'#retraining-table tr[data-run="{kept}"]')
         assert kept_row.locator("td.status .badge").inner_text() == "kept"
         assert kept_row.locator("td.reason").get_attribute("title") == KEPT_REASON
-        assert kept_row.locator("td.reason").text_content() == KEPT_REASON and kept_row.locator("td.reason").is_visible()
+        reason = kept_row.locator("td.reason")
+        assert reason.text_content() == KEPT_REASON and reason.is_visible()
         assert kept_row.locator("td.challenger").inner_text() == f"v{ops.versions[2]}"
         assert kept_row.locator("td.champion").inner_text() == f"v{ops.champion} → v{ops.champion}"
         deployed_row = page.locator(f'#retraining-table tr[data-run="{deployed}"]')
@@ -307,7 +313,8 @@ def test_dashboard_page_shows_the_summary(built: Built, ops: Ops, tmp_path: Path
         assert deployed_row.locator("td.champion").inner_text() == f"v{ops.versions[0]} → v{ops.champion}"
         monthly = page.locator('#schedule li[data-job="monthly_retraining"]')
         expected_next = {j["job"]: j["next_run"] for j in summary["retraining"]["schedule"]}
-        assert monthly.is_visible() and monthly.locator(".next").get_attribute("title") == expected_next["monthly_retraining"]
+        assert monthly.is_visible()
+        assert monthly.locator(".next").get_attribute("title") == expected_next["monthly_retraining"]
         assert monthly.locator(".next").inner_text() == expected_next["monthly_retraining"].replace("T", " ")[:16]
         assert page.locator("#schedule li").count() == len(SCHEDULE)
 

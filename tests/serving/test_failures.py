@@ -42,8 +42,9 @@ def corrupt(registry: ModelRegistry, name: str, version: str) -> None:
     if not folder.exists():  # the run's artifact folder
         run = registry.client.get_run(registry.client.get_model_version(name, version).run_id)
         folder = Path(urlparse(run.info.artifact_uri).path) / "model"
-    files = [p for p in folder.rglob("*") if p.is_file() and p.name not in ("MLmodel", "vfr_model.json")
-             and p.suffix not in (".yaml", ".txt", ".json")]
+    metadata = ("MLmodel", "requirements.txt")  # MLflow's, and VFR's own vfr_*.json (model card, checksums)
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name not in metadata
+             and not p.name.startswith("vfr_") and p.suffix != ".yaml"]
     assert files, f"no model file under {folder}"
     for p in files:
         p.write_bytes(b"\x00garbage\x00" * 10)
@@ -214,6 +215,30 @@ def test_postgresql_down_answers_503_with_a_clear_body(built: Built, tmp_path: P
         assert r.status_code == 503 and r.json()["error"] == "store_unavailable"
         r = client.get("/api/health")
         assert r.status_code == 503 and r.json()["store"] == "unreachable"
+
+
+def test_operations_database_down_answers_503_and_serving_goes_on(built: Built, tmp_path: Path) -> None:
+    settings = make_settings(built, tmp_path, serving_db_url=DOWN_PG)
+    with client_for(settings) as client:
+        assert client.get("/api/stocks/select", params={"include_ml": True}).status_code == 200
+        for method, path, tier in (("GET", "/api/ml/retraining/status", "free"), ("GET", "/api/ml/model/info", "free"),
+                                   ("POST", "/api/admin/outcomes", "admin"),
+                                   ("POST", "/api/ml/retraining/trigger", "admin")):
+            r = client.request(method, path, headers=auth(settings, tier), json={} if method == "POST" else None)
+            assert r.status_code == 503, (path, r.text)
+            assert r.json() | {"request_id": None} == {"error": "store_unavailable", "request_id": None,
+                                                       "detail": "the operations database is not reachable; try "
+                                                                 "again later"}
+            _no_leak(r.text)
+            assert "127.0.0.1" not in r.text and "postgres" not in r.text.lower()
+        r = client.get("/api/dashboard/summary", headers=auth(settings, "free"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        down = "the serving database could not be read (see the server log)"
+        assert body["drift"]["message"] == body["alerts"]["message"] == body["retraining"]["message"] == down
+        assert body["selection"]["rows"] and body["retraining"]["schedule"]  # the other sections still show
+        sources = client.get("/api/admin/data-sources", headers=auth(settings, "admin")).json()
+        assert sources["prediction_log"]["error"].startswith("serving database unreachable")
 
 
 @pytest.mark.postgres

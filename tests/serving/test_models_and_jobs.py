@@ -84,7 +84,8 @@ def test_outcomes_job_fills_realised_returns_once_the_horizon_has_passed(built: 
     past = dates.iloc[-30]  # its 1w horizon has passed
     engine = ServingEngine(settings, log_flush_interval_s=0)
     with client_for(settings, engine=engine) as client:
-        assert client.get("/api/stocks/select", params={"include_ml": True, "date": str(past.date())}).status_code == 200
+        r = client.get("/api/stocks/select", params={"include_ml": True, "date": str(past.date())})
+        assert r.status_code == 200
         assert client.get("/api/stocks/select", params={"include_ml": True}).status_code == 200  # latest: not yet
         r = client.post("/api/admin/outcomes", headers=auth(settings, "admin"))
         assert r.status_code == 200
@@ -138,3 +139,23 @@ def test_cli_mints_tokens_and_serves(built: Built, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_serve_day_serves_a_past_date_and_writes_its_predictions(built: Built, tmp_path: Path) -> None:
+    """What `vfr ops replay` hands to retraining: one day served with the champion, logged before it returns."""
+    from vfr.opsdb import prediction_counts, served_features
+    from vfr.serving import serve_day
+
+    settings = make_settings(built, tmp_path)
+    with MarketStore(built.store_url) as store:
+        day = store.read_table("features", columns=["date"])["date"].drop_duplicates().sort_values().iloc[-10]
+        n = len(store.read_table("features", columns=["symbol"], start=day, end=day))
+    logged, status = serve_day(settings, day, "replay-test")
+    assert (logged, status) == (n, "ok")
+    db = sa.create_engine(settings.resolved_serving_db_url)
+    assert prediction_counts(db) == {"ml_predictions": n, "ml_outcomes": 0}
+    served = served_features(db, model_name=built.model_name, model_version=built.champion, start=day, end=day)
+    assert len(served) == n and set(served["date"]) == {day}
+    assert serve_day(settings, day, "replay-test-again")[1] == "ok"
+    assert prediction_counts(db)["ml_predictions"] == n  # a prediction is logged once however often it is served
+    db.dispose()

@@ -28,8 +28,8 @@ def private_copy(built: Built, tmp_path: Path, **overrides):
     """Settings on a private copy of the session's store and registry (these tests change both)."""
     home = tmp_path / "copy"
     shutil.copytree(built.home, home, ignore=shutil.ignore_patterns("*.parquet", "*.csv", "reports"))
-    settings = make_settings(built, tmp_path, **({"store_url": f"duckdb:///{home / 'vfr.duckdb'}",
-                                                  "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}"} | overrides))
+    copied = {"store_url": f"duckdb:///{home / 'vfr.duckdb'}", "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}"}
+    settings = make_settings(built, tmp_path, **(copied | overrides))
     # artifacts are addressed by absolute path in the copied tracking DB; keep the originals
     return settings
 

@@ -116,15 +116,21 @@ def test_contributions_are_lightgbm_pred_contrib(shared_api: httpx.Client, built
     model = ModelRegistry(built.tracking_uri).load(built.model_name)
     with MarketStore(built.store_url) as store:
         row = store.read_table("features", start=built.latest, end=built.latest, symbols=["MSFT"])
-    contrib = model.model.predict(row[model.feature_columns].to_numpy(np.float32), pred_contrib=True)[0]
-    # SHAP values + bias sum to the raw score (log-odds) of the prediction
+    contrib = model.contributions(row)
+    assert list(contrib.columns) == model.feature_columns and contrib.index.equals(row.index)
+    # the model's contributions are LightGBM's pred_contrib (without the bias column) ...
+    booster = model.model.booster
+    full = booster.predict(row[model.feature_columns].to_numpy(np.float32), pred_contrib=True,
+                           num_iteration=model.model.best_iteration)[0]
+    np.testing.assert_allclose(contrib.iloc[0].to_numpy(), full[:-1], rtol=1e-12)
+    # ... whose SHAP values + bias sum to the raw score (log-odds) of the prediction
     p = model.predict_proba(row)[0]
-    assert contrib.sum() == pytest.approx(np.log(p / (1 - p)), rel=1e-5)
+    assert full.sum() == pytest.approx(np.log(p / (1 - p)), rel=1e-5)
     top = shared_api.get("/api/stocks/analyze", params={"symbols": "MSFT"}).json()["results"][0]
     first = top["ml_prediction"]["top_contributions"][0]
     i = model.feature_columns.index(first["feature"])
-    assert first["contribution"] == pytest.approx(contrib[i], rel=1e-6)
-    assert np.abs(contrib[:-1]).max() == pytest.approx(abs(first["contribution"]), rel=1e-6)
+    assert first["contribution"] == pytest.approx(full[i], rel=1e-6)
+    assert np.abs(full[:-1]).max() == pytest.approx(abs(first["contribution"]), rel=1e-6)
 
 
 @pytest.mark.parametrize(("params", "field"), [

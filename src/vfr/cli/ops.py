@@ -23,7 +23,8 @@ AsOf = Annotated[str | None, typer.Option(help="Act as if today were this date (
 
 def retrain(
     as_of: AsOf = None,
-    prices: Annotated[Path | None, typer.Option(help="New prices to ingest first (Parquet, AlphaVantage, Yahoo).")] = None,
+    prices: Annotated[Path | None,
+                      typer.Option(help="New prices to ingest first (Parquet, AlphaVantage, Yahoo).")] = None,
     universe: Annotated[list[str] | None, typer.Option(help="Universe to ingest with --prices (repeatable; as "
                                                        "`vfr data ingest --universe`).")] = None,
     rebuild_features: Annotated[bool, typer.Option(help="Rebuild the features table from the store first.")] = True,
@@ -62,9 +63,9 @@ def _exit_unless_decided(settings, d) -> None:
     if d.status == "busy":
         import sqlalchemy as sa
 
-        from vfr.retraining import runs
+        from vfr.opsdb import holder
 
-        who = runs.holder(sa.create_engine(settings.resolved_serving_db_url), "retrain")
+        who = holder(sa.create_engine(settings.resolved_serving_db_url), "retrain")
         since = f" ({who['owner']}, since {who['acquired_at']:%Y-%m-%d %H:%M:%S} UTC)" if who else ""
         fail(f"retraining busy: {d.reason}{since}; run {d.run_id} did nothing", ExitCode.BUSY)
     if d.status == "blocked":
@@ -143,10 +144,11 @@ def ops_replay(
 ) -> None:
     """Replay [start, end] day by day: serve, log, collect outcomes, check drift, decide on retraining."""
     from vfr.retraining.replay import replay
+    from vfr.serving import serve_day
 
     settings = make_settings(home, retrain_every=retrain_every)  # every training of the replay
     try:
-        result = replay(settings, start, end, console=err)
+        result = replay(settings, start, end, serve=serve_day, console=err)
     except (VFRError, ValueError) as exc:
         fail(exc)
     text = result.to_markdown()

@@ -1,6 +1,6 @@
 """Ground-floor metrics: forward returns, horizons, IC / Rank IC and their summaries.
 
-This package imports only numpy, pandas, :mod:`vfr.config` and :mod:`vfr.errors`, so any
+This package imports only numpy, pandas and :mod:`vfr.errors`, so any
 layer (data, features, ml, backtest, serving) can use it without pulling in the ML stack.
 
 Public interface::
@@ -12,7 +12,7 @@ Public interface::
     ic_by_date(frame, score, target, min_names=5) -> frame (ic, rank_ic, n by date)
     ic_summary(ic, horizon=None) -> dict           mean, std, icir, t_stat, t_stat_nonoverlap
     quantile_spread(frame, score, target, quantiles=10) -> Series (top minus bottom by date)
-    HORIZONS                                      canonical names -> days (vfr.config)
+    HORIZONS                                      canonical names -> days (re-exported by vfr.config)
 """
 
 from vfr.metrics.horizons import (

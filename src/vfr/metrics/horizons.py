@@ -1,9 +1,9 @@
 """The one horizon vocabulary of VFR: names and trading-day counts of label / evaluation windows.
 
 A *horizon* is a number of trading days ``h``; the window of date ``t`` is ``(t, t+h]``. Its
-canonical name is the one of :data:`vfr.config.HORIZONS` when ``h`` is one of those
-(``1d`` = 1, ``1w`` = 5, ``1m`` = 21 trading days) and ``"<h>d"`` otherwise, so ``"5d"``, ``5``
-and ``"1w"`` all mean the same horizon and are all named ``"1w"``.
+canonical name is the one of :data:`HORIZONS` (re-exported by :mod:`vfr.config`) when ``h`` is
+one of those (``1d`` = 1, ``1w`` = 5, ``1m`` = 21 trading days) and ``"<h>d"`` otherwise, so
+``"5d"``, ``5`` and ``"1w"`` all mean the same horizon and are all named ``"1w"``.
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Integral
 
-from vfr.config import HORIZONS
 from vfr.errors import UsageError
+
+#: Label horizons in trading days, by canonical name. ``1w`` (5 trading days) is the default.
+HORIZONS: dict[str, int] = {"1d": 1, "1w": 5, "1m": 21}
 
 __all__ = ["HORIZONS", "Horizon", "HorizonError", "HorizonLike", "parse_horizon", "parse_horizons"]
 
-#: Trading days per unit of a ``"<n><unit>"`` horizon string, from :data:`vfr.config.HORIZONS`
+#: Trading days per unit of a ``"<n><unit>"`` horizon string, from :data:`HORIZONS`
 #: (a week is 5 trading days, a month 21).
 _UNIT_DAYS: dict[str, int] = {"d": HORIZONS["1d"], "w": HORIZONS["1w"], "m": HORIZONS["1m"]}
 _PATTERN = re.compile(r"^(\d+)([dwm]?)$")
-#: Canonical name of each day count of :data:`vfr.config.HORIZONS`.
+#: Canonical name of each day count of :data:`HORIZONS`.
 _NAME_OF_DAYS: dict[int, str] = {days: name for name, days in HORIZONS.items()}
 
 
@@ -37,7 +39,7 @@ class Horizon:
     Attributes
     ----------
     name : str
-        Canonical name: the :data:`vfr.config.HORIZONS` name of ``days`` when there is one
+        Canonical name: the :data:`HORIZONS` name of ``days`` when there is one
         (``"1d"``, ``"1w"``, ``"1m"``), else ``"<days>d"``. Used in column names
         (``fwd_ret_<name>``).
     days : int
@@ -62,7 +64,7 @@ def parse_horizon(h: HorizonLike) -> Horizon:
     ----------
     h : Horizon, str or int
         - an int (or numpy integer) ``n`` >= 1: ``n`` trading days;
-        - a name of :data:`vfr.config.HORIZONS` (``"1d"``, ``"1w"``, ``"1m"``);
+        - a name of :data:`HORIZONS` (``"1d"``, ``"1w"``, ``"1m"``);
         - ``"<n>d"``, ``"<n>w"`` or ``"<n>m"``: ``n`` days, weeks (5 trading days) or months
           (21 trading days); a bare ``"<n>"`` is ``n`` days. Case and surrounding spaces are
           ignored;
@@ -103,7 +105,7 @@ def parse_horizons(horizons: HorizonLike | Iterable[HorizonLike] | Mapping[str, 
     ----------
     horizons : horizon, iterable of horizons, or mapping of str to int
         One value or an iterable of values accepted by :func:`parse_horizon`. A mapping
-        ``name -> trading days`` (the form of :data:`vfr.config.HORIZONS`) is read through its
+        ``name -> trading days`` (the form of :data:`HORIZONS`) is read through its
         values; each name must itself be a horizon of that many days (``{"1w": 5}`` and
         ``{"5d": 5}`` are fine, ``{"1w": 3}`` is not).
 

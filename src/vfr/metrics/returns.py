@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from vfr.config import HORIZONS
+from vfr.metrics.horizons import HORIZONS
 from vfr.metrics.horizons import HorizonLike, parse_horizons
 
 __all__ = ["forward_returns"]
@@ -32,7 +32,7 @@ def forward_returns(prices: pd.DataFrame,
         One row per (symbol, date) is expected; rows are used in (symbol, date) order.
     horizons : horizon, iterable of horizons or mapping of str to int
         Anything :func:`vfr.metrics.parse_horizons` reads (``"1w"``, ``5``, ``"5d"``,
-        ``("1d", "1w", "1m")``, ``{"1w": 5}``); default every :data:`vfr.config.HORIZONS`.
+        ``("1d", "1w", "1m")``, ``{"1w": 5}``); default every :data:`vfr.metrics.HORIZONS`.
     price : str
         Price column.
     column : str

@@ -16,10 +16,15 @@ Alerts (:mod:`vfr.monitoring.alerts`)
     ``LogFileSink(path)``, ``WebhookSink(url, timeout_s=5)``, ``alert_sinks_from_settings(settings)``,
     ``AlertManager(engine, sinks, dedup_window_s=21600).publish(alerts, now=None) -> list[Alert]``,
     ``AlertManager.from_settings(settings, engine)``
-Storage (:mod:`vfr.monitoring.store`, tables ``ml_drift`` and ``ml_alerts``, Alembic revision 0002)
+Storage (:mod:`vfr.monitoring.store` over :mod:`vfr.opsdb`, tables ``ml_drift`` and ``ml_alerts``)
     ``save_drift_report(engine, report, *, model_name, model_version, as_of) -> int``
     ``latest_drift(engine, model_name=None) -> DataFrame``
     ``recent_alerts(engine, limit=50) -> DataFrame``
+Outcomes (:mod:`vfr.monitoring.outcomes`, table ``ml_outcomes``)
+    ``fill_outcomes(engine, read_prices) -> int``
+
+The tables live in the operations database (:mod:`vfr.opsdb`); monitoring never imports
+:mod:`vfr.serving` or :mod:`vfr.retraining`.
 """
 
 from vfr.monitoring.alerts import (
@@ -42,10 +47,12 @@ from vfr.monitoring.drift import (
     reference_sample,
     rolling_performance,
 )
+from vfr.monitoring.outcomes import fill_outcomes
 from vfr.monitoring.store import latest_drift, recent_alerts, save_drift_report
 
 __all__ = [
     "DEFAULT_ALERT_RULES", "Alert", "AlertManager", "AlertRule", "DriftReport", "DriftThresholds", "LogFileSink",
-    "WebhookSink", "alert_key", "alert_sinks_from_settings", "check_drift", "evaluate_rules", "ks_drift",
+    "WebhookSink", "alert_key", "alert_sinks_from_settings", "check_drift", "evaluate_rules", "fill_outcomes",
+    "ks_drift",
     "latest_drift", "psi", "recent_alerts", "reference_sample", "rolling_performance", "save_drift_report",
 ]

@@ -15,14 +15,13 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 
-from vfr.monitoring.store import ALERTS, utcnow
-from vfr.serving.predlog import _insert, migrate
+from vfr.opsdb import claim_alert, ensure_schema, record_delivery, release_alert, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +251,8 @@ class AlertManager:
     Parameters
     ----------
     engine : sqlalchemy.Engine
-        Serving database holding ``ml_alerts`` (SQLite or PostgreSQL; migrated on first use).
+        Operations database holding ``ml_alerts`` (:mod:`vfr.opsdb`; SQLite or PostgreSQL, migrated on
+        first use).
     sinks : sequence of AlertSink
         Where claimed alerts are delivered, in order.
     dedup_window_s : float
@@ -261,8 +261,9 @@ class AlertManager:
     Notes
     -----
     The claim to send is decided by the database: an ``INSERT`` of a new key (unique
-    constraint, on-conflict-do-nothing, ``RETURNING`` the row it inserted) or an ``UPDATE ... WHERE last_sent_at <= now - window``;
-    the affected row count says whether this process won. PostgreSQL re-checks the ``WHERE`` of
+    constraint, on-conflict-do-nothing, ``RETURNING`` the row it inserted) or an
+    ``UPDATE ... WHERE last_sent_at <= now - window``; the affected row count says whether this
+    process won (:func:`vfr.opsdb.claim_alert`). PostgreSQL re-checks the ``WHERE`` of
     a concurrent update after the first commits, SQLite serialises writers, so of several
     processes publishing the same alert at once exactly one sends it. When no sink accepts
     the alert the claim is released (``last_sent_at`` restored) so the next publish retries.
@@ -298,7 +299,7 @@ class AlertManager:
             The alerts delivered by this call (to at least one sink).
         """
         if not self._migrated:
-            migrate(self.engine)
+            ensure_schema(self.engine)
             self._migrated = True
         now = utcnow() if now is None else _naive_utc(now)
         delivered = []
@@ -307,39 +308,18 @@ class AlertManager:
             if not claimed:
                 continue
             names = [sink.name for sink in self.sinks if _safe_send(sink, alert)]
-            with self.engine.begin() as conn:
-                where = ALERTS.c["key"] == alert.key
-                if names:
-                    conn.execute(ALERTS.update().where(where).values(delivered_to=",".join(names)))
-                else:  # nobody got it: release the claim so the next publish retries
-                    conn.execute(ALERTS.update().where(where, ALERTS.c.last_sent_at == now)
-                                 .values(last_sent_at=previous))
             if names:
+                record_delivery(self.engine, alert.key, names)
                 delivered.append(alert)
+            else:  # nobody got it: release the claim so the next publish retries
+                release_alert(self.engine, alert.key, now, previous)
         return delivered
 
     def _claim(self, alert: Alert, now: datetime) -> tuple[bool, datetime | None]:
         """Count a sighting of ``alert``; True (and the previous send time) when this call may send it."""
-        seen = {"value": _num(alert.value), "threshold": _num(alert.threshold), "message": alert.message,
-                "severity": alert.severity, "last_seen_at": now}
-        key = ALERTS.c["key"] == alert.key
-        with self.engine.begin() as conn:  # RETURNING, not rowcount: psycopg reports -1 for INSERTs here
-            inserted = conn.execute(_insert(self.engine, ALERTS).values(
-                key=alert.key, rule=alert.rule, metric=alert.metric, first_seen_at=now, last_sent_at=now, count=1,
-                **seen).returning(ALERTS.c.id)).first()
-        if inserted is not None:
-            return True, None
-        cutoff = now - timedelta(seconds=self.dedup_window_s)
-        with self.engine.connect() as conn:  # read apart: a write transaction must start with its write on SQLite
-            previous = conn.execute(sa.select(ALERTS.c.last_sent_at).where(key)).scalar()
-        with self.engine.begin() as conn:
-            won = conn.execute(
-                ALERTS.update()
-                .where(key, sa.or_(ALERTS.c.last_sent_at.is_(None), ALERTS.c.last_sent_at <= cutoff))
-                .values(count=ALERTS.c["count"] + 1, last_sent_at=now, **seen)).rowcount
-            if won != 1:
-                conn.execute(ALERTS.update().where(key).values(count=ALERTS.c["count"] + 1, **seen))
-        return won == 1, previous
+        return claim_alert(self.engine, key=alert.key, rule=alert.rule, metric=alert.metric,
+                           severity=alert.severity, message=alert.message, value=alert.value,
+                           threshold=alert.threshold, now=now, dedup_window_s=self.dedup_window_s)
 
 
 def _safe_send(sink: AlertSink, alert: Alert) -> bool:
@@ -352,7 +332,3 @@ def _safe_send(sink: AlertSink, alert: Alert) -> bool:
 
 def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
-
-
-def _num(x: float | None) -> float | None:
-    return float(x) if x is not None and math.isfinite(float(x)) else None

@@ -403,7 +403,7 @@ def check_drift(reference: pd.DataFrame, current: pd.DataFrame, *, columns: list
     }
     fired = evaluate_rules(values, t.rules(), scope=model)
     reasons = [sentences[a.metric] for a in fired]
-    alerts = [replace(a, message=f"{model}: {r}" if model else r) for a, r in zip(fired, reasons)]
+    alerts = [replace(a, message=f"{model}: {r}" if model else r) for a, r in zip(fired, reasons, strict=True)]
     severities = {a.severity for a in alerts}
     action = ("urgent_retraining" if "critical" in severities
               else "schedule_retraining" if severities else "none")

@@ -1,53 +1,32 @@
-"""Monitoring tables of the serving database: ``ml_drift`` and ``ml_alerts``.
+"""Monitoring results in the operations database: drift reports (``ml_drift``) and alerts (``ml_alerts``).
 
-The tables are created by the Alembic revision ``0002`` (run through
-:func:`vfr.serving.predlog.migrate`); the :class:`sqlalchemy.Table` objects here mirror it for
-queries. Every function takes the engine and migrates before use (idempotent).
+The tables belong to :mod:`vfr.opsdb` (names, Alembic revision ``0002``, every query); this
+module turns a :class:`~vfr.monitoring.drift.DriftReport` into rows and re-exports the reads.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from vfr.serving.predlog import migrate
+from vfr.opsdb import (
+    ALERT_COLUMNS,
+    DRIFT_COLUMNS,
+    insert_drift,
+    latest_drift,
+    recent_alerts,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from vfr.monitoring.drift import DriftReport
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_META = sa.MetaData()
-DRIFT = sa.Table(
-    "ml_drift", _META,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("computed_at", sa.DateTime()), sa.Column("as_of", sa.Date()), sa.Column("model_name", sa.String(128)),
-    sa.Column("model_version", sa.String(32)), sa.Column("kind", sa.String(16)), sa.Column("name", sa.String(128)),
-    sa.Column("statistic", sa.Float()), sa.Column("threshold", sa.Float()), sa.Column("breached", sa.Boolean()),
-    sa.Column("p_value", sa.Float()),
-)
-ALERTS = sa.Table(
-    "ml_alerts", _META,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(255), unique=True), sa.Column("rule", sa.String(64)),
-    sa.Column("severity", sa.String(16)), sa.Column("metric", sa.String(64)), sa.Column("value", sa.Float()),
-    sa.Column("threshold", sa.Float()), sa.Column("message", sa.Text()), sa.Column("first_seen_at", sa.DateTime()),
-    sa.Column("last_seen_at", sa.DateTime()), sa.Column("last_sent_at", sa.DateTime()),
-    sa.Column("count", sa.Integer()), sa.Column("delivered_to", sa.Text()),
-)
-
-DRIFT_COLUMNS = ["computed_at", "as_of", "model_name", "model_version", "kind", "name", "statistic", "threshold",
-                 "breached", "p_value"]
-ALERT_COLUMNS = ["key", "rule", "severity", "metric", "value", "threshold", "message", "first_seen_at",
-                 "last_seen_at", "count", "last_sent_at", "delivered_to"]
-
-
-def utcnow() -> datetime:
-    """Current UTC time as a naive datetime (the serving database stores naive UTC)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = ["ALERT_COLUMNS", "DRIFT_COLUMNS", "drift_rows", "latest_drift", "recent_alerts", "save_drift_report",
+           "utcnow"]
 
 
 def _num(x: Any) -> float | None:
@@ -94,7 +73,7 @@ def save_drift_report(engine: sa.Engine, report: DriftReport, *, model_name: str
     Parameters
     ----------
     engine : sqlalchemy.Engine
-        Serving database (SQLite or PostgreSQL); migrated first.
+        Operations database (SQLite or PostgreSQL); migrated first.
     report : DriftReport
         Output of :func:`~vfr.monitoring.drift.check_drift`.
     model_name, model_version : str
@@ -110,58 +89,8 @@ def save_drift_report(engine: sa.Engine, report: DriftReport, *, model_name: str
     int
         Rows written (see :func:`drift_rows`).
     """
-    migrate(engine)
     stamp = computed_at or utcnow()
     day = pd.Timestamp(as_of).date()
     rows = [{"computed_at": stamp, "as_of": day, "model_name": model_name, "model_version": str(model_version), **r}
             for r in drift_rows(report)]
-    with engine.begin() as conn:
-        conn.execute(DRIFT.insert(), rows)
-    return len(rows)
-
-
-def latest_drift(engine: sa.Engine, model_name: str | None = None) -> pd.DataFrame:
-    """Rows of the newest drift check (of ``model_name``, or of any model).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``computed_at, as_of, model_name, model_version, kind, name, statistic,
-        threshold, breached, p_value``; empty when no check was saved. Missing statistics are NaN.
-    """
-    migrate(engine)
-    newest = sa.select(sa.func.max(DRIFT.c.computed_at))
-    q = sa.select(*[DRIFT.c[c] for c in DRIFT_COLUMNS]).order_by(DRIFT.c.id)
-    if model_name is not None:
-        newest = newest.where(DRIFT.c.model_name == model_name)
-        q = q.where(DRIFT.c.model_name == model_name)
-    q = q.where(DRIFT.c.computed_at == newest.scalar_subquery())
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=DRIFT_COLUMNS)
-    for c in ("statistic", "threshold", "p_value"):
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    frame["breached"] = frame["breached"].astype(bool)
-    return frame
-
-
-def recent_alerts(engine: sa.Engine, limit: int = 50) -> pd.DataFrame:
-    """The ``limit`` most recently seen alerts, newest first.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``key, rule, severity, metric, value, threshold, message, first_seen_at,
-        last_seen_at, count, last_sent_at, delivered_to`` (times naive UTC; ``count`` = times
-        the alert was published, delivered or not).
-    """
-    if limit < 1:
-        raise ValueError(f"recent_alerts: limit must be >= 1, got {limit}")
-    migrate(engine)
-    q = (sa.select(*[ALERTS.c[c] for c in ALERT_COLUMNS])
-         .order_by(ALERTS.c.last_seen_at.desc(), ALERTS.c.id.desc()).limit(limit))
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=ALERT_COLUMNS)
-    for c in ("value", "threshold"):
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    frame["count"] = frame["count"].astype(int)
-    return frame
+    return insert_drift(engine, rows)

@@ -8,7 +8,11 @@ Public interface::
     collect_outcomes(settings, as_of) -> int
     daily_monitoring / monthly_retraining / earnings_season_retraining  # the scheduled jobs
     build_scheduler(settings) / next_runs(settings) / SCHEDULE          # APScheduler, DB job store
-    claim(engine, job_id, run_key) -> bool / recent_runs(engine)        # DB lock and run log
+    claim(engine, job_id, run_key) -> bool / recent_runs(engine)        # DB lock and run log (vfr.opsdb)
+    replay(settings, start, end, serve=...)                             # `vfr ops replay`
+
+Layers: retraining imports :mod:`vfr.opsdb` and :mod:`vfr.monitoring`, never :mod:`vfr.serving`
+(the replay is handed its serving function).
 """
 
 from vfr.retraining.jobs import (

@@ -6,7 +6,6 @@ occurrence never runs twice however many schedulers fire it.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +21,11 @@ from vfr.monitoring import (
     DriftReport,
     DriftThresholds,
     check_drift,
+    fill_outcomes,
     save_drift_report,
 )
+from vfr.opsdb import evaluated_outcomes, served_features
 from vfr.retraining import runs
-from vfr.serving.predlog import OUTCOMES, PREDICTIONS, fill_outcomes, migrate
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ CALENDAR_CYCLE_FEATURES = ("days_to_quarter_end", "is_quarter_end_window", "is_j
 
 
 def _engine(settings: Settings) -> sa.Engine:
+    """An engine on the operations database (:mod:`vfr.opsdb`) of ``settings``."""
     return sa.create_engine(settings.resolved_serving_db_url)
 
 
@@ -51,54 +52,6 @@ def collect_outcomes(settings: Settings, as_of: str | pd.Timestamp | None = None
     with MarketStore.from_settings(settings) as store:
         return fill_outcomes(_engine(settings),
                              lambda start: store.read_prices(columns=["symbol", "date", "close"], start=start, end=end))
-
-
-def served_features(engine: sa.Engine, *, model_name: str, model_version: str, start: pd.Timestamp,
-                    end: pd.Timestamp) -> pd.DataFrame:
-    """Features and probabilities of the predictions served in [start, end] (``ml_predictions``).
-
-    Returns
-    -------
-    DataFrame
-        ``date``, ``symbol``, ``probability`` and one column per logged feature.
-    """
-    migrate(engine)
-    q = (sa.select(PREDICTIONS.c.feature_date, PREDICTIONS.c.symbol, PREDICTIONS.c.probability,
-                   PREDICTIONS.c.features)
-         .where(PREDICTIONS.c.model_name == model_name, PREDICTIONS.c.model_version == str(model_version),
-                PREDICTIONS.c.feature_date >= start.date(), PREDICTIONS.c.feature_date <= end.date()))
-    with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    if not rows:
-        return pd.DataFrame(columns=["date", "symbol", "probability"])
-    feats = pd.DataFrame([json.loads(r.features or "{}") for r in rows]).astype("float64")
-    head = pd.DataFrame({"date": pd.to_datetime([r.feature_date for r in rows]), "symbol": [r.symbol for r in rows],
-                         "probability": [float(r.probability) for r in rows]})
-    return pd.concat([head, feats], axis=1)
-
-
-def evaluated_outcomes(engine: sa.Engine, *, model_name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Predictions of ``model_name`` with a known outcome whose horizon ended in [start, end].
-
-    Returns
-    -------
-    DataFrame
-        ``date`` (feature date), ``horizon_end``, ``probability``, ``predicted_class``,
-        ``excess_return``, ``correct``: the input of :func:`vfr.monitoring.rolling_performance`.
-    """
-    migrate(engine)
-    q = (sa.select(PREDICTIONS.c.feature_date.label("date"), OUTCOMES.c.horizon_end, PREDICTIONS.c.probability,
-                   PREDICTIONS.c.predicted_class, OUTCOMES.c.excess_return, OUTCOMES.c.correct)
-         .select_from(PREDICTIONS.join(OUTCOMES, OUTCOMES.c.prediction_id == PREDICTIONS.c.id))
-         .where(PREDICTIONS.c.model_name == model_name, OUTCOMES.c.horizon_end >= start.date(),
-                OUTCOMES.c.horizon_end <= end.date()))
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).mappings().all(),
-                             columns=["date", "horizon_end", "probability", "predicted_class", "excess_return",
-                                      "correct"])
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["correct"] = frame["correct"].astype(bool)
-    return frame
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 For each trading date ``d`` of the period, as if today were ``d``:
 
-1. the API's engine ranks the whole universe with ML (the champion serves; every prediction
-   goes to ``ml_predictions`` through the prediction logger, as in production);
+1. ``serve(settings, d, request_id)`` ranks the whole universe with ML the way the API does
+   (the champion serves; every prediction goes to ``ml_predictions`` through the prediction
+   logger, as in production). The caller hands it in (``vfr ops replay`` passes
+   :func:`vfr.serving.serve_day`): retraining sits below serving and never imports it;
 2. the daily job runs with ``as_of = d``: outcomes are filled from prices up to ``d`` only
    (a prediction gets its outcome once its horizon has passed), drift is computed between
    the champion's training reference and the features served in the last
@@ -16,6 +18,7 @@ Nothing reads a price, feature or label after the simulated day.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +61,15 @@ class ReplayLog:
         return "\n".join(lines) + "\n"
 
 
+#: ``serve(settings, day, request_id) -> (predictions logged, ML status)``: one simulated day of serving.
+ServeDay = Callable[[Settings, pd.Timestamp, str], tuple[int, str | None]]
+
+
 def _f(x: Any) -> str:
     return "" if x is None or pd.isna(x) else f"{x:.3f}"
 
 
-def replay(settings: Settings, start: str, end: str, *, config: TrainConfig | None = None,
+def replay(settings: Settings, start: str, end: str, *, serve: ServeDay, config: TrainConfig | None = None,
            console: Console | None = None) -> ReplayLog:
     """Replay ``[start, end]`` (see the module docstring).
 
@@ -73,6 +80,10 @@ def replay(settings: Settings, start: str, end: str, *, config: TrainConfig | No
         database of the replay (use a private ``VFR_HOME``: the replay writes to them).
     start, end : str
         First and last simulated dates (YYYY-MM-DD).
+    serve : callable
+        ``serve(settings, day, request_id) -> (predictions logged, ML status)`` serves the whole
+        universe with ML on ``day`` and writes its predictions to the log before returning
+        (:func:`vfr.serving.serve_day`, with a fresh engine per day).
     config : TrainConfig, optional
         Training recipe of the initial champion and of the retraining runs.
 
@@ -82,7 +93,6 @@ def replay(settings: Settings, start: str, end: str, *, config: TrainConfig | No
     """
     from vfr.retraining.jobs import daily_monitoring, monthly_retraining
     from vfr.retraining.retrain import run_retraining
-    from vfr.serving.engine import ServingEngine
 
     console = console or Console(stderr=True)
     with MarketStore.from_settings(settings) as store:
@@ -104,17 +114,11 @@ def replay(settings: Settings, start: str, end: str, *, config: TrainConfig | No
                            console=console)
         log.initial = {"status": d.status, "version": d.challenger_version, "as_of": d.as_of, "reason": d.reason}
     for day in dates:
-        engine = ServingEngine(settings)  # a fresh engine per day: no cache from "yesterday" leaks
-        try:
-            full = engine.rank(date=day, include_ml=True, request_id=f"replay-{day:%Y%m%d}")
-            engine.predlog.flush()
-            logged = engine.predlog.written
-        finally:
-            engine.close()
+        logged, ml_status = serve(settings, day, f"replay-{day:%Y%m%d}")
         job = daily_monitoring(settings.model_dump(), as_of=str(day.date()))
         report = _latest(settings)
         row = {"date": str(day.date()), "predictions": logged, "outcomes": job.get("outcomes_written", 0),
-               "ml_status": full.get("ml", {}).get("status"), "action": job.get("drift_action"),
+               "ml_status": ml_status, "action": job.get("drift_action"),
                "alerts": job.get("alerts_sent", 0), **report,
                "retraining": (f"{job['retraining']['status']} ({job['retraining'].get('reason', '')[:80]})"
                               if "retraining" in job else None)}
@@ -140,7 +144,8 @@ def _latest(settings: Settings) -> dict[str, Any]:
     for key, name in (("psi", "psi"), ("accuracy", "accuracy"), ("rank_ic", "rank_ic")):
         hit = next((r for (k, n), r in by.items() if n == name), None)
         out[key] = None if hit is None else float(hit.statistic)
-    feats = frame[(frame["kind"] == "feature") & frame["breached"].astype(bool)].sort_values("statistic", ascending=False)
+    feats = frame[(frame["kind"] == "feature") & frame["breached"].astype(bool)]
+    feats = feats.sort_values("statistic", ascending=False)
     out["drifted"] = ", ".join(f"{r.name} {r.statistic:.2f}" for r in feats.head(4).itertuples()) + (
         f" (+{len(feats) - 4})" if len(feats) > 4 else "")
     return out

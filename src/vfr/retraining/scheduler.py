@@ -8,13 +8,13 @@ job                                     when                                 loc
 ``daily_monitoring``                    Mon-Fri 18:30, after the close       the date
 ``monthly_retraining``                  1st of the month, 06:00              the month
 ``earnings_season_retraining``          15 Feb / May / Aug / Nov, 07:00      the quarter
-(drift retraining)                      from the daily job when drift says   the ISO week              
+(drift retraining)                      from the daily job when drift says   the ISO week
 ======================================  ===================================  ==========================
 
 The job store is APScheduler's ``SQLAlchemyJobStore`` on the serving database, so the schedule
 survives restarts. APScheduler 3 does not coordinate several schedulers sharing one store
 (each may fire the same job); every job therefore takes a row lock in ``ops_job_locks``
-keyed by its occurrence first (:func:`vfr.retraining.runs.claim`), and only the first taker
+keyed by its occurrence first (:func:`vfr.opsdb.claim`), and only the first taker
 runs it.
 """
 
@@ -97,7 +97,10 @@ def next_runs(settings: Settings, now: datetime | None = None,
     from apscheduler.triggers.cron import CronTrigger
 
     tz = ZoneInfo(settings.scheduler_timezone)
-    now = now.astimezone(tz) if now is not None and now.tzinfo else (now.replace(tzinfo=tz) if now else datetime.now(tz))
+    if now is None:
+        now = datetime.now(tz)
+    else:
+        now = now.astimezone(tz) if now.tzinfo else now.replace(tzinfo=tz)
     out = []
     for spec in schedule:
         nxt = CronTrigger(timezone=tz, **spec.cron).get_next_fire_time(None, now)

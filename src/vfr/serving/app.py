@@ -17,13 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vfr.config import Settings
 from vfr.serving import metrics
-from vfr.serving.engine import (
-    Conflict,
-    MLUnavailable,
-    NotFound,
-    ServingEngine,
-    StoreUnavailable,
-)
+from vfr.serving.engine import ServingEngine
+from vfr.serving.errors import Conflict, MLUnavailable, NotFound, StoreUnavailable
 from vfr.serving.metrics import ApiMetrics, ServiceWatch, route_label
 from vfr.serving.ratelimit import TierLimiter
 from vfr.serving.routers import admin, dashboard, health, ml, retraining, stocks
@@ -111,7 +106,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
         watch = None
         if settings.service_alert_interval_s > 0:
             watch = ServiceWatch(settings, app.state.metrics, app.state.engine.latency,
-                                 app.state.engine.predlog.engine, settings.service_alert_interval_s)
+                                 app.state.engine.ops.db, settings.service_alert_interval_s)
             watch.start()
         yield
         if watch is not None:

@@ -7,20 +7,21 @@ why, so the page can show every section that does have data.
 Sources
 -------
 selection
-    :meth:`ServingEngine.rank` with ML, exactly what ``GET /api/stocks/select?include_ml=true``
+    :meth:`RankingService.rank <vfr.serving.ranking.RankingService.rank>` with ML, exactly what
+    ``GET /api/stocks/select?include_ml=true``
     answers with its default horizon and confidence threshold (served from the same caches).
 models
     :func:`vfr.ml.deploy.registry_leaderboard` of the configured model (walk-forward metrics
     logged by ``vfr train``, each version's promotion decision against the champion), cached
-    for 30 s per champion version; the A/B split from the engine.
+    for 30 s per champion version; the A/B split from the model service.
 drift, alerts
-    :func:`vfr.monitoring.latest_drift` and :func:`vfr.monitoring.recent_alerts` on the serving
-    database (the prediction log's, tables ``ml_drift`` and ``ml_alerts``).
+    :func:`vfr.opsdb.latest_drift` and :func:`vfr.opsdb.recent_alerts` through the operations
+    service (operations database, tables ``ml_drift`` and ``ml_alerts``).
 backtest
     The market store table ``backtest_equity`` (``date``, ``strategy``, ``equity``) that
     :func:`vfr.pipeline.stage_backtest` replaces on every run.
 retraining
-    :func:`vfr.retraining.recent_runs` of the configured model on the serving database (table
+    :func:`vfr.opsdb.recent_runs` of the configured model through the operations service (table
     ``ml_retraining_runs``), whether a run holds the retraining lock now, and
     :func:`vfr.retraining.next_runs` (the scheduled jobs' next fire times, computed from the
     schedule: no scheduler needs to be running).
@@ -35,16 +36,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from vfr.serving.engine import NotFound, ServingEngine, StoreUnavailable, public_reason
+from vfr.serving.engine import ServingEngine
+from vfr.serving.errors import NotFound, StoreUnavailable, public_reason
+from vfr.serving.operations import OpsService
 from vfr.serving.schemas import SelectRequest
 
 log = logging.getLogger(__name__)
 
 EQUITY_TABLE = "backtest_equity"
-DRIFT_TABLE = "ml_drift"
-ALERTS_TABLE = "ml_alerts"
 #: Most points per equity curve sent to the page (evenly spaced, first and last kept).
 MAX_CURVE_POINTS = 400
 LEADERBOARD_TTL_S = 30.0
@@ -52,6 +52,7 @@ NO_DRIFT = "no drift check has run yet"
 NO_ALERTS = "no alerts have been raised yet"
 NO_BACKTEST = "no backtest has run yet (run `vfr backtest`)"
 NO_RETRAINING = "no retraining run yet"
+OPSDB_UNREADABLE = "the serving database could not be read (see the server log)"
 _KIND_ORDER = {"feature": 0, "prediction": 1, "calibration": 2, "performance": 3}
 
 
@@ -82,8 +83,9 @@ def selection_section(engine: ServingEngine, top: int, request_id: str = "dashbo
     """
     req = SelectRequest(include_ml=True, top=top)
     try:
-        out = engine.rank(date=None, include_ml=True, horizon=req.ml_horizon, threshold=req.ml_confidence_threshold,
-                          top=req.top, request_id=request_id, log_rows=False)
+        out = engine.ranking.rank(date=None, include_ml=True, horizon=req.ml_horizon,
+                                  threshold=req.ml_confidence_threshold, top=req.top, request_id=request_id,
+                                  log_rows=False)
     except (NotFound, StoreUnavailable) as exc:
         return {"date": None, "top": top, "ml_status": None, "models": [], "rows": [], "message": public_reason(exc)}
     rows = [{k: r.get(k) for k in ("rank", "symbol", "sector", "classic_score", "ml_probability", "ml_confidence",
@@ -98,7 +100,7 @@ def _leaderboard(engine: ServingEngine, name: str, champion: str | None) -> pd.D
     key = f"dashboard:leaderboard:{name}:{champion}"
     board = engine.meta.get(key)
     if board is None:
-        board = registry_leaderboard(engine.registry, name)
+        board = registry_leaderboard(engine.models.registry, name)
         engine.meta.set(key, board, LEADERBOARD_TTL_S)
     return board
 
@@ -111,14 +113,14 @@ def models_section(engine: ServingEngine) -> dict[str, Any]:
     name = engine.settings.model_name
     empty = {"name": name, "champion": None, "challenger": None, "traffic_split": 0.0, "versions": []}
     try:
-        champion = engine.champion(name)
-        challenger, share = engine.routing(name)
+        champion = engine.models.champion(name)
+        challenger, share = engine.models.routing(name)
         board = _leaderboard(engine, name, champion)
-        created = {v["version"]: _text(v.get("created")) for v in engine.versions(name)}
+        created = {v["version"]: _text(v.get("created")) for v in engine.models.versions(name)}
     except Exception as exc:  # noqa: BLE001 - registry unreachable: the other sections still show
         log.warning("dashboard: model registry unavailable (%s)", public_reason(exc))
         return empty | {"message": "the model registry could not be read (see the server log)"}
-    loaded = {m["version"] for m in engine.loaded_models() if m["name"] == name}
+    loaded = {m["version"] for m in engine.models.loaded() if m["name"] == name}
     versions = []
     for r in board.to_dict("records"):
         v = str(r["version"])
@@ -133,27 +135,21 @@ def models_section(engine: ServingEngine) -> dict[str, Any]:
             "versions": versions, "message": message}
 
 
-def _monitoring_frame(db: sa.Engine, table: str, call) -> tuple[pd.DataFrame | None, str | None]:
-    """``call(vfr.monitoring)`` when the module and ``table`` exist: (frame, None) or (None, reason)."""
+def _ops_frame(read, what: str) -> tuple[pd.DataFrame | None, str | None]:
+    """``read()`` of the operations service: (frame, None), or (None, reason) when it failed."""
     try:
-        from vfr import monitoring
-    except ImportError:
-        return None, None
-    try:
-        if not sa.inspect(db).has_table(table):
-            return None, None
-        return call(monitoring), None
-    except Exception as exc:  # noqa: BLE001 - serving database down: say so in the section
-        log.warning("dashboard: serving database unavailable (%s)", public_reason(exc))
-        return None, "the serving database could not be read (see the server log)"
+        return read(), None
+    except Exception as exc:  # noqa: BLE001 - operations database down: say so in the section
+        log.warning("dashboard: %s unavailable (%s)", what, public_reason(exc))
+        return None, OPSDB_UNREADABLE
 
 
-def drift_section(db: sa.Engine) -> dict[str, Any]:
+def drift_section(ops: OpsService) -> dict[str, Any]:
     """The newest drift check (of any model): per row the statistic (KS distance on [0, 1] for
     ``feature`` rows, PSI for the ``prediction`` row, Brier score, rolling accuracy/IC), the
     threshold it is compared with and whether its rule fired. Breached rows first, then by kind
     (features, prediction, calibration, performance) and by statistic, largest first."""
-    frame, error = _monitoring_frame(db, DRIFT_TABLE, lambda m: m.latest_drift(db))
+    frame, error = _ops_frame(ops.latest_drift, "drift")
     if frame is None or frame.empty:
         return {"computed_at": None, "as_of": None, "model_name": None, "model_version": None, "breached": 0,
                 "items": [], "message": error or NO_DRIFT}
@@ -168,9 +164,9 @@ def drift_section(db: sa.Engine) -> dict[str, Any]:
             "breached": sum(i["breached"] for i in items), "items": items, "message": None}
 
 
-def alerts_section(db: sa.Engine, limit: int = 20) -> dict[str, Any]:
-    """The ``limit`` most recent alerts (newest first, as :func:`vfr.monitoring.recent_alerts` orders them)."""
-    frame, error = _monitoring_frame(db, ALERTS_TABLE, lambda m: m.recent_alerts(db, limit=limit))
+def alerts_section(ops: OpsService, limit: int = 20) -> dict[str, Any]:
+    """The ``limit`` most recent alerts (newest first, as :func:`vfr.opsdb.recent_alerts` orders them)."""
+    frame, error = _ops_frame(lambda: ops.recent_alerts(limit), "alerts")
     if frame is None or frame.empty:
         return {"items": [], "message": error or NO_ALERTS}
     items = [{"key": str(r.get("key")), "rule": str(r.get("rule") or ""), "severity": str(r.get("severity") or ""),
@@ -193,7 +189,7 @@ def backtest_section(engine: ServingEngine, max_points: int = MAX_CURVE_POINTS) 
     to ``max_points`` points; ``total_return`` is the last equity / first equity - 1 (a fraction)."""
     empty = {"start": None, "end": None, "curves": []}
     try:
-        frame = engine._read(lambda s: s.read_table(EQUITY_TABLE) if s.has_table(EQUITY_TABLE) else None)
+        frame = engine.features.table(EQUITY_TABLE)
     except StoreUnavailable as exc:  # the other sections still show
         return empty | {"message": str(exc)}
     except Exception as exc:  # noqa: BLE001
@@ -222,29 +218,26 @@ def retraining_section(engine: ServingEngine, limit: int = 10) -> dict[str, Any]
     database cannot be read.
     """
     from vfr.retraining import next_runs
-    from vfr.retraining.runs import is_running, recent_runs, run_rows
 
     try:
         schedule = next_runs(engine.settings)
     except Exception as exc:  # noqa: BLE001 - a bad time zone setting: the runs still show
         log.warning("dashboard: schedule unavailable (%s)", public_reason(exc))
         schedule = []
-    db = engine.predlog.engine
     try:
-        runs = run_rows(recent_runs(db, limit=limit, model_name=engine.settings.model_name))
-        running = is_running(db)
-    except Exception as exc:  # noqa: BLE001 - serving database down: say so in the section
-        log.warning("dashboard: serving database unavailable (%s)", public_reason(exc))
-        return {"runs": [], "schedule": schedule, "running": False,
-                "message": "the serving database could not be read (see the server log)"}
+        runs = engine.ops.runs(engine.settings.model_name, limit=limit)
+        running = engine.ops.retraining_running()
+    except Exception as exc:  # noqa: BLE001 - operations database down: say so in the section
+        log.warning("dashboard: retraining runs unavailable (%s)", public_reason(exc))
+        return {"runs": [], "schedule": schedule, "running": False, "message": OPSDB_UNREADABLE}
     return {"runs": runs, "schedule": schedule, "running": running, "message": None if runs else NO_RETRAINING}
 
 
 def build_summary(engine: ServingEngine, *, top: int = 10, alerts: int = 20,
                   request_id: str = "dashboard") -> dict[str, Any]:
     """Everything the dashboard page shows, in one JSON-ready dict (see :class:`DashboardSummary`)."""
-    db = engine.predlog.engine
     return {"generated_at": dt.datetime.now(dt.UTC), "model": engine.settings.model_name,
             "selection": selection_section(engine, top, request_id), "models": models_section(engine),
-            "drift": drift_section(db), "backtest": backtest_section(engine), "alerts": alerts_section(db, alerts),
+            "drift": drift_section(engine.ops), "backtest": backtest_section(engine),
+            "alerts": alerts_section(engine.ops, alerts),
             "retraining": retraining_section(engine)}

@@ -1,4 +1,7 @@
-"""FastAPI dependencies: settings, engine, request id, caller identity, tiers, rate limits.
+"""FastAPI dependencies: settings, the serving services, request id, caller identity, tiers, rate limits.
+
+Routers take the service they use (``Ranking``, ``Models``, ``Features``, ``Ops``), never a
+database handle; ``EngineDep`` (all of them) is for the few routes that combine several.
 
 They are ``async`` because each is a few microseconds of work: sync dependencies would each cost
 a hop through the thread pool.
@@ -15,6 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from vfr.config import Settings
 from vfr.serving.auth import AuthError, Principal, verify_token
 from vfr.serving.engine import ServingEngine
+from vfr.serving.features import FeatureService
+from vfr.serving.models import ModelService
+from vfr.serving.operations import OpsService
+from vfr.serving.ranking import RankingService
 from vfr.serving.ratelimit import TierLimiter
 
 _bearer = HTTPBearer(auto_error=False, description="JWT bearer token (`vfr auth token`).")
@@ -26,6 +33,22 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_engine(request: Request) -> ServingEngine:
     return request.app.state.engine
+
+
+async def get_features(request: Request) -> FeatureService:
+    return request.app.state.engine.features
+
+
+async def get_models(request: Request) -> ModelService:
+    return request.app.state.engine.models
+
+
+async def get_ranking(request: Request) -> RankingService:
+    return request.app.state.engine.ranking
+
+
+async def get_ops(request: Request) -> OpsService:
+    return request.app.state.engine.ops
 
 
 async def get_limiter(request: Request) -> TierLimiter:
@@ -80,6 +103,11 @@ def require_tier(*tiers: str) -> Callable[..., Principal]:
 
 
 EngineDep = Annotated[ServingEngine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Features = Annotated[FeatureService, Depends(get_features)]
+Models = Annotated[ModelService, Depends(get_models)]
+Ranking = Annotated[RankingService, Depends(get_ranking)]
+Ops = Annotated[OpsService, Depends(get_ops)]
 RequestId = Annotated[str, Depends(request_id)]
 AnyCaller = Annotated[Principal, Depends(rate_limited)]
 Member = Annotated[Principal, Depends(require_tier("free", "pro", "admin"))]

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import threading
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,7 +73,7 @@ class EngineCollector(Collector):
     Parameters
     ----------
     engine : ServingEngine
-        Its ``cache.stats()``, ``loaded_models()`` and ``predlog.stats()`` are read per scrape.
+        Its ``cache.stats()``, ``models.loaded()`` and ``ops.log_stats()`` are read per scrape.
     """
 
     def __init__(self, engine: Any) -> None:
@@ -88,7 +87,8 @@ class EngineCollector(Collector):
         yield info
         for name, key, doc in (("vfr_cache_hits", "hits", "Feature/prediction cache lookups that found a value."),
                                ("vfr_cache_misses", "misses", "Feature/prediction cache lookups that found nothing."),
-                               ("vfr_cache_redis_errors", "redis_errors", "Redis calls that failed (then memory serves).")):
+                               ("vfr_cache_redis_errors", "redis_errors",
+                                "Redis calls that failed (then memory serves).")):
             family = CounterMetricFamily(name, doc, labels=["cache"])
             family.add_metric(["data"], float(stats[key]))
             yield family
@@ -101,8 +101,8 @@ class EngineCollector(Collector):
         entries.add_metric(["data"], float(stats["memory_entries"]))
         yield entries
         yield GaugeMetricFamily("vfr_models_loaded", "Model versions held in the model LRU cache.",
-                                value=float(len(self.engine.loaded_models())))
-        log = self.engine.predlog.stats()
+                                value=float(len(self.engine.models.loaded())))
+        log = self.engine.ops.log_stats()
         yield CounterMetricFamily("vfr_prediction_log_written", "Prediction rows written to the serving database.",
                                   value=float(log["written"]))
         yield GaugeMetricFamily("vfr_prediction_log_pending", "Prediction rows buffered, not yet written.",

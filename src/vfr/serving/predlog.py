@@ -1,5 +1,6 @@
-"""Prediction log: every served ML prediction goes to ``ml_predictions``; a job fills
-``ml_outcomes`` once the horizon has passed.
+"""The prediction log's writer: every served ML prediction goes to ``ml_predictions`` of the
+operations database (:mod:`vfr.opsdb`, which owns the table); a job fills ``ml_outcomes`` once
+the horizon has passed (:func:`vfr.monitoring.fill_outcomes`).
 
 Writes never happen on the request path: requests append a batch to an in-process buffer and a
 background thread writes it. When the database is down the batches stay in the buffer and are
@@ -16,69 +17,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
-from datetime import datetime, timezone
-from importlib import resources
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from vfr.config import HORIZONS
+from vfr.opsdb import (
+    confidence_level,
+    connect,
+    insert_predictions,
+    prediction_counts,
+)
 
 log = logging.getLogger(__name__)
-
-_META = sa.MetaData()
-PREDICTIONS = sa.Table(
-    "ml_predictions", _META,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("served_at", sa.DateTime()), sa.Column("request_id", sa.String(64)), sa.Column("symbol", sa.String(16)),
-    sa.Column("feature_date", sa.Date()), sa.Column("model_name", sa.String(128)),
-    sa.Column("model_version", sa.String(32)), sa.Column("horizon", sa.String(8)),
-    sa.Column("predicted_class", sa.SmallInteger()), sa.Column("probability", sa.Float()),
-    sa.Column("confidence", sa.Float()), sa.Column("confidence_level", sa.String(8)), sa.Column("features", sa.Text()),
-)
-OUTCOMES = sa.Table(
-    "ml_outcomes", _META,
-    sa.Column("prediction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("horizon_end", sa.Date()), sa.Column("realised_return", sa.Float()),
-    sa.Column("excess_return", sa.Float()), sa.Column("correct", sa.Boolean()), sa.Column("evaluated_at", sa.DateTime()),
-)
-
-
-def confidence_level(confidence: float) -> str:
-    """``HIGH`` (>= 0.8), ``MEDIUM`` (>= 0.5) or ``LOW``."""
-    return "HIGH" if confidence >= 0.8 else ("MEDIUM" if confidence >= 0.5 else "LOW")
-
-
-_MIGRATE_LOCK = threading.Lock()  # Alembic's environment loading is not thread-safe
-
-
-def migrate(engine: sa.Engine) -> None:
-    """Bring the serving database to the latest Alembic revision (idempotent)."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("vfr.serving") / "migrations"))
-    with _MIGRATE_LOCK, engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
-def _insert(engine: sa.Engine, table: sa.Table):
-    name = engine.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-        return insert(table).on_conflict_do_nothing()
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
-    return table.insert()
 
 
 class PredictionLogger:
@@ -87,7 +44,7 @@ class PredictionLogger:
     Parameters
     ----------
     url : str
-        SQLAlchemy URL of the serving database (SQLite file or PostgreSQL).
+        SQLAlchemy URL of the operations database (SQLite file or PostgreSQL).
     spill_dir : Path, optional
         Where unwritten rows are saved at shutdown (and read back at start).
     flush_interval_s : float
@@ -95,16 +52,13 @@ class PredictionLogger:
     """
 
     def __init__(self, url: str, spill_dir: Path | None = None, flush_interval_s: float = 1.0) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"connect_timeout": 2} if url.startswith("postgresql") else {}
-        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        #: The operations database (also read by the other serving services through :mod:`vfr.opsdb`).
+        self.engine = connect(url)
         self.spill_dir = spill_dir
         self._buffer: deque[list[dict[str, Any]]] = deque()
         self._seen: dict[tuple, set[str]] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._migrated = False
         self.written = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -144,7 +98,7 @@ class PredictionLogger:
             seen.update(symbols[i] for i in new)
             if len(self._seen) > 10_000:
                 self._seen.pop(next(iter(self._seen)))
-        served = datetime.now(timezone.utc).replace(tzinfo=None)
+        served = datetime.now(UTC).replace(tzinfo=None)
         new_syms = [symbols[i] for i in new]
         cols = [c for c in feature_columns if c in features.columns]
         feats = features.loc[features["symbol"].isin(new_syms), ["symbol", *cols]].set_index("symbol")
@@ -184,14 +138,10 @@ class PredictionLogger:
         """
         done = 0
         with self._flush_lock:
-            if not self._migrated and self._buffer:
-                migrate(self.engine)
-                self._migrated = True
             while self._buffer:
                 batch = self._buffer[0]
                 try:
-                    with self.engine.begin() as conn:
-                        conn.execute(_insert(self.engine, PREDICTIONS), batch)
+                    insert_predictions(self.engine, batch)  # one transaction: all of the batch or none
                 except Exception as exc:
                     self.failures += 1
                     self.last_error = f"{exc.__class__.__name__}: database unreachable or write failed"
@@ -228,9 +178,13 @@ class PredictionLogger:
             return
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         path = self.spill_dir / f"predlog-spill-{time.time_ns()}.jsonl"
-        with path.open("w") as fh:
+        tmp = path.with_name(f".{path.name}.tmp")  # renamed when complete: a spill is read whole or not at all
+        with tmp.open("w") as fh:
             for batch in self._buffer:
                 fh.write(json.dumps(batch, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
         log.error("prediction log: %d unwritten rows saved to %s (written at next start)", self.pending, path)
 
     def _load_spill(self) -> None:
@@ -247,12 +201,7 @@ class PredictionLogger:
 
     def counts(self) -> dict[str, int]:
         """Rows in ``ml_predictions`` and ``ml_outcomes`` (raises when unreachable)."""
-        if not self._migrated:
-            migrate(self.engine)
-            self._migrated = True
-        with self.engine.connect() as conn:
-            return {"ml_predictions": int(conn.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar()),
-                    "ml_outcomes": int(conn.execute(sa.select(sa.func.count()).select_from(OUTCOMES)).scalar())}
+        return prediction_counts(self.engine)
 
     def stats(self) -> dict[str, Any]:
         """Pending, written, failed flushes and the last error (no URLs or paths)."""
@@ -260,56 +209,4 @@ class PredictionLogger:
                 "last_error": self.last_error}
 
 
-def fill_outcomes(engine: sa.Engine, read_prices) -> int:
-    """Fill ``ml_outcomes`` for logged predictions whose horizon has passed.
-
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The serving database.
-    read_prices : callable
-        ``read_prices(start) -> DataFrame`` with ``symbol``, ``date``, ``close`` of the whole
-        universe (adjusted) from ``start`` on.
-
-    Returns
-    -------
-    int
-        Outcomes written. A prediction made at t with horizon h gets an outcome only when the
-        close of the h-th trading day after t is in ``prices`` (no look-ahead): realised return
-        close[t+h] / close[t] - 1, excess over the universe mean on t, and ``correct`` =
-        (predicted class == 1) == (excess > 0).
-    """
-    from vfr.ml import make_labels
-
-    migrate(engine)
-    q = (sa.select(PREDICTIONS.c.id, PREDICTIONS.c.symbol, PREDICTIONS.c.feature_date, PREDICTIONS.c.horizon,
-                   PREDICTIONS.c.predicted_class)
-         .select_from(PREDICTIONS.outerjoin(OUTCOMES, OUTCOMES.c.prediction_id == PREDICTIONS.c.id))
-         .where(OUTCOMES.c.prediction_id.is_(None)))
-    with engine.connect() as conn:
-        open_ = pd.DataFrame(conn.execute(q).all(), columns=["id", "symbol", "date", "horizon", "predicted_class"])
-    if open_.empty:
-        return 0
-    open_["date"] = pd.to_datetime(open_["date"])
-    prices = read_prices(open_["date"].min())
-    if prices.empty:
-        return 0
-    calendar = pd.DatetimeIndex(np.sort(prices["date"].unique()))
-    rows = []
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    for horizon, group in open_.groupby("horizon"):
-        days = HORIZONS.get(str(horizon))
-        if days is None:
-            continue
-        labels = make_labels(prices[["symbol", "date", "close"]], {horizon: days})
-        merged = group.merge(labels, on=["date", "symbol"], how="inner").dropna(subset=[f"fwd_excess_{horizon}"])
-        pos = calendar.searchsorted(merged["date"])
-        for r, p in zip(merged.itertuples(index=False), pos):
-            excess = float(getattr(r, f"fwd_excess_{horizon}"))
-            rows.append({"prediction_id": int(r.id), "horizon_end": calendar[p + days].date(),
-                         "realised_return": float(getattr(r, f"fwd_ret_{horizon}")), "excess_return": excess,
-                         "correct": bool((int(r.predicted_class) == 1) == (excess > 0)), "evaluated_at": now})
-    if rows:
-        with engine.begin() as conn:
-            conn.execute(_insert(engine, OUTCOMES), rows)
-    return len(rows)
+__all__ = ["PredictionLogger", "confidence_level"]

@@ -327,7 +327,8 @@ class RetrainingRun(BaseModel):
     started_at: dt.datetime
     finished_at: dt.datetime | None
     trigger: str
-    status: str = Field(description="running, deployed, ab_test, kept, refused, blocked, skipped, busy, failed or rollback.")
+    status: str = Field(description="running, deployed, ab_test, kept, refused, blocked, skipped, busy, failed "
+                                    "or rollback.")
     champion_before: str | None
     challenger_version: str | None
     champion_after: str | None

@@ -13,13 +13,8 @@ Objectives (:data:`OBJECTIVES`): ``classification`` (the direction label, 0/1) a
 ``regression`` (a forward or excess return, fraction).
 """
 
-from vfr.ml.models.base import (
-    ALGORITHMS,
-    OBJECTIVES,
-    Model,
-    ModelError,
-    load_model,
-    make_model,
-)
+from vfr.ml.models.base import OBJECTIVES, Model, ModelError
+from vfr.ml.models.ensemble import Ensemble
+from vfr.ml.models.zoo import ALGORITHMS, load_model, make_model
 
-__all__ = ["ALGORITHMS", "OBJECTIVES", "Model", "ModelError", "load_model", "make_model"]
+__all__ = ["ALGORITHMS", "OBJECTIVES", "Ensemble", "Model", "ModelError", "load_model", "make_model"]

@@ -204,11 +204,6 @@ class Model(ABC):
         (path / _META).write_text(json.dumps(meta, indent=2, default=_json_default))
         return path
 
-    @classmethod
-    def load(cls, path: str | Path) -> Model:
-        """Read a model written by :meth:`save` (any algorithm; see :func:`load_model`)."""
-        return load_model(path)
-
     # -- helpers for subclasses ------------------------------------------------------
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         if list(X.columns) == self.feature_columns and (X.dtypes == np.float32).all():
@@ -236,7 +231,7 @@ class Model(ABC):
     def _state(self) -> dict[str, Any]:
         return {}
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore(self, state: dict[str, Any]) -> None:  # noqa: B027 - an optional hook, empty by default
         pass
 
     def _contributions(self, X: pd.DataFrame) -> np.ndarray:
@@ -503,55 +498,3 @@ class LinearModel(_SklearnModel):
 
     def _importances(self):
         return np.abs(np.ravel(self.estimator[-1].coef_))
-
-
-def _registry() -> dict[str, type[Model]]:
-    from vfr.ml.models.lstm import LSTMModel
-
-    return {cls.algorithm: cls for cls in (LightGBMModel, XGBoostModel, CatBoostModel, RandomForestModel,
-                                           LinearModel, LSTMModel)}
-
-
-ALGORITHMS = ("lightgbm", "xgboost", "catboost", "random_forest", "linear", "lstm")
-
-
-def make_model(algorithm: str, objective: str = "classification", params: dict[str, Any] | None = None, *,
-               seed: int = 42, num_threads: int = 1) -> Model:
-    """An unfitted model of ``algorithm`` (one of :data:`ALGORITHMS`).
-
-    Raises
-    ------
-    ModelError
-        If the algorithm or objective is unknown.
-    """
-    classes = _registry()
-    if algorithm not in classes:
-        raise ModelError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
-    return classes[algorithm](objective, params, seed=seed, num_threads=num_threads)
-
-
-def load_model(path: str | Path, num_threads: int = 1) -> Model:
-    """Read a model folder written by :meth:`Model.save` (or an ensemble's).
-
-    Raises
-    ------
-    ModelError
-        If the folder holds no ``vfr_algorithm.json`` or names an unknown algorithm.
-    """
-    path = Path(path)
-    meta_file = path / _META
-    if not meta_file.exists():
-        raise ModelError(f"{path} holds no {_META}: not a saved vfr model")
-    meta = json.loads(meta_file.read_text())
-    if meta["algorithm"] == "ensemble":
-        from vfr.ml.ensembles import Ensemble
-
-        return Ensemble.load_folder(path, meta, num_threads=num_threads)
-    model = make_model(meta["algorithm"], meta["objective"], meta["params"], seed=meta["seed"],
-                       num_threads=num_threads)
-    model.feature_columns = list(meta["feature_columns"])
-    model.best_iteration = meta.get("best_iteration")
-    model.y_scale = float(meta.get("y_scale", 1.0))
-    model._restore(meta.get("state", {}))
-    model._load_native(path)
-    return model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vfr.serving.deps import Admin, EngineDep
+from vfr.serving.deps import Admin, Ops
 from vfr.serving.schemas import DataSources, ErrorBody, OutcomesRun
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -12,12 +12,12 @@ ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 429: {"model": E
 
 
 @router.get("/data-sources", response_model=DataSources, responses=ERRORS)
-def data_sources(engine: EngineDep, caller: Admin) -> dict:
+def data_sources(ops: Ops, caller: Admin) -> dict:
     """Row counts and latest date per table of the market store, cache statistics, prediction log."""
-    return engine.data_sources()
+    return ops.data_sources()
 
 
 @router.post("/outcomes", response_model=OutcomesRun, responses=ERRORS)
-def outcomes(engine: EngineDep, caller: Admin) -> dict:
-    """Fill ``ml_outcomes`` for logged predictions whose horizon has passed."""
-    return {"written": engine.fill_outcomes()}
+def outcomes(ops: Ops, caller: Admin) -> dict:
+    """Fill ``ml_outcomes`` for logged predictions whose horizon has passed (503 when a database is down)."""
+    return {"written": ops.fill_outcomes()}

@@ -5,21 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from vfr.serving.deps import EngineDep
-from vfr.serving.engine import StoreUnavailable
+from vfr.serving.deps import Features, Ops
+from vfr.serving.errors import StoreUnavailable
 from vfr.serving.schemas import Health
 
 router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(engine: EngineDep):
+def health(features: Features, ops: Ops):
     """``ok`` when the market store answers; 503 ``degraded`` otherwise. Cache and log state."""
     try:
-        engine.ping_store()
+        features.ping()
         store = "ok"
     except StoreUnavailable:
         store = "unreachable"
     body = {"status": "ok" if store != "unreachable" else "degraded", "store": store,
-            "cache": engine.cache.backend, "prediction_log": engine.predlog.stats()}
+            "cache": features.cache.backend, "prediction_log": ops.log_stats()}
     return JSONResponse(body, status_code=200 if store != "unreachable" else 503)

@@ -6,8 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from vfr.serving.deps import Admin, EngineDep, Member, RequestId
-from vfr.serving.engine import parse_models
+from vfr.serving.deps import (
+    Admin,
+    EngineDep,
+    Member,
+    Models,
+    Ranking,
+    RequestId,
+    SettingsDep,
+)
+from vfr.serving.models import parse_models
 from vfr.serving.schemas import (
     ChampionChange,
     ErrorBody,
@@ -26,40 +34,41 @@ ModelName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
 
 
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
-def predict(req: PredictRequest, engine: EngineDep, caller: Member, rid: RequestId) -> dict:
-    """Model probabilities for symbols (503 with the reason when no model can answer)."""
-    return engine.predict(symbols=req.symbols, date=req.date, horizon=req.ml_horizon,
-                          ml_models=parse_models(req.ml_models, engine.settings.model_name), request_id=rid)
+def predict(req: PredictRequest, ranking: Ranking, settings: SettingsDep, caller: Member, rid: RequestId) -> dict:
+    """Model probabilities for symbols (404 when no version predicts the horizon, 503 with the
+    reason when no model can answer)."""
+    return ranking.predict(symbols=req.symbols, date=req.date, horizon=req.ml_horizon,
+                           ml_models=parse_models(req.ml_models, settings.model_name), request_id=rid)
 
 
 @router.get("/models", response_model=list[ModelSummary], responses=ERRORS)
-def models(engine: EngineDep, caller: Member) -> list[dict]:
+def models(service: Models, caller: Member) -> list[dict]:
     """Registered models with their versions, champion and challenger traffic split."""
-    return engine.models()
+    return service.summaries()
 
 
 @router.get("/models/{name}", response_model=ModelSummary, responses=ERRORS)
-def model(name: ModelName, engine: EngineDep, caller: Member) -> dict:
+def model(name: ModelName, service: Models, caller: Member) -> dict:
     """One registered model."""
-    return engine.model_summary(name)
+    return service.summary(name)
 
 
 @router.post("/models/{name}/promote", response_model=ChampionChange, responses=ERRORS)
-def promote(name: ModelName, req: PromoteRequest, engine: EngineDep, caller: Admin) -> dict:
+def promote(name: ModelName, req: PromoteRequest, service: Models, caller: Admin) -> dict:
     """Make a version the champion (admin). The previous champion is remembered for rollback."""
-    return engine.promote(name, req.version)
+    return service.promote(name, req.version)
 
 
 @router.post("/models/{name}/rollback", response_model=ChampionChange, responses=ERRORS)
-def rollback(name: ModelName, engine: EngineDep, caller: Admin) -> dict:
+def rollback(name: ModelName, service: Models, caller: Admin) -> dict:
     """Give the champion alias back to the previous champion (admin)."""
-    return engine.rollback(name)
+    return service.rollback(name)
 
 
 @router.post("/models/{name}/traffic", response_model=ModelSummary, responses=ERRORS)
-def traffic(name: ModelName, req: TrafficRequest, engine: EngineDep, caller: Admin) -> dict:
+def traffic(name: ModelName, req: TrafficRequest, service: Models, caller: Admin) -> dict:
     """Route a share of requests to a challenger version (admin); stored as a version tag."""
-    return engine.set_traffic(name, req.version, req.share)
+    return service.set_traffic(name, req.version, req.share)
 
 
 @router.get("/health", response_model=MLHealth, responses=ERRORS)
@@ -67,11 +76,11 @@ def ml_health(engine: EngineDep, caller: Member) -> dict:
     """Champion, loaded models, latency percentiles per route, caches and the prediction log."""
     name = engine.settings.model_name
     try:
-        champion = engine.champion(name)
+        champion = engine.models.champion(name)
     except Exception:  # noqa: BLE001 - registry unreachable
         champion = None
-    log = engine.predlog.stats()
+    log = engine.ops.log_stats()
     ok = champion is not None and log["last_error"] is None
     return {"status": "ok" if ok else "degraded", "model": name, "champion": champion,
-            "loaded_models": engine.loaded_models(), "latency": engine.latency.summary(),
+            "loaded_models": engine.models.loaded(), "latency": engine.latency.summary(),
             "cache": engine.cache.stats(), "prediction_log": log}

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from vfr.serving.deps import AnyCaller, EngineDep, RequestId
-from vfr.serving.engine import parse_models
+from vfr.serving.deps import AnyCaller, Ranking, RequestId
+from vfr.serving.models import parse_models
+from vfr.serving.ranking import RankingService
 from vfr.serving.schemas import (
     MAX_ANALYZE_SYMBOLS,
     AnalyzeResponse,
@@ -39,9 +40,9 @@ def _build(model, where: str, **values):
         ) from None
 
 
-def _select(engine, req: SelectRequest, rid: str):
-    out = engine.rank(date=req.date, include_ml=req.include_ml,
-                       ml_models=parse_models(req.ml_models, engine.settings.model_name), horizon=req.ml_horizon,
+def _select(ranking: RankingService, req: SelectRequest, rid: str):
+    out = ranking.rank(date=req.date, include_ml=req.include_ml,
+                       ml_models=parse_models(req.ml_models, ranking.settings.model_name), horizon=req.ml_horizon,
                        threshold=req.ml_confidence_threshold, top=req.top, sector=req.sector, symbols=req.symbols,
                        request_id=rid)
     cached = out.get("_results_json")
@@ -54,7 +55,7 @@ def _select(engine, req: SelectRequest, rid: str):
 
 @router.get("/select", response_model=SelectResponse, responses=ERRORS)
 def select_get(
-    engine: EngineDep, caller: AnyCaller, rid: RequestId,
+    ranking: Ranking, caller: AnyCaller, rid: RequestId,
     symbols: Annotated[str | None, Query(description="Comma-separated symbols (default: whole universe).",
                                          max_length=6000)] = None,
     sector: Annotated[str | None, Query(max_length=64)] = None,
@@ -69,18 +70,18 @@ def select_get(
     req = _build(SelectRequest, "query", symbols=_split(symbols), sector=sector, include_ml=include_ml,
                  ml_models=_split(ml_models), ml_horizon=ml_horizon, ml_confidence_threshold=ml_confidence_threshold,
                  top=top, date=date)
-    return _select(engine, req, rid)
+    return _select(ranking, req, rid)
 
 
 @router.post("/select", response_model=SelectResponse, responses=ERRORS)
-def select_post(req: SelectRequest, engine: EngineDep, caller: AnyCaller, rid: RequestId) -> Response | dict:
+def select_post(req: SelectRequest, ranking: Ranking, caller: AnyCaller, rid: RequestId) -> Response | dict:
     """Same as GET with a JSON body (for long symbol lists)."""
-    return _select(engine, req, rid)
+    return _select(ranking, req, rid)
 
 
 @router.get("/analyze", response_model=AnalyzeResponse, responses=ERRORS)
 def analyze(
-    engine: EngineDep, caller: AnyCaller, rid: RequestId,
+    ranking: Ranking, caller: AnyCaller, rid: RequestId,
     symbols: Annotated[str, Query(description=f"Comma-separated symbols (at most {MAX_ANALYZE_SYMBOLS}).",
                                   max_length=600)],
     ml_models: Annotated[str | None, Query(max_length=700)] = None,
@@ -98,6 +99,6 @@ def analyze(
     if len(req.symbols) > MAX_ANALYZE_SYMBOLS:
         raise RequestValidationError([{"type": "too_long", "loc": ("query", "symbols"),
                                        "msg": f"at most {MAX_ANALYZE_SYMBOLS} symbols", "input": None}])
-    return engine.analyze(symbols=req.symbols, date=req.date, horizon=req.ml_horizon,
-                          ml_models=parse_models(req.ml_models, engine.settings.model_name),
-                          threshold=req.ml_confidence_threshold, request_id=rid)
+    return ranking.analyze(symbols=req.symbols, date=req.date, horizon=req.ml_horizon,
+                           ml_models=parse_models(req.ml_models, ranking.settings.model_name),
+                           threshold=req.ml_confidence_threshold, request_id=rid)

@@ -7,17 +7,19 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from vfr.opsdb.schema import OUTCOMES_TABLE, PREDICTIONS_TABLE
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as vfr.opsdb.schema.ID_TYPE
 
 
 def upgrade() -> None:
     op.create_table(
-        "ml_predictions",
+        PREDICTIONS_TABLE,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("served_at", sa.DateTime(), nullable=False),
         sa.Column("request_id", sa.String(64), nullable=True),
@@ -34,10 +36,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("model_name", "model_version", "horizon", "feature_date", "symbol",
                             name="uq_ml_predictions_key"),
     )
-    op.create_index("ix_ml_predictions_date", "ml_predictions", ["feature_date"])
+    op.create_index("ix_ml_predictions_date", PREDICTIONS_TABLE, ["feature_date"])
     op.create_table(
-        "ml_outcomes",
-        sa.Column("prediction_id", _ID, sa.ForeignKey("ml_predictions.id", ondelete="CASCADE"), primary_key=True),
+        OUTCOMES_TABLE,
+        sa.Column("prediction_id", _ID, sa.ForeignKey(f"{PREDICTIONS_TABLE}.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("horizon_end", sa.Date(), nullable=False),
         sa.Column("realised_return", sa.Float(), nullable=False),
         sa.Column("excess_return", sa.Float(), nullable=False),
@@ -47,6 +49,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("ml_outcomes")
-    op.drop_index("ix_ml_predictions_date", table_name="ml_predictions")
-    op.drop_table("ml_predictions")
+    op.drop_table(OUTCOMES_TABLE)
+    op.drop_index("ix_ml_predictions_date", table_name=PREDICTIONS_TABLE)
+    op.drop_table(PREDICTIONS_TABLE)

@@ -7,17 +7,19 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
+from vfr.opsdb.schema import ALERTS_TABLE, DRIFT_TABLE
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as vfr.opsdb.schema.ID_TYPE
 
 
 def upgrade() -> None:
     op.create_table(
-        "ml_drift",
+        DRIFT_TABLE,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("computed_at", sa.DateTime(), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
@@ -30,9 +32,9 @@ def upgrade() -> None:
         sa.Column("breached", sa.Boolean(), nullable=False),
         sa.Column("p_value", sa.Float(), nullable=True),
     )
-    op.create_index("ix_ml_drift_model_computed", "ml_drift", ["model_name", "computed_at"])
+    op.create_index("ix_ml_drift_model_computed", DRIFT_TABLE, ["model_name", "computed_at"])
     op.create_table(
-        "ml_alerts",
+        ALERTS_TABLE,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("key", sa.String(255), nullable=False),
         sa.Column("rule", sa.String(64), nullable=False),
@@ -51,6 +53,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("ml_alerts")
-    op.drop_index("ix_ml_drift_model_computed", table_name="ml_drift")
-    op.drop_table("ml_drift")
+    op.drop_table(ALERTS_TABLE)
+    op.drop_index("ix_ml_drift_model_computed", table_name=DRIFT_TABLE)
+    op.drop_table(DRIFT_TABLE)

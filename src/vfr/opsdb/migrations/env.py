@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by :func:`vfr.serving.predlog.migrate`."""
+"""Alembic environment: runs on the connection handed over by :func:`vfr.opsdb.migrate`."""
 
 from alembic import context
 

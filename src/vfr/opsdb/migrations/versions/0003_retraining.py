@@ -7,17 +7,19 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from vfr.opsdb.schema import LOCKS_TABLE, RUNS_TABLE
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as vfr.opsdb.schema.ID_TYPE
 
 
 def upgrade() -> None:
     op.create_table(
-        "ml_retraining_runs",
+        RUNS_TABLE,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("started_at", sa.DateTime(), nullable=False),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
@@ -31,9 +33,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("report", sa.Text(), nullable=True),
     )
-    op.create_index("ix_ml_retraining_runs_started", "ml_retraining_runs", ["started_at"])
+    op.create_index("ix_ml_retraining_runs_started", RUNS_TABLE, ["started_at"])
     op.create_table(
-        "ops_job_locks",
+        LOCKS_TABLE,
         sa.Column("job_id", sa.String(64), primary_key=True),
         sa.Column("run_key", sa.String(64), primary_key=True),
         sa.Column("owner", sa.String(128), nullable=False),
@@ -42,6 +44,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("ops_job_locks")
-    op.drop_index("ix_ml_retraining_runs_started", "ml_retraining_runs")
-    op.drop_table("ml_retraining_runs")
+    op.drop_table(LOCKS_TABLE)
+    op.drop_index("ix_ml_retraining_runs_started", RUNS_TABLE)
+    op.drop_table(RUNS_TABLE)

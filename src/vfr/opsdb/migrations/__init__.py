@@ -1,0 +1,1 @@
+"""Alembic migrations of the operations database (:mod:`vfr.opsdb`): every operational table."""
