@@ -110,6 +110,20 @@ def test_select_with_ml_changes_composite_but_not_classic() -> None:
     assert ((t["composite"] - t["classic_score"]).abs() <= 0.15 + 1e-12).all()
 
 
+def test_select_blends_only_confident_predictions() -> None:
+    """ml_min_confidence: rows under it keep their classic score; rank follows the composite."""
+    feats = _features(n=20)
+    t = select(feats, include_ml=True, model=_Model(), ml_min_confidence=0.5).table
+    low = t["ml_confidence"] < 0.5
+    assert low.any() and (~low).any()
+    np.testing.assert_allclose(t.loc[low, "composite"], t.loc[low, "classic_score"])
+    assert (t["ml_blended"] == ~low).all()
+    everything = select(feats, include_ml=True, model=_Model()).table.set_index("symbol")
+    hi = t.loc[~low].set_index("symbol")
+    np.testing.assert_allclose(hi["composite"], everything.loc[hi.index, "composite"])
+    assert t["composite"].is_monotonic_decreasing and (t["rank"] == np.arange(1, len(t) + 1)).all()
+
+
 def test_select_falls_back_to_classic_when_ml_fails() -> None:
     feats = _features()
     classic = select(feats).table

@@ -39,7 +39,7 @@ class Selection:
 def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, universe: pd.DataFrame | None = None,
            include_ml: bool = False, model: _Predictor | None = None, model_version: str | None = None,
            ml_error: str | None = None, ml_weight: float = 0.15, symbols: list[str] | None = None,
-           top: int | None = None) -> Selection:
+           top: int | None = None, ml_min_confidence: float = 0.0) -> Selection:
     """Rank the stocks of one date.
 
     Parameters
@@ -64,6 +64,9 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
         Restrict the ranking to these symbols.
     top : int, optional
         Keep the best ``top`` rows.
+    ml_min_confidence : float
+        Blend only predictions whose ``ml_confidence`` is at least this (0 = all); the other
+        rows keep their classic score as composite. With ML the table gets ``ml_blended``.
 
     Returns
     -------
@@ -97,7 +100,9 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
                 prob = pd.Series(model.predict_proba(rows), index=rows.index, dtype=float)
                 score, confidence = ml_components(prob, rows["date"])
                 table["ml_probability"], table["ml_confidence"], table["ml_score"] = prob, confidence, score
-                table["composite"] = blend(table["classic_score"], score, confidence, ml_weight)
+                blended = confidence >= ml_min_confidence
+                table["composite"] = blend(table["classic_score"], score.where(blended), confidence, ml_weight)
+                table["ml_blended"] = blended
                 status, version = "ok", model_version
             except Exception as exc:  # the classic answer must still come
                 status = f"unavailable: prediction failed ({exc.__class__.__name__}: {exc})"

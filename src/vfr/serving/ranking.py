@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vfr.config import Settings
-from vfr.scoring import GROUP_SIGNALS, blend, ml_components, recommendation, select
+from vfr.scoring import GROUP_SIGNALS, ml_components, select
 from vfr.serving.cache import MemoryTTL
 from vfr.serving.errors import MLUnavailable, NotFound, public_reason
 from vfr.serving.features import FeatureService
@@ -141,31 +141,17 @@ class RankingService:
             raise NotFound(public_reason(exc).removeprefix("select: ")) from exc
 
     def _blend(self, features, day, universe, predictor, ml: MLResult, wanted, threshold, w) -> pd.DataFrame:
-        """:func:`vfr.scoring.select` with ML, then only predictions with ``ml_confidence >=
-        threshold`` kept in the composite.
-
-        ``select`` blends every prediction; with a threshold above 0 the rows under it get their
-        classic score back (composite, recommendation, order and rank follow). With threshold 0
-        the table is ``select``'s as it is.
-        """
-        sel = self._select(features, day, universe, True, predictor, wanted, w,
-                           ml_error=ml.status.removeprefix("unavailable: "))
-        table = sel.table
+        """:func:`vfr.scoring.select` with ML, blending only predictions with ``ml_confidence >=
+        threshold`` (the others keep their classic score; ``ml_blended`` says which)."""
+        try:
+            sel = select(features, date=day, universe=universe, include_ml=True, model=predictor,
+                         ml_error=ml.status.removeprefix("unavailable: "), ml_weight=w, symbols=wanted,
+                         ml_min_confidence=threshold)
+        except ValueError as exc:
+            raise NotFound(public_reason(exc).removeprefix("select: ")) from exc
         if predictor is not None and sel.ml_status != "ok":  # prediction failed inside select
             ml.status, ml.probs, ml.models = sel.ml_status, None, []
-        if "ml_score" in table.columns:
-            blended = table["ml_confidence"] >= threshold
-            if threshold > 0:
-                table = table.copy()
-                table["composite"] = blend(table["classic_score"], table["ml_score"].where(blended),
-                                           table["ml_confidence"], w)
-                table["recommendation"] = recommendation(table["composite"])
-                table = table.sort_values(["composite", "symbol"], ascending=[False, True],
-                                          kind="stable").reset_index(drop=True)
-                table["rank"] = np.arange(1, len(table) + 1)
-                blended = table["ml_confidence"] >= threshold
-            table["ml_blended"] = blended
-        return table
+        return sel.table
 
     @staticmethod
     def _answer(scored: tuple, day: pd.Timestamp, ml: dict[str, Any], unknown: list[str], top: int | None,
