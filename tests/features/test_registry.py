@@ -8,7 +8,7 @@ import pytest
 
 from vfr.features import FEATURES, FeatureDef, compute_symbol_features, feature_names
 
-EXPECTED = ["ret_1d", "ret_5d", "ret_20d", "ret_60d", "vol_5d_ann", "vol_20d_ann",
+EXPECTED = ["ret_1d", "ret_5d", "ret_20d", "ret_60d", "mom_12_1", "vol_5d_ann", "vol_20d_ann",
             "vol_60d_ann", "rsi_14", "macd_hist", "bb_pctb_20", "bb_width_20", "stoch_k_14",
             "stoch_d_3", "willr_14", "roc_10", "obv_trend_20", "atr_14_pct", "dist_vwap_20",
             "dist_52w_high", "price_z_20", "volume_z_20"]
@@ -47,11 +47,13 @@ def test_every_feature_has_a_column_and_vice_versa(features_small, one_symbol):
     assert cols == ["symbol", "date", *names, *[f"{n}_rank" for n in names]]
     single = compute_symbol_features(one_symbol("KO"))
     assert list(single.columns) == ["symbol", "date", *names]
+    windows = {f.name: f.window for f in FEATURES}
+    age = features_small.sort_values(["symbol", "date"]).groupby("symbol").cumcount().sort_index()
     for name in names:
         assert features_small[name].dtype == np.float32
         assert features_small[f"{name}_rank"].dtype == np.float32
-        # every feature is actually computed (not an all-NaN placeholder)
-        assert features_small[name].notna().mean() > 0.9, name
+        # every feature is actually computed (not an all-NaN placeholder) once its window is full
+        assert features_small.loc[age >= windows[name] - 1, name].notna().mean() > 0.9, name
 
 
 def test_frame_layout(features_small, prices_small):

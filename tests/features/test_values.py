@@ -77,6 +77,15 @@ def test_realised_vol_is_std_of_log_returns(aapl):
             assert col[t] == pytest.approx(expected, rel=1e-9)
 
 
+def test_twelve_minus_one_momentum_by_hand(aapl):
+    """mom_12_1 at t is close[t-21] / close[t-252] - 1: the latest month is skipped, nothing after t is read."""
+    p, f = aapl
+    c = p["close"].to_numpy()
+    assert np.isnan(f["mom_12_1"][:252]).all()
+    for t in (252, 300, 1000, len(c) - 1):
+        assert f["mom_12_1"][t] == pytest.approx(c[t - 21] / c[t - 252] - 1, rel=1e-12)
+
+
 def test_window_features_match_slices(aapl):
     p, f = aapl
     h, lo, c, v = (p[col].to_numpy() for col in ("high", "low", "close", "volume"))

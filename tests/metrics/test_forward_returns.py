@@ -95,10 +95,12 @@ def test_sentiment_signal_names_horizons_canonically() -> None:
     rng = np.random.default_rng(0)
     dates = pd.bdate_range("2021-01-04", periods=40)
     syms = [f"S{i}" for i in range(12)]
-    prices = pd.DataFrame([(s, d, 100 + rng.normal()) for s in syms for d in dates], columns=["symbol", "date", "close"])
+    prices = pd.DataFrame([(s, d, 100 + rng.normal()) for s in syms for d in dates],
+                          columns=["symbol", "date", "close"])
     daily = prices[["symbol", "date"]].assign(sent_mean=rng.normal(size=len(prices)), sent_volume=3.0)
     out = sentiment_signal(daily, prices, columns=("sent_mean",), horizons=(1, "5d"), min_names=10)
     assert out["horizon"].tolist() == ["1d", "1w"]
-    assert sentiment_signal(daily, prices, columns=("sent_mean",), min_names=10)["horizon"].tolist() == ["1d", "1w"]
+    default = sentiment_signal(daily, prices, columns=("sent_mean",), min_names=10)
+    assert default["horizon"].tolist() == ["1d", "1w"]
     # 40 dates, the last 5 without a 5-day return (the window runs past the data): 35 dates
     assert out.set_index("horizon").loc["1w", "n_dates"] == 35

@@ -48,10 +48,10 @@ def test_real_panel_passes_with_a_warm_up_warning(real_panel, features) -> None:
     r = report.results.set_index("gate")
     assert list(r.index) == GATES
     assert report.passed and report.status == "warning"
-    # dist_52w_high needs 252 days of history: ~10% of 10 years is warm-up.
+    # mom_12_1 needs 253 days of history, dist_52w_high 252: ~10% of 10 years is warm-up.
     assert r.loc["completeness", "status"] == "warning"
     assert 0.80 < r.loc["completeness", "value"] < 0.95
-    assert r.loc["completeness", "detail"].startswith("worst: dist_52w_high")
+    assert r.loc["completeness", "detail"].startswith("worst: mom_12_1")
     assert (r.drop(index="completeness")["status"] == "pass").all()
     assert 0.45 < r.loc["label_balance", "value"] < 0.55
     assert r.loc["label_count", "value"] == real_panel[LABEL].notna().sum()
@@ -62,9 +62,10 @@ def test_real_panel_passes_with_a_warm_up_warning(real_panel, features) -> None:
 
 
 def test_sparse_features_can_be_excluded_and_warm_up_trimmed(real_panel, features) -> None:
-    r = gates(real_panel, features, exclude_completeness=["dist_52w_high", "dist_52w_high_rank", "not_a_feature"])
+    sparse = ["mom_12_1", "mom_12_1_rank", "dist_52w_high", "dist_52w_high_rank", "not_a_feature"]
+    r = gates(real_panel, features, exclude_completeness=sparse)
     assert r.loc["completeness", "status"] == "pass"
-    assert "excluded: dist_52w_high, dist_52w_high_rank" in r.loc["completeness", "detail"]
+    assert "excluded: mom_12_1, mom_12_1_rank, dist_52w_high, dist_52w_high_rank" in r.loc["completeness", "detail"]
     dates = np.sort(real_panel["date"].unique())
     trimmed = real_panel[real_panel["date"] >= dates[252]]
     report = run_quality_gates(trimmed, feature_columns=features, label=LABEL, horizon_days=5)

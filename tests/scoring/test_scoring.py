@@ -31,8 +31,8 @@ def _features(n: int = 8, seed: int = 0, dates: int = 2) -> pd.DataFrame:
 
 
 def test_group_score_by_hand() -> None:
-    feats = pd.DataFrame({"ret_60d_rank": [1.0, 0.5], "rsi_14_rank": [1.0, 0.5]})
-    signals = tuple(s for s in TECHNICAL_SIGNALS if s.feature in ("ret_60d", "rsi_14"))
+    feats = pd.DataFrame({"mom_12_1_rank": [1.0, 0.5], "rsi_14_rank": [1.0, 0.5]})
+    signals = tuple(s for s in TECHNICAL_SIGNALS if s.feature in ("mom_12_1", "rsi_14"))
     w_mom, w_rsi = (s.weight for s in signals)
     # higher momentum is better, higher RSI is worse (enters as 1 - rank)
     expected0 = (w_mom * 1.0 + w_rsi * 0.0) / (w_mom + w_rsi)
@@ -41,8 +41,8 @@ def test_group_score_by_hand() -> None:
 
 
 def test_group_score_renormalises_over_missing_signals() -> None:
-    feats = pd.DataFrame({"ret_60d_rank": [0.9], "rsi_14_rank": [np.nan]})
-    signals = tuple(s for s in TECHNICAL_SIGNALS if s.feature in ("ret_60d", "rsi_14"))
+    feats = pd.DataFrame({"mom_12_1_rank": [0.9], "rsi_14_rank": [np.nan]})
+    signals = tuple(s for s in TECHNICAL_SIGNALS if s.feature in ("mom_12_1", "rsi_14"))
     assert group_score(feats, signals).iloc[0] == pytest.approx(0.9)
 
 
@@ -86,7 +86,7 @@ class _Model:
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         if self.fail:
             raise RuntimeError("corrupt booster")
-        return features["ret_60d_rank"].to_numpy()
+        return features["mom_12_1_rank"].to_numpy()
 
 
 def test_select_classic_ranks_latest_date() -> None:

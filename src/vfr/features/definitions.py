@@ -77,6 +77,9 @@ FEATURES: tuple[FeatureDef, ...] = (
     _t("ret_5d", 5, "5-day simple return, fraction", _RET_SRC),
     _t("ret_20d", 20, "20-day simple return, fraction", _RET_SRC),
     _t("ret_60d", 60, "60-day simple return, fraction", _RET_SRC),
+    _t("mom_12_1", 253, "12-1 momentum: close[t-21] / close[t-252] - 1, the past year's return "
+       "skipping the latest month (fraction)",
+       "numpy; Jegadeesh & Titman, J. Finance (1993); Carhart, J. Finance (1997)"),
     _t("vol_5d_ann", 5, "realised volatility of the last 5 daily log returns, annualised "
        "(fraction per year)", _VOL_SRC),
     _t("vol_20d_ann", 20, "realised volatility of the last 20 daily log returns, annualised "

@@ -115,6 +115,10 @@ def feature_matrix(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: 
     # Returns and realised volatility (numpy / pandas).
     for k in (1, 5, 20, 60):
         put(f"ret_{k}d", _shift_ratio(c, k))
+    mom = np.full(n, np.nan)  # 12-1 momentum: close[t-21] / close[t-252] - 1
+    if n > 252:
+        mom[252:] = c[231:n - 21] / c[:n - 252] - 1.0
+    put("mom_12_1", mom)
     logret = np.full(n, np.nan)
     logret[1:] = np.log(c[1:] / c[:-1])
     for k in (5, 20, 60):
@@ -125,7 +129,7 @@ def feature_matrix(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: 
     put("rsi_14", talib.RSI(c, timeperiod=14))
     _, _, hist = talib.MACD(c, fastperiod=12, slowperiod=26, signalperiod=9)
     put("macd_hist", hist / c)
-    upper, middle, lower = talib.BBANDS(c, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=0)
+    upper, middle, lower = talib.BBANDS(c, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=talib.MA_Type.SMA)
     band = upper - lower
     put("bb_pctb_20", _safe_div(c - lower, band, middle))
     put("bb_width_20", _safe_div(band, middle))
@@ -133,7 +137,8 @@ def feature_matrix(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: 
     # Stochastics and Williams %R; TA-Lib returns 0 for an empty high-low range -> NaN here.
     hh, ll = talib.MAX(h, timeperiod=14), talib.MIN(lo, timeperiod=14)
     flat = ~((hh - ll) > _EPS * hh)  # also True during warm-up (NaN)
-    fastk, fastd = talib.STOCHF(h, lo, c, fastk_period=14, fastd_period=3, fastd_matype=0)
+    fastk, fastd = talib.STOCHF(h, lo, c, fastk_period=14, fastd_period=3,
+                               fastd_matype=talib.MA_Type.SMA)
     fastk[flat] = np.nan
     flat3 = _rolling(flat.astype(np.float64), 3).max().to_numpy() != 0.0
     fastd[flat3] = np.nan

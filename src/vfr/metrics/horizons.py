@@ -127,8 +127,8 @@ def parse_horizons(horizons: HorizonLike | Iterable[HorizonLike] | Mapping[str, 
             if named.days != parsed.days:
                 raise HorizonError(f"horizon {name!r} is {named.days} trading days, not {days!r}")
             out.append(parsed)
-    elif isinstance(horizons, Horizon | str | Integral):
-        out = [parse_horizon(horizons)]
+    elif isinstance(horizons, Horizon | str | int | Integral):  # int: for the type checker (numpy ints are Integral)
+        return [parse_horizon(horizons)]
     else:
         out = [parse_horizon(h) for h in horizons]
     if not out:

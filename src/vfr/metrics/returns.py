@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from vfr.metrics.horizons import HORIZONS
-from vfr.metrics.horizons import HorizonLike, parse_horizons
+from vfr.metrics.horizons import HORIZONS, HorizonLike, parse_horizons
 
 __all__ = ["forward_returns"]
 

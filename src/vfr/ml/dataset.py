@@ -26,6 +26,8 @@ from vfr.ml.labels import label_columns
 from vfr.ml.splits import TimeSplit, time_split
 
 ID_COLUMNS = ("symbol", "date")
+#: Training targets :meth:`Dataset.target` can build.
+TARGETS = ("direction", "excess", "excess_rank")
 
 
 @dataclass
@@ -168,10 +170,35 @@ class Dataset:
             frame.insert(0, "symbol", self.keys["symbol"].to_numpy()[rows])
         return frame
 
-    def target(self, objective: str = "classification", rows: slice | np.ndarray | None = None) -> np.ndarray:
-        """The label of ``objective`` (classification: ``fwd_dir``; regression: ``fwd_excess``), float64."""
-        col = self.label if objective == "classification" else self.fwd_excess
-        values = self.keys[col].to_numpy(dtype=np.float64)
+    def target(self, objective: str = "classification", rows: slice | np.ndarray | None = None, *,
+               kind: str = "auto") -> np.ndarray:
+        """The training target, float64 of shape (n_rows,) (or of ``rows``); NaN where unknown.
+
+        Parameters
+        ----------
+        objective : {"classification", "regression"}
+        rows : slice or index array, optional
+        kind : {"auto", "direction", "excess", "excess_rank"}
+            ``direction``: ``fwd_dir`` (0/1); ``excess``: ``fwd_excess`` (fraction);
+            ``excess_rank``: the day's cross-sectional percentile rank of ``fwd_excess`` minus
+            0.5, in (-0.5, 0.5] (a cross-sectional objective: only the ordering of the day's
+            stocks is learned, not the market's level or its volatility). ``auto``:
+            ``direction`` for classification, ``excess`` for regression.
+
+        Raises
+        ------
+        ValueError
+            On an unknown ``kind``, or one that does not fit the objective.
+        """
+        if kind == "auto":
+            kind = "direction" if objective == "classification" else "excess"
+        if (kind == "direction") != (objective == "classification") or kind not in TARGETS:
+            raise ValueError(f"target kind {kind!r} does not fit objective {objective!r}; "
+                             f"classification takes 'direction', regression 'excess' or 'excess_rank'")
+        if kind == "excess_rank":
+            values = (self.keys.groupby("date")[self.fwd_excess].rank(pct=True) - 0.5).to_numpy(dtype=np.float64)
+        else:
+            values = self.keys[self.label if kind == "direction" else self.fwd_excess].to_numpy(dtype=np.float64)
         return values if rows is None else values[rows]
 
     def to_frame(self) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import pandas as pd
 from vfr.config import HORIZONS, Settings
 from vfr.errors import StageError
 from vfr.metrics import HorizonError, parse_horizon
-from vfr.ml.dataset import Dataset, build_dataset, data_fingerprint  # noqa: F401 - public re-exports
+from vfr.ml.dataset import TARGETS, Dataset, build_dataset, data_fingerprint  # noqa: F401 - public re-exports
 from vfr.ml.evaluate import baseline_scores, evaluate_predictions
 from vfr.ml.labels import label_columns
 from vfr.ml.models import ALGORITHMS, Model, ModelError, make_model
@@ -46,6 +46,10 @@ class TrainConfig:
         One of :data:`vfr.ml.models.ALGORITHMS` (default ``lightgbm``).
     objective : {"classification", "regression"}
         The model zoo's objective; predictions are P(up) or its monotone pseudo-probability.
+    target : {"auto", "direction", "excess", "excess_rank"}
+        What is learned (:meth:`vfr.ml.Dataset.target`): ``auto`` is ``direction`` for
+        classification and ``excess`` for regression; ``excess_rank`` (regression) learns the
+        day's cross-sectional rank of the excess return.
     feature_columns : tuple of str, optional
         Model inputs in order; default every feature column of the features frame.
     params : dict
@@ -74,6 +78,7 @@ class TrainConfig:
     horizon: str = "1w"
     algorithm: str = "lightgbm"
     objective: str = "classification"
+    target: str = "auto"
     feature_columns: tuple[str, ...] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     max_rounds: int = 200
@@ -87,9 +92,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ModelError(f"TrainConfig.algorithm: unknown algorithm {self.algorithm!r}; expected one of {ALGORITHMS}")
+            raise ModelError(f"TrainConfig.algorithm: unknown algorithm {self.algorithm!r}; "
+                             f"expected one of {ALGORITHMS}")
         if self.objective not in ("classification", "regression"):
             raise ModelError(f"TrainConfig.objective must be classification or regression, got {self.objective!r}")
+        if self.target not in ("auto", *TARGETS) or (
+                self.target != "auto" and (self.target == "direction") != (self.objective == "classification")):
+            raise ModelError(f"TrainConfig.target {self.target!r} does not fit objective {self.objective!r}: "
+                             "classification takes 'direction', regression 'excess' or 'excess_rank'")
         try:  # any spelling of the one horizon vocabulary ("1w", 5, "5d"), kept by its canonical name
             name = parse_horizon(self.horizon).name
         except HorizonError as exc:
@@ -102,7 +112,7 @@ class TrainConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
         """Config from the settings' horizon, algorithm, walk-forward step/window and seed."""
-        base = {"horizon": settings.horizon, "algorithm": settings.train_algorithm,
+        base: dict[str, Any] = {"horizon": settings.horizon, "algorithm": settings.train_algorithm,
                 "retrain_every": settings.retrain_every, "train_window": settings.train_window, "seed": settings.seed}
         return cls(**(base | overrides))
 
@@ -187,7 +197,7 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, date_codes: np.ndarray, c
     """
     rows = np.arange(*train_rows)
     rows = rows[date_codes[rows] % config.date_stride == 0]
-    y = labelled.target(config.objective, rows)
+    y = labelled.target(config.objective, rows, kind=config.target)
     p_lo, p_hi = predict_rows
     if not len(rows) or p_hi <= p_lo or (config.objective == "classification" and len(np.unique(y)) != 2):
         return None
@@ -242,7 +252,7 @@ def train_dataset(dataset: Dataset, config: TrainConfig, *, progress: Callable[[
     ret_col, exc_col, label = label_columns(config.horizon)
     feature_cols = dataset.feature_columns
     labelled = dataset.labelled()
-    y_all = labelled.target(config.objective)
+    y_all = labelled.target(config.objective, kind=config.target)
     codes, uniq = labelled.date_codes()
 
     # 1. split fit with early stopping on validation; test untouched until scoring.
@@ -273,9 +283,11 @@ def train_dataset(dataset: Dataset, config: TrainConfig, *, progress: Callable[[
                                         embargo=config.embargo)
     except ValueError as exc:
         raise StageError(f"train: {exc}") from exc
-    grid = [{"k": k, "train_rows": labelled.rows_between(w.train_start, w.train_end),
-             "predict_rows": dataset.rows_between(w.predict_start, w.predict_end)} for k, w in enumerate(windows)]
-    shared = {"dataset": dataset, "labelled": labelled, "date_codes": codes, "config": config, "params": refit}
+    grid: list[dict[str, Any]] = [
+        {"k": k, "train_rows": labelled.rows_between(w.train_start, w.train_end),
+         "predict_rows": dataset.rows_between(w.predict_start, w.predict_end)} for k, w in enumerate(windows)]
+    shared: dict[str, Any] = {"dataset": dataset, "labelled": labelled, "date_codes": codes, "config": config,
+                              "params": refit}
     if client is None:
         blocks = []
         for task in grid:

@@ -11,6 +11,7 @@ from vfr.scoring.classic import (
     GROUP_SIGNALS,
     GROUP_WEIGHTS,
     RECOMMENDATIONS,
+    SEED_GROUP_SIGNALS,
     TECHNICAL_SIGNALS,
     Signal,
     blend,
@@ -22,6 +23,7 @@ from vfr.scoring.classic import (
 from vfr.scoring.select import Selection, select
 
 __all__ = [
-    "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "Selection", "Signal", "TECHNICAL_SIGNALS", "blend",
+    "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "SEED_GROUP_SIGNALS", "Selection", "Signal",
+    "TECHNICAL_SIGNALS", "blend",
     "classic_scores", "group_score", "ml_components", "recommendation", "select",
 ]

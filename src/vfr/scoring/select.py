@@ -8,14 +8,15 @@ with ``ml_status`` saying what happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pandas as pd
 
 from vfr.scoring.classic import blend, classic_scores, ml_components, recommendation
 
 
-class _Predictor:  # structural type: anything with predict_proba(features) -> array
-    def predict_proba(self, features: pd.DataFrame): ...  # pragma: no cover
+class _Predictor(Protocol):  # structural type: anything with predict_proba(features) -> array
+    def predict_proba(self, features: pd.DataFrame) -> Any: ...  # pragma: no cover
 
 
 @dataclass(frozen=True)
