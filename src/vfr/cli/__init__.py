@@ -7,11 +7,12 @@ module and is mounted here. Exit codes and error lines: :mod:`vfr.cli.exitcodes`
 
 from __future__ import annotations
 
-from vfr.cli import models, ops, risk, serve
+from vfr.cli import models, ops, research, risk, serve
 from vfr.cli.core import app
 
 app.add_typer(models.app, name="models")
 app.add_typer(risk.app, name="risk")
+app.add_typer(research.app, name="research")
 app.add_typer(serve.serve_app, name="serve")
 app.add_typer(serve.auth_app, name="auth")
 app.add_typer(ops.monitor_app, name="monitor")

@@ -1,7 +1,10 @@
 """Research protocol: the trials register behind every reported comparison (see docs/research.md).
 
-This package may import :mod:`vfr.metrics`, :mod:`vfr.config` and :mod:`vfr.errors`, never
-the serving or CLI layers.
+The register (:mod:`vfr.research.trials`) imports only :mod:`vfr.metrics`, :mod:`vfr.config`
+and :mod:`vfr.errors`; the evaluation of candidates (:mod:`vfr.research.evaluate`: classic
+signals or walk-forward models on one segment, a top-N book net of costs, DSR, PBO) sits
+above the data, ML, scoring and backtest layers and is used by ``vfr research``. Never the
+serving or CLI layers.
 
 Public interface::
 

@@ -1,0 +1,300 @@
+"""Evaluate a candidate score on one protocol segment and register the trial.
+
+A *candidate* is a way of scoring stocks: the classic score with a set of signals, or a
+walk-forward model of a :class:`vfr.ml.TrainConfig`. :func:`evaluate_scores` measures any
+score frame the same way (Rank IC at the label horizon with its non-overlapping t-statistic,
+a top-N book net of costs against the equal-weight point-in-time universe, the deflated
+Sharpe ratio over the segment's trials) and :func:`run_trial` registers it, refusing a second
+holdout touch (docs/research.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vfr.backtest import BacktestConfig, run_backtest
+from vfr.data import MarketStore
+from vfr.data.tables import FEATURES
+from vfr.errors import StageError
+from vfr.metrics import deflated_sharpe_ratio, ic_by_date, ic_summary, parse_horizon
+from vfr.ml import TrainConfig, make_labels, train
+from vfr.research.trials import SEGMENTS, read_register, record_trial
+from vfr.scoring import GROUP_SIGNALS, SEED_GROUP_SIGNALS, Signal, classic_scores
+
+#: Named classic-score candidates: signals per group.
+CLASSIC_CANDIDATES: dict[str, dict[str, tuple[Signal, ...]]] = {
+    "classic-seed": SEED_GROUP_SIGNALS,
+    "classic-protocol": GROUP_SIGNALS,
+}
+
+
+@dataclass
+class ResearchData:
+    """Features, labels and prices of the store, cut at a segment's end (nothing after it)."""
+
+    features: pd.DataFrame
+    labels: pd.DataFrame
+    prices: pd.DataFrame
+    segment: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+@dataclass
+class Evaluation:
+    """One candidate on one segment: metrics, the book's daily net returns and the equal-weight universe's."""
+
+    candidate: str
+    segment: str
+    metrics: dict[str, float]
+    daily_net: pd.Series = field(repr=False)
+    daily_ew: pd.Series = field(repr=False, default_factory=lambda: pd.Series(dtype=float))
+
+
+def load_segment(store: MarketStore, segment: str, horizon: str = "1w") -> ResearchData:
+    """Read what a segment may see: features and prices to its end, labels that ended by then.
+
+    Labels whose window (t, t+h] reaches past the segment's end are set to NaN, so nothing of
+    the following period leaks into an evaluation or a fit.
+
+    Raises
+    ------
+    StageError
+        If the store has no features or the segment is unknown.
+    """
+    if segment not in SEGMENTS:
+        raise StageError(f"research: unknown segment {segment!r}; expected one of {sorted(SEGMENTS)}")
+    if not store.has_table(FEATURES):
+        raise StageError("research: the store has no features; run `vfr features build` first")
+    start, end = (pd.Timestamp(d) for d in SEGMENTS[segment])
+    features = store.read_table(FEATURES)
+    features = features[features["date"] <= end].reset_index(drop=True)
+    prices = store.read_prices()
+    prices = prices[prices["date"] <= end].reset_index(drop=True)
+    labels = make_labels(prices[["symbol", "date", "close"]], membership=store.read_membership())
+    h = parse_horizon(horizon)
+    dates = pd.DatetimeIndex(np.sort(prices["date"].unique()))
+    if len(dates) > h.days:
+        last_known = dates[-h.days - 1]  # the label of this date ends on the segment's last date
+        cols = [c for c in labels.columns if c.startswith("fwd_")]
+        labels.loc[labels["date"] > last_known, cols] = np.nan
+    return ResearchData(features, labels, prices, segment, start, end)
+
+
+def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str, register: Path | None = None,
+                    horizon: str = "1w", top_n: int = 20) -> Evaluation:
+    """Measure a score frame on the segment of ``data``.
+
+    Parameters
+    ----------
+    data : ResearchData
+    scores : DataFrame
+        ``date``, ``symbol``, ``score`` (higher = better), point in time.
+    candidate : str
+    register : Path, optional
+        The trials register: the deflated Sharpe ratio counts its trials of this segment (this
+        one included) and uses the variance of their daily Sharpe ratios; without it N = 1.
+    horizon : str
+        Label horizon of the Rank IC (default ``1w``).
+    top_n : int
+        Names held by the book (rebalanced every 5 days, equal weight, 10 bp per unit traded).
+
+    Returns
+    -------
+    Evaluation
+        ``metrics``: ``rank_ic``, ``t_stat`` (non-overlapping), ``sharpe_net`` (annualised),
+        ``sharpe_daily``, ``ew_sharpe`` (equal-weight universe), ``cagr_net``,
+        ``annual_turnover``, ``dsr`` (of the net returns), ``sharpe_active`` and ``dsr_active``
+        (of the net returns minus the equal-weight universe's: the claim that the picks beat
+        the rest), ``dsr_n_trials``.
+    """
+    h = parse_horizon(horizon)
+    fwd = f"fwd_excess_{h.name}"
+    inside = scores[(scores["date"] >= data.start) & (scores["date"] <= data.end)]
+    scored = inside.merge(data.labels[["symbol", "date", fwd]], on=["symbol", "date"], how="left")
+    ic = ic_summary(ic_by_date(scored, "score", fwd)["rank_ic"], horizon=h.days)
+    result = run_backtest(data.prices, inside[["date", "symbol", "score"]].dropna(),
+                          BacktestConfig(top_n=top_n, start=data.start, end=data.end))
+    daily = result.daily["net_return"].astype(float)
+    ew_daily = result.benchmarks["equal_weight"].astype(float).reindex(daily.index)
+    active = (daily - ew_daily).dropna()
+    net, ew = result.metrics["strategy_net"], result.metrics["equal_weight"]
+    years = max(len(daily) / 252.0, 1e-9)
+    sr_daily = float(daily.mean() / daily.std(ddof=1)) if daily.std(ddof=1) > 0 else float("nan")
+    metrics = {"rank_ic": ic["mean"], "t_stat": ic["t_stat_nonoverlap"], "sharpe_net": net["sharpe_ratio"],
+               "sharpe_daily": sr_daily, "ew_sharpe": ew["sharpe_ratio"], "cagr_net": net["cagr"],
+               "annual_turnover": float(result.daily["turnover"].sum() / years)}
+    earlier = [r for r in read_register(register) if r.segment == data.segment] \
+        if register is not None and Path(register).exists() else []
+    n = len(earlier) + 1  # every registered trial of the segment counts, this one included
+    # their daily Sharpe ratios (from the annualised one where only that was recorded) give the variance
+    known = [_daily_sharpe(r.metrics) for r in earlier]
+    all_sr = [x for x in known if x is not None] + [sr_daily]
+    dsr = deflated_sharpe_ratio(daily.to_numpy(), n_trials=n,
+                                sr_variance=float(np.var(all_sr, ddof=1)) if len(all_sr) > 1 else 0.0)
+    known_active = [x for x in (r.metrics.get("sharpe_active_daily") for r in earlier) if x is not None]
+    sr_active = float(active.mean() / active.std(ddof=1)) if active.std(ddof=1) > 0 else float("nan")
+    all_active = [*known_active, sr_active]
+    dsr_active = deflated_sharpe_ratio(active.to_numpy(), n_trials=n,
+                                       sr_variance=float(np.var(all_active, ddof=1)) if len(all_active) > 1 else 0.0)
+    metrics |= {"dsr": dsr.dsr, "dsr_n_trials": float(n), "sharpe_active": sr_active * np.sqrt(252.0),
+                "sharpe_active_daily": sr_active, "dsr_active": dsr_active.dsr}
+    return Evaluation(candidate, data.segment, metrics, daily, ew_daily)
+
+
+def _daily_sharpe(metrics: Mapping[str, float | None]) -> float | None:
+    """A trial's per-day Sharpe ratio: ``sharpe_daily``, else ``sharpe_net`` / sqrt(252), else None."""
+    for key, scale in (("sharpe_daily", 1.0), ("sharpe_net", 1.0 / np.sqrt(252.0))):
+        value = metrics.get(key)
+        if value is not None and np.isfinite(value):
+            return float(value) * scale
+    return None
+
+
+def classic_candidate_scores(data: ResearchData, candidate: str) -> pd.DataFrame:
+    """The classic score of a named candidate (:data:`CLASSIC_CANDIDATES`) on every date.
+
+    Raises
+    ------
+    StageError
+        On an unknown candidate.
+    """
+    if candidate not in CLASSIC_CANDIDATES:
+        raise StageError(f"research: unknown classic candidate {candidate!r}; expected one of "
+                         f"{sorted(CLASSIC_CANDIDATES)}")
+    cs = classic_scores(data.features, signals=CLASSIC_CANDIDATES[candidate])
+    return cs[["date", "symbol"]].assign(score=cs["classic_score"].to_numpy())
+
+
+def ml_candidate_scores(data: ResearchData, config: TrainConfig) -> pd.DataFrame:
+    """Walk-forward out-of-sample predictions of ``config`` fitted on the segment's data only."""
+    result = train(data.features, data.labels, config)
+    oos = result.oos_predictions
+    return oos[["date", "symbol"]].assign(score=oos["prob"].to_numpy())
+
+
+def run_trial(register: Path, evaluation: Evaluation, change: str, *, out_dir: Path | None = None,
+              force: bool = False, reason: str | None = None) -> dict[str, Any]:
+    """Register an evaluation (holdout: once per candidate) and keep its daily net returns.
+
+    Returns
+    -------
+    dict
+        The register's line as a dict (``n_trials`` included).
+
+    Raises
+    ------
+    vfr.research.HoldoutAlreadyTouchedError
+        A second holdout evaluation of the candidate without ``force``.
+    """
+    record = record_trial(register, evaluation.candidate, change, evaluation.segment, evaluation.metrics,
+                          force=force, reason=reason)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"net": evaluation.daily_net, "equal_weight": evaluation.daily_ew}).to_parquet(
+            out_dir / f"daily_{evaluation.segment}_{evaluation.candidate}.parquet")
+    return {"candidate": record.candidate, "segment": record.segment, "n_trials": record.n_trials,
+            **record.metrics}
+
+
+def trials_table(register: Path, segment: str | None = None) -> pd.DataFrame:
+    """The register as a table (one row per trial), optionally of one segment."""
+    rows = [{"when": r.timestamp[:16], "candidate": r.candidate, "segment": r.segment, "change": r.change,
+             "n_trials": r.n_trials, **{k: r.metrics.get(k) for k in
+                                         ("rank_ic", "t_stat", "sharpe_net", "ew_sharpe", "sharpe_active",
+                                          "annual_turnover", "dsr", "dsr_active")}}
+            for r in read_register(register) if segment is None or r.segment == segment]
+    return pd.DataFrame(rows)
+
+
+def daily_matrix(out_dir: Path, segment: str, *, active: bool = True) -> pd.DataFrame:
+    """Daily returns of every kept trial of ``segment`` (T x N), on common dates: net of costs
+    minus the equal-weight universe (``active``, default) or net."""
+    frames: dict[str, pd.Series] = {}
+    for p in sorted(out_dir.glob(f"daily_{segment}_*.parquet")):
+        kept = pd.read_parquet(p)
+        net = kept.iloc[:, 0]
+        frames[p.stem.removeprefix(f"daily_{segment}_")] = \
+            net - kept["equal_weight"] if active and "equal_weight" in kept else net
+    return pd.DataFrame(frames).dropna()
+
+
+def results_markdown(register: Path, out_dir: Path | None = None) -> str:
+    """The "Results" section of docs/research.md, from the register (and the kept daily returns).
+
+    Lists every trial by segment with its number of trials and deflated Sharpe ratio, and,
+    when the daily net returns of two or more research trials were kept, the probability of
+    backtest overfitting of choosing among them (:func:`vfr.metrics.pbo_cscv`, S = 16).
+    """
+    from vfr.metrics import pbo_cscv
+
+    table = trials_table(register)
+    lines = ["## Results", "",
+             f"Regenerated by `vfr research report` from the trials register ({len(table)} trials: "
+             f"{int((table['segment'] == 'research').sum()) if len(table) else 0} on the research segment, "
+             f"{int((table['segment'] == 'holdout').sum()) if len(table) else 0} holdout touches). "
+             "Book: top 20 by the score, equal weight, rebalanced every 5 trading days, 10 bp per unit "
+             "traded, point-in-time S&P 500; `ew_sharpe` is the equal-weight point-in-time universe. "
+             "Rank IC: 1-week excess return, t-statistic on non-overlapping weeks. `dsr`: deflated "
+             "Sharpe ratio over the segment's trials so far (`n_trials`).", ""]
+    for segment in ("research", "holdout"):
+        part = table[table["segment"] == segment] if len(table) else table
+        if not len(part):
+            continue
+        lines += [f"### {segment.capitalize()} segment ({SEGMENTS[segment][0]} to {SEGMENTS[segment][1]})", "",
+                  "| candidate | change | n_trials | Rank IC | t | Sharpe net | EW Sharpe | active Sharpe | "
+                  "turnover/yr | DSR | DSR active |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in part.itertuples():
+            lines.append(f"| {r.candidate} | {r.change} | {r.n_trials} | {_f(r.rank_ic, 4)} | {_f(r.t_stat, 2)} | "
+                         f"{_f(r.sharpe_net, 2)} | {_f(r.ew_sharpe, 2)} | {_f(r.sharpe_active, 2)} | "
+                         f"{_f(r.annual_turnover, 1)} | {_f(r.dsr, 3)} | {_f(r.dsr_active, 3)} |")
+        lines.append("")
+        if out_dir is not None:
+            matrix = daily_matrix(out_dir, segment)
+            n_all = len(part)
+            if matrix.shape[1] >= 1:
+                sr = [x for x in (m.get("sharpe_active_daily") for m in _segment_metrics(register, segment))
+                      if x is not None and np.isfinite(x)]
+                var = float(np.var(sr, ddof=1)) if len(sr) > 1 else 0.0
+                lines += [f"Deflated Sharpe ratio of each kept book's active return (net of costs minus the "
+                          f"equal-weight universe) against all {n_all} trials of the segment (variance of their "
+                          f"daily active Sharpe ratios {var:.2e}):", ""]
+                for name in matrix.columns:
+                    d = deflated_sharpe_ratio(matrix[name].to_numpy(), n_trials=n_all, sr_variance=var)
+                    lines.append(f"- `{name}`: DSR {d.dsr:.3f} (daily active SR {d.sr:.4f}, annualised "
+                                 f"{d.sr * np.sqrt(252):.2f}, vs expected maximum {d.sr0:.4f} of {n_all} "
+                                 "zero-skill trials)")
+                lines.append("")
+            if matrix.shape[1] >= 2 and len(matrix) >= 32:
+                pbo = pbo_cscv(matrix, n_splits=16)
+                lines += [f"PBO of choosing the best active book (CSCV, S = 16, {matrix.shape[1]} trials, "
+                          f"{len(matrix)} days): "
+                          f"**{pbo.pbo:.3f}**; the in-sample best is most often `{pbo.best_trial_counts().idxmax()}`; "
+                          f"degradation slope {pbo.degradation_slope:.2f}, P(out-of-sample loss) "
+                          f"{pbo.prob_oos_loss:.3f}.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _segment_metrics(register: Path, segment: str) -> list[dict[str, float | None]]:
+    return [r.metrics for r in read_register(register) if r.segment == segment]
+
+
+def _f(value: Any, digits: int) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def write_results(doc: Path, register: Path, out_dir: Path | None = None) -> Path:
+    """Replace the "## Results" section of ``doc`` (to its end) with :func:`results_markdown`, atomically."""
+    text = doc.read_text() if doc.exists() else "# Research\n\n"
+    head = text.split("\n## Results", 1)[0].rstrip("\n")
+    tmp = doc.with_suffix(doc.suffix + ".tmp")
+    tmp.write_text(head + "\n\n" + results_markdown(register, out_dir))
+    tmp.replace(doc)
+    return doc
