@@ -40,7 +40,8 @@ def main() -> int:
             prices = store.read_prices(columns=["symbol", "date", "close"])
     else:
         prices = adjust_prices(read_prices(PRICES))
-        features = build_all_features(prices, earnings=read_earnings(SHARED / "earnings" / "earnings_surprises.parquet"),
+        features = build_all_features(prices,
+                                      earnings=read_earnings(SHARED / "earnings" / "earnings_surprises.parquet"),
                                       macro=read_macro(SHARED / "macro"), universe=read_universe(UNIVERSE))
     labels = make_labels(prices[["symbol", "date", "close"]], {"1w": 5})
     group_of = {f.name: f.group for f in ALL_FEATURES}
@@ -69,7 +70,8 @@ def main() -> int:
     lines = [f"\n## Ablation: walk-forward gain from each factor group ({time.strftime('%Y-%m-%d')})\n",
              f"`python benchmarks/ablation.py`; machine: {machine()}. LightGBM, horizon 1w (direction of the "
              "excess return), retrain every 63 dates on 504, every 5th date, 100 rounds; walk-forward 2002-2019.\n",
-             "| features | n | ROC-AUC | IC | Rank IC | Rank IC gain vs technical | IC gain | Rank ICIR | t (non-overlapping) |",
+             "| features | n | ROC-AUC | IC | Rank IC | Rank IC gain vs technical | IC gain | Rank ICIR "
+             "| t (non-overlapping) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for _, r in table.iterrows():
         lines.append(f"| {r['features']} | {r['n_features']} | {r['roc_auc']:.4f} | {r['ic_mean']:.4f} | "

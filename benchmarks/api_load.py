@@ -37,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from run import append_results, machine  # noqa: E402  (one description of the machine for every benchmark)
+
 TARGETS = {"select_ml_p95_ms": 50.0, "analyze_p95_ms": 10.0, "errors": 0, "peak_rss_gb": 2.0}
 
 
@@ -178,7 +179,9 @@ def main() -> int:
     srv_ana = server_side.get("GET /api/stocks/analyze", {})
     lines = [
         f"## API load (`benchmarks/api_load.py`, {date.today().isoformat()})", "",
-        f"Machine: {machine()}; load average at the end of the run " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f". Server: `vfr serve` (one uvicorn worker) on 127.0.0.1; client: this script "
+        f"Machine: {machine()}; load average at the end of the run "
+        + " ".join(f"{x:.1f}" for x in os.getloadavg())
+        + ". Server: `vfr serve` (one uvicorn worker) on 127.0.0.1; client: this script "
         f"(httpx) on the same machine. Store: DuckDB copy of the full run ({len(universe)} symbols on the "
         f"latest date), champion from MLflow. Caches: {'Redis' if args.cache_url else 'process memory'}.", "",
         "| measure | value | target |", "| --- | ---: | ---: |",

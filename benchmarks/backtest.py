@@ -38,8 +38,8 @@ def main() -> int:
         return 0
 
     import pandas as pd
-    from run import append_results, machine  # the shared machine description of benchmarks/run.py
 
+    from run import append_results, machine  # the shared machine description of benchmarks/run.py
     from vfr.backtest import BacktestConfig, CostModel, run_backtest
     from vfr.data import adjust_prices
 

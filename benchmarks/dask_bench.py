@@ -3,10 +3,10 @@
 One command:  python benchmarks/dask_bench.py [--no-write]
 
 Measures, each way: walk-forward training (`vfr.ml.train`, whose windows run as independent
-Dask tasks with a client; every 4th window of `vfr train`'s schedule), and a 50-trial Optuna study (LightGBM on a time split,
-SQLite study storage shared by the workers); reports wall time, speed-up and peak memory of
-this process and of each worker. Appends to docs/benchmarks.md with the machine. Exits 0,
-writing nothing, when the data is absent.
+Dask tasks with a client; every 4th window of `vfr train`'s schedule), and a 50-trial Optuna
+study (LightGBM on a time split, SQLite study storage shared by the workers); reports wall
+time, speed-up and peak memory of this process and of each worker. Appends to
+docs/benchmarks.md with the machine. Exits 0, writing nothing, when the data is absent.
 """
 
 from __future__ import annotations

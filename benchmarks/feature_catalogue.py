@@ -22,7 +22,6 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import PRICES, REPO, SHARED, UNIVERSE
-
 from vfr.features import definitions
 from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
 from vfr.features.interactions import CANDIDATES, INTERACTIONS, MEASURED_IC, RETIRED_IC
@@ -97,7 +96,7 @@ raise `ProviderError` with a clear message without a key or network. Their parsi
 hand-written payloads in the documented formats (`tests/data/fixtures/providers`). FMP ratios
 carry only the period end, so they are used 60 days after it; SEC facts from the day after
 their first `filed` date; Alpha Vantage OVERVIEW 45 days after `LatestQuarter`.
-"""
+"""  # noqa: E501 - Markdown table rows cannot be wrapped
 
 
 def appended_results(path: Path) -> str:
@@ -143,7 +142,8 @@ def interaction_ic() -> None:
     target = frame.groupby("date")["fwd"].rank(pct=True)
     for name in CANDIDATES:
         r = frame.groupby("date")[name].rank(pct=True)
-        ic = pd.DataFrame({"a": r, "b": target, "d": frame["date"]}).groupby("d")[["a", "b"]].corr().xs("a", level=1)["b"]
+        pairs = pd.DataFrame({"a": r, "b": target, "d": frame["date"]})
+        ic = pairs.groupby("d")[["a", "b"]].corr().xs("a", level=1)["b"]
         print(f"{name}: mean Rank IC {ic.mean():+.4f}, t {ic.mean() / ic.std() * np.sqrt(ic.count()):+.2f}")
 
 

@@ -28,6 +28,7 @@ from vfr.ml.models import make_model
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from run import append_results, machine  # noqa: E402  (one description of the machine for every benchmark)
+
 ALGOS = ("lightgbm", "xgboost", "catboost", "random_forest", "linear")
 
 

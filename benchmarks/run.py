@@ -45,7 +45,8 @@ def machine() -> str:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def append_results(text: str, doc: str = "benchmarks.md") -> Path:
@@ -107,7 +108,8 @@ def main() -> int:
     env = dict(os.environ, VFR_HOME=str(home), **({"VFR_STORE_URL": args.store_url} if args.store_url else {}))
     settings = Settings(home=home, store_url=args.store_url)
     vfr = [sys.executable, "-m", "vfr.cli"]
-    universe = ["--universe", str(UNIVERSE)] + ([] if args.static_universe else ["--universe", "index-constitution:sp500"])
+    universe = ["--universe", str(UNIVERSE)] + \
+        ([] if args.static_universe else ["--universe", "index-constitution:sp500"])
     stages = {
         "ingest": [*vfr, "data", "ingest", str(PRICES), *universe],
         "ingest earnings + macro": [*vfr, "data", "ingest-fundamentals", "--earnings", str(EARNINGS),
@@ -147,8 +149,8 @@ def main() -> int:
     ]
     for name, (secs, peak) in times.items():
         target, mem = TARGETS.get(name), MEMORY_TARGETS.get(name)
-        lines.append(f"| {name} | {secs:.1f} | {'<= %g s' % target if target else ''} | "
-                     f"{'' if peak != peak else f'{peak:.2f}'} | {'<= %g' % mem if mem else ''} |")
+        lines.append(f"| {name} | {secs:.1f} | {f'<= {target:g} s' if target else ''} | "
+                     f"{'' if peak != peak else f'{peak:.2f}'} | {f'<= {mem:g}' if mem else ''} |")
     lines.append(f"\nWalk-forward out-of-sample predictions ({metrics['n_dates']} dates, horizon 1w): "
                  f"Rank IC {metrics['rank_ic_mean']:.4f} (t {metrics['rank_ic_t_stat_nonoverlap']:.2f} on "
                  f"non-overlapping 5-day dates), IC {metrics['ic_mean']:.4f}, ROC-AUC {metrics['roc_auc']:.4f}, "

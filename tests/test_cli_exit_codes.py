@@ -54,8 +54,8 @@ def test_a_store_held_by_another_process_exits_5_naming_it(tmp_path: Path) -> No
     home = tmp_path / "home"
     home.mkdir()
     path = home / "vfr.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, time; c = duckdb.connect(r'%s'); "
-                               "c.execute('create table x(a int)'); print('ready', flush=True); time.sleep(60)" % path],
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect(r'{path}'); "
+                               "c.execute('create table x(a int)'); print('ready', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"

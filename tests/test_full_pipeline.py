@@ -16,8 +16,14 @@ from tests.conftest import SHARED_DATA, SP500_PRICES, SP500_UNIVERSE, require_sh
 from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.ml import TrainConfig
-from vfr.pipeline import FEATURES_TABLE, PREDICTIONS_TABLE, stage_features, stage_ingest, stage_ingest_fundamentals, \
-    stage_train
+from vfr.pipeline import (
+    FEATURES_TABLE,
+    PREDICTIONS_TABLE,
+    stage_features,
+    stage_ingest,
+    stage_ingest_fundamentals,
+    stage_train,
+)
 
 EARNINGS = SHARED_DATA / "earnings" / "earnings_surprises.parquet"
 MACRO = SHARED_DATA / "macro"

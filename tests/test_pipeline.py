@@ -183,7 +183,7 @@ def test_all_factor_groups_flow_from_the_store_to_selection(settings: Settings, 
     for group in ("fundamental", "macro", "alternative"):
         score = sel.table[f"{group}_score"]
         assert score.notna().mean() > 0.5 and score.dropna().between(0, 1).all()  # missing is NaN, never 0
-    with pytest.raises(Exception):  # a bad earnings file changes nothing
+    with pytest.raises(DataValidationError):  # a bad earnings file changes nothing
         stage_ingest_fundamentals(settings, earnings=small_prices_file)
     with MarketStore.from_settings(settings) as store:
         assert store.table_counts()["earnings"] == written["earnings"]

@@ -9,7 +9,7 @@ object down.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -176,6 +176,6 @@ class Settings(BaseSettings):
         return self.serving_db_url or f"sqlite:///{self.home_dir / 'serving.db'}"
 
 
-def get_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit ``overrides`` taking precedence."""
+def get_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, with explicit ``overrides`` taking precedence (validated as fields)."""
     return Settings(**overrides)

@@ -555,7 +555,8 @@ def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequen
     console.print(f"  {rows:,} feature rows")
     console.rule("[bold]3/5 train, evaluate, register")
     outcome = stage_train(settings, config, console)
-    console.print(f"  registered {settings.model_name} v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")
+    console.print(f"  registered {settings.model_name} v{outcome.version}; champion: {outcome.champion} "
+                  f"({outcome.reason})")
     console.rule("[bold]4/5 select")
     selection = stage_select(settings, include_ml=True, top=top_n or settings.top_n)
     console.print(f"  {selection.date.date()}: ML {selection.ml_status}; top: "

@@ -106,7 +106,10 @@ def test_daily_aggregates_and_after_close(scorer):
     assert d["sent_abnormal_volume"].iloc[25] == pytest.approx(lv[25] - lv[5:25].mean())
     # 3-day momentum: message-weighted mean over t-2..t minus the same 3 days earlier
     s = d["sent_mean"].to_numpy() * n
-    s3 = lambda t: s[t - 2:t + 1].sum() / n[t - 2:t + 1].sum()
+
+    def s3(t: int) -> float:
+        return s[t - 2:t + 1].sum() / n[t - 2:t + 1].sum()
+
     assert d["sent_momentum_3d"].iloc[25] == pytest.approx(s3(25) - s3(22))
 
 

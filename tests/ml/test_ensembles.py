@@ -116,7 +116,8 @@ def test_performance_weights_follow_recent_ic() -> None:
 def test_update_weights_changes_the_combination(members, test_rows) -> None:
     ens = Ensemble(members, "weighted", names=["lin", "lgb", "rf"])
     before = ens.predict_proba(test_rows)
-    ic = pd.DataFrame({"lin": [0.05] * 10, "lgb": [0.0] * 10, "rf": [0.0] * 10}, index=pd.bdate_range("2020", periods=10))
+    ic = pd.DataFrame({"lin": [0.05] * 10, "lgb": [0.0] * 10, "rf": [0.0] * 10},
+                      index=pd.bdate_range("2020", periods=10))
     ens.update_weights(ic)
     np.testing.assert_allclose(ens.predict_proba(test_rows), members[0].predict_proba(test_rows))
     assert not np.allclose(before, ens.predict_proba(test_rows))
@@ -138,7 +139,10 @@ def test_calibration_improves_brier_out_of_sample(method, members, data) -> None
     # the model trained on dates < 2017: calibrate on its out-of-sample Q1 2017, judge on Q2 2017
     cal_rows = data[(data.date >= "2017-01-15") & (data.date < "2017-04-01")]
     later = data[data.date >= "2017-04-10"]
-    squash = lambda p: 0.5 + 3.0 * (p - 0.5)
+
+    def squash(p: np.ndarray) -> np.ndarray:
+        return 0.5 + 3.0 * (p - 0.5)
+
     raw_cal, raw_later = np.clip(squash(m.predict_proba(cal_rows)), 0, 1), np.clip(squash(m.predict_proba(later)), 0, 1)
     cal = Calibrator(method).fit(raw_cal, cal_rows[LABEL])
     fixed = cal.transform(raw_later)

@@ -50,7 +50,8 @@ def test_scoring_metrics_by_hand() -> None:
     dates = np.repeat(pd.bdate_range("2020-01-01", periods=4), 10)
     score = np.tile(np.arange(10.0), 4)
     fwd = np.tile(np.arange(10.0), 4) / 100 + np.repeat([0.0, 0.01, -0.005, 0.02], 10)
-    frame = pd.DataFrame({"date": dates, "prob": score / 10, "fwd": fwd, "label": (np.tile(np.arange(10), 4) >= 5) * 1.0})
+    frame = pd.DataFrame({"date": dates, "prob": score / 10, "fwd": fwd,
+                          "label": (np.tile(np.arange(10), 4) >= 5) * 1.0})
     assert score_predictions(frame, "rank_ic") == pytest.approx(1.0)
     assert score_predictions(frame, "auc") == pytest.approx(1.0)
     assert score_predictions(frame, "f1") == pytest.approx(1.0)

@@ -187,7 +187,8 @@ def settings_error(exc: BaseException, options: Collection[str] = ()) -> VFRErro
         raw = next((v for k, v in os.environ.items() if k.upper() == env), None)
         cause = f" ({one_line(exc.__cause__)})" if exc.__cause__ else ""
         return SettingsError(f"{env}={_shown(field, raw)} is invalid: expected a JSON value{cause}")
-    usage, env = [], []
+    usage: list[str] = []
+    env_errors: list[str] = []
     for e in exc.errors():
         field = str(e["loc"][0]) if e.get("loc") else "?"
         msg = one_line(e.get("msg", "invalid")).removeprefix("Value error, ")
@@ -195,10 +196,10 @@ def settings_error(exc: BaseException, options: Collection[str] = ()) -> VFRErro
         if field in options:
             usage.append(f"--{field.replace('_', '-')} {_shown(field, e.get('input'))} is invalid: {msg}")
         else:
-            env.append(f"{_env_name(field)}={_shown(field, e.get('input'))} is invalid: {msg}")
+            env_errors.append(f"{_env_name(field)}={_shown(field, e.get('input'))} is invalid: {msg}")
     if usage:
-        return UsageError("; ".join(usage + env))
-    return SettingsError("; ".join(env))
+        return UsageError("; ".join(usage + env_errors))
+    return SettingsError("; ".join(env_errors))
 
 
 __all__ = ["DEBUG_ENV", "ExitCode", "debug_enabled", "explain", "lock_reason", "one_line",

@@ -281,7 +281,7 @@ def _concat_validate(frames: list[tuple[Path, pd.DataFrame]], source: str) -> pd
     if not frames:
         raise DataValidationError("no csv files found", source=source)
     seen: dict[str, Path] = {}
-    for path, df in frames:
+    for path, _df in frames:
         sym = symbol_from_filename(path)
         if sym in seen:
             raise DataValidationError(f"symbol {sym!r} appears in two files: {seen[sym]} and {path}",

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from vfr.errors import DataValidationError, StageError
 if TYPE_CHECKING:
     from vfr.config import Settings
 
-DateLike = str | datetime.date | pd.Timestamp | np.datetime64
+DateLike: TypeAlias = str | datetime.date | pd.Timestamp | np.datetime64
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 _STAGE_PREFIX = "_vfr_stage_"
@@ -175,7 +175,7 @@ def _pg_binary_chunks(table: pa.Table, types: list[str]) -> list[bytes] | None:
     """
     n, k = table.num_rows, table.num_columns
     fixed, texts = {}, {}
-    for j, (col, logical) in enumerate(zip(table.columns, types)):
+    for j, (col, logical) in enumerate(zip(table.columns, types, strict=True)):
         arr = col.combine_chunks()
         if logical == "text":
             arr = arr.cast(pa.string())
@@ -223,7 +223,7 @@ def _pg_binary_chunks(table: pa.Table, types: list[str]) -> list[bytes] | None:
         idx = order[bounds[g]:bounds[g + 1]]
         if not len(idx):
             continue
-        L = dict(zip(text_cols, lens.tolist()))
+        L = dict(zip(text_cols, lens.tolist(), strict=True))
         fields = [("nf", ">i2")]
         for j, logical in enumerate(types):
             fields.append((f"l{j}", ">i4"))
@@ -263,8 +263,8 @@ class MarketStore:
     -----
     Tables (names in :mod:`vfr.data.tables`): ``prices`` (the canonical prices frame, one
     row per (symbol, date)), ``securities`` (symbol, name, sector), ``universe_membership``
-    and any derived table written with :meth:`replace_table`. Table names are letters, digits and underscore and are stored
-    lower case. Use as a context manager or call :meth:`close`.
+    and any derived table written with :meth:`replace_table`. Table names are letters, digits
+    and underscore and are stored lower case. Use as a context manager or call :meth:`close`.
     """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
@@ -315,7 +315,7 @@ class MarketStore:
     def _transaction(self) -> Iterator[Any]:
         """Native driver connection inside one transaction (commit on success)."""
         fairy = self.engine.raw_connection()
-        con = fairy.driver_connection
+        con: Any = fairy.driver_connection  # None only once the connection is invalidated
         try:
             if self._duck:
                 con.execute("BEGIN TRANSACTION")
@@ -522,7 +522,8 @@ class MarketStore:
                 (f" WHERE {' AND '.join(where)}" if where else "") + ("" if in_frame else order_sql)
             fairy = self.engine.raw_connection()
             try:
-                table = fairy.driver_connection.sql(sql, params=params).to_arrow_table()
+                duck: Any = fairy.driver_connection  # None only once the connection is invalidated
+                table = duck.sql(sql, params=params).to_arrow_table()
             finally:
                 fairy.close()
         else:
@@ -533,14 +534,14 @@ class MarketStore:
             if symbols is not None:
                 parts.append(psql.SQL("{} = ANY({}::text[])").format(
                     psql.Identifier("symbol"), psql.Literal(symbols)))
-            query = psql.SQL("SELECT " + select + " FROM " + _q(name))
+            query: psql.SQL | psql.Composed = psql.SQL("SELECT " + select + " FROM " + _q(name))
             if parts:
                 query = query + psql.SQL(" WHERE ") + psql.SQL(" AND ").join(parts)
             query = psql.SQL("COPY (") + query + psql.SQL(order_sql + ") TO STDOUT (FORMAT csv)")
             buf = io.BytesIO()
             fairy = self.engine.raw_connection()
             try:
-                con = fairy.driver_connection
+                con: Any = fairy.driver_connection  # None only once the connection is invalidated
                 with con.cursor() as cur, cur.copy(query) as copy:
                     for data in copy:
                         buf.write(data)
@@ -742,7 +743,7 @@ def is_sorted_by(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
     return True
 
 
-def _sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def _sorted_by(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """``frame`` in the order of ``keys`` (stable), untouched when it already is."""
     if is_sorted_by(frame, keys):
         return frame

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -107,7 +107,8 @@ def _call_with(fn: Callable[..., Any], shared: dict[str, Any], params: dict[str,
 
 
 def optimize_on_dask(objective: Callable[[Any], float], *, study_name: str, storage: str, n_trials: int,
-                     client: Any = None, direction: str = "maximize", tasks: int | None = None):
+                     client: Any = None, direction: Literal["maximize", "minimize"] = "maximize",
+                     tasks: int | None = None):
     """Optuna trials spread over Dask workers through one shared RDB study.
 
     Each task loads the study from ``storage`` (an SQLAlchemy URL: PostgreSQL for a cluster,

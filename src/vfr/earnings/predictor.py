@@ -110,8 +110,8 @@ class EarlySignalPredictor:
                 reasons[i].append("rule declined: no past surprise known")
             todo &= ~ok
         if not self.models:
-            for i in range(n):
-                reasons[i].insert(0, "no model available")
+            for row in range(n):
+                reasons[row].insert(0, "no model available")
         return pd.DataFrame({"prediction": pred, "probability": prob, "confidence": conf,
                              "source": source, "reason": ["; ".join(r) for r in reasons]},
                             index=rows.index)

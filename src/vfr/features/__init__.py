@@ -9,21 +9,18 @@ Public interface:
   cross-sectional percentile ranks ``<name>_rank``.
 """
 
-from vfr.features.cross_section import build_features
-from vfr.features.definitions import FEATURES, GROUPS, FeatureDef, feature_names
-from vfr.features.technical import compute_symbol_features
-from vfr.features.definitions import SENTIMENT_FEATURES  # noqa: E402  (issue 3, sentiment)
-
-__all__ = ["FEATURES", "GROUPS", "FeatureDef", "build_features", "compute_symbol_features", "feature_names"]
-__all__ += ["SENTIMENT_FEATURES"]  # sentiment group (issue 3)
-
-# fundamental, macro, alternative and interaction groups (issue 3)
 from vfr.features.alternative import alternative_features
 from vfr.features.builder import build_all_features
 from vfr.features.catalogue import ALL_FEATURES
+from vfr.features.cross_section import build_features
+from vfr.features.definitions import FEATURES, GROUPS, SENTIMENT_FEATURES, FeatureDef, feature_names
 from vfr.features.fundamental import fundamental_features
 from vfr.features.interactions import interaction_features
 from vfr.features.macro import macro_features
+from vfr.features.technical import compute_symbol_features
 
+__all__ = ["FEATURES", "GROUPS", "FeatureDef", "build_features", "compute_symbol_features", "feature_names"]
+__all__ += ["SENTIMENT_FEATURES"]  # sentiment group (issue 3)
+# fundamental, macro, alternative and interaction groups (issue 3)
 __all__ += ["ALL_FEATURES", "alternative_features", "build_all_features",
             "fundamental_features", "interaction_features", "macro_features"]

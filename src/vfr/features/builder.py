@@ -13,9 +13,9 @@ from vfr.errors import DataValidationError
 from vfr.features.alternative import alternative_features
 from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
 from vfr.features.cross_section import build_features, member_rank_groups, rank_matrix
+from vfr.features.definitions import SENTIMENT_FEATURES
 from vfr.features.fundamental import fundamental_features
 from vfr.features.interactions import interaction_features
-from vfr.features.definitions import SENTIMENT_FEATURES
 from vfr.features.macro import macro_features
 from vfr.features.sentiment import market_sentiment
 

@@ -325,8 +325,8 @@ def fundamental_features(prices: pd.DataFrame, earnings: pd.DataFrame, *,
     starts, ends = group_bounds(codes)
     ttm_div = np.empty(len(days))
     for s, e in zip(starts, ends, strict=True):  # prefix sums restarted per symbol
-        c = np.concatenate([[0.0], np.cumsum(div_sb[s:e])])
-        ttm_div[s:e] = c[1:] - c[first[s:e] - s]
+        csum = np.concatenate([[0.0], np.cumsum(div_sb[s:e])])
+        ttm_div[s:e] = csum[1:] - csum[first[s:e] - s]
     sym_first_day = np.repeat(days[starts], np.diff(np.append(starts, len(days))))
     with np.errstate(divide="ignore", invalid="ignore"):
         dy = np.where(days - sym_first_day >= 365, ttm_div / price_sb, np.nan)

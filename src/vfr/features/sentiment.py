@@ -95,7 +95,7 @@ class SentimentScorer:
                 self.skipped["transformer"] = f"no model weights at {path}"
             else:
                 try:
-                    from transformers import pipeline  # type: ignore[import-not-found]
+                    from transformers import pipeline
 
                     self._pipe = pipeline("text-classification", model=str(path),
                                           tokenizer=str(path), truncation=True)

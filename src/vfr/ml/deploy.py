@@ -135,7 +135,8 @@ def paired_test(a: pd.Series, b: pd.Series, method: str = "dm", horizon: int = 1
     n = len(x)
     d = x - y
     if n < 3 or np.allclose(d, d[0] if n else 0):
-        return {"mean_diff": float(d.mean()) if n else float("nan"), "stat": float("nan"), "p_value": float("nan"), "n": n}
+        return {"mean_diff": float(d.mean()) if n else float("nan"), "stat": float("nan"), "p_value": float("nan"),
+                "n": n}
     if method == "t":
         res = stats.ttest_rel(x, y)
         return {"mean_diff": float(d.mean()), "stat": float(res.statistic), "p_value": float(res.pvalue), "n": n}

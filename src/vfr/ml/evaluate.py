@@ -46,7 +46,8 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: floa
     keep = ~(np.isnan(y) | np.isnan(p))
     y, p = y[keep].astype(int), p[keep]
     if len(y) == 0:
-        return {k: float("nan") for k in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "base_rate")} | {"n": 0}
+        names = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "base_rate")
+        return {k: float("nan") for k in names} | {"n": 0}
     pred = (p >= threshold).astype(int)
     two_classes = len(np.unique(y)) == 2
     informative = two_classes and np.ptp(p) > 0
@@ -94,7 +95,8 @@ def evaluate_predictions(frame: pd.DataFrame, *, score: str, label: str, fwd_ret
         out[f"{col}_t_stat_nonoverlap"] = summary["t_stat_nonoverlap"]
     out["decile_spread"] = float(quantile_spread(frame, score, fwd_return).mean())
     valid = frame[[score, label]].dropna()
-    out["directional_accuracy"] = float(((valid[score] >= threshold) == (valid[label] > 0.5)).mean()) if len(valid) else float("nan")
+    out["directional_accuracy"] = float(((valid[score] >= threshold) == (valid[label] > 0.5)).mean()) \
+        if len(valid) else float("nan")
     out["n_dates"] = len(ic)
     return out
 

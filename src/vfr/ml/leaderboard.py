@@ -42,8 +42,8 @@ from vfr.ml.evaluate import (
 )
 from vfr.ml.labels import make_labels
 from vfr.ml.models import make_model
-from vfr.ml.splits import walk_forward_schedule
 from vfr.ml.report import holdings_metrics
+from vfr.ml.splits import walk_forward_schedule
 from vfr.ml.tuning import top_decile_returns
 
 LABEL, FWD, RET = "fwd_dir_1w", "fwd_excess_1w", "fwd_ret_1w"
@@ -149,7 +149,8 @@ def ensembles(oos: dict[str, pd.DataFrame], base: pd.DataFrame, s: int = 1) -> d
     q = 63 // s
     for b in range(0, len(uniq), q):
         block = (pos >= b) & (pos < b + q)
-        hist = (pos + H // s < b) & (pos >= b - 504 // s) & (pos % max(1, 5 // s) == 0) & frame[LABEL].notna().to_numpy()
+        hist = (pos + H // s < b) & (pos >= b - 504 // s) & (pos % max(1, 5 // s) == 0) \
+            & frame[LABEL].notna().to_numpy()
         if len(np.unique(pos[hist])) >= 126 // 5:
             lr = LogisticRegression(C=1.0, max_iter=500).fit(Z[hist], frame.loc[hist, LABEL].astype(int))
             stack[block] = lr.predict_proba(Z[block])[:, 1]
@@ -205,7 +206,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-stride", type=int, default=1)
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    log = lambda msg: print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+    def log(msg: str) -> None:
+        print(time.strftime("%H:%M:%S"), msg, flush=True)
+
     data = load_dev_set(args.store, args.start, args.end, args.window)
     log(f"data {data.shape}, {data['date'].min().date()}..{data['date'].max().date()}")
     feats = [c for c in data.columns if c not in ("symbol", "date", LABEL, FWD, RET)]
@@ -259,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         weights.to_csv(args.out / "weighted_member_weights.csv")
         preds |= ens
         (args.out / "stacking_coef.json").write_text(json.dumps(ens["stacking"].attrs.get("mean_coef", {})))
-    for combo, parts in (("lgbm_windows", ("lgbm_3m", "lgbm_6m", "lgbm_12m")), ("lgbm_subsets", ("lgbm_raw", "lgbm_ranks"))):
+    for combo, parts in (("lgbm_windows", ("lgbm_3m", "lgbm_6m", "lgbm_12m")),
+                         ("lgbm_subsets", ("lgbm_raw", "lgbm_ranks"))):
         if all(p in oos for p in parts):
             m = oos[parts[0]].rename(columns={"prob": parts[0]})
             for p in parts[1:]:
@@ -277,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     preds["baseline_momentum_20d"] = mom[["date", "symbol"]].assign(prob=mom.groupby("date")["ret_20d"].rank(pct=True))
     # common rows: where every model has a prediction
     common = base.copy()
-    for name, p in preds.items():
+    for p in preds.values():
         common = common.merge(p[["date", "symbol"]], on=["date", "symbol"])
     log(f"common evaluation rows {len(common)}, dates {common['date'].nunique()}")
     rows, ric = {}, {}

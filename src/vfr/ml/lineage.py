@@ -307,7 +307,8 @@ def _label_definition(label: str, horizon: str | int) -> dict[str, Any]:
         if horizon not in HORIZONS:
             raise ValueError(f"build_lineage: unknown horizon {horizon!r}; expected one of {sorted(HORIZONS)} "
                              "or a number of trading days")
-        name, days = horizon, HORIZONS[horizon]
+        name: str | None = horizon
+        days = HORIZONS[horizon]
     elif isinstance(horizon, int | np.integer) and not isinstance(horizon, bool) and horizon >= 1:
         days = int(horizon)
         name = next((k for k, v in HORIZONS.items() if label.endswith(f"_{k}") and v == days), None)

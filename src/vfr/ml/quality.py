@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -169,6 +170,7 @@ class QualityGateError(StageError):
     def __init__(self, message: str, report: QualityReport) -> None:
         super().__init__(message)
         self.report = report
+        self.report_path: Path | str | None = None  # where the report was written (set by the caller)
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,7 +287,7 @@ class _FeatureColumns(Mapping[str, np.ndarray]):
     def __init__(self, dataset: pd.DataFrame, columns: Sequence[str]) -> None:
         for c in columns:
             dtype = dataset[c].dtype
-            if dtype != bool and not pd.api.types.is_numeric_dtype(dtype):
+            if dtype != np.dtype(bool) and not pd.api.types.is_numeric_dtype(dtype):
                 raise DataValidationError(f"feature column is not numeric (dtype {dtype})", column=c)
         self._dataset, self._columns = dataset, list(columns)
 

@@ -513,7 +513,8 @@ class ModelRegistry:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, tracking_uri=self.tracking_uri))
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source,
+                                                                 tracking_uri=self.tracking_uri))
         except Exception as exc:
             raise RegistryError(f"model {name!r} v{mv.version}: artifact at {mv.source} is unreadable: {exc}") from exc
         verified = self._verify(name, mv, local)
@@ -555,10 +556,15 @@ class ModelRegistry:
 
     def run_metrics(self, name: str, version: str) -> dict[str, float]:
         """Metrics logged by the training run of a version."""
-        mv = self.client.get_model_version(name, str(version))
-        return dict(self.client.get_run(mv.run_id).data.metrics)
+        return dict(self.client.get_run(self._run_id(name, version)).data.metrics)
 
     def run_params(self, name: str, version: str) -> dict[str, str]:
         """Parameters logged by the training run of a version."""
+        return dict(self.client.get_run(self._run_id(name, version)).data.params)
+
+    def _run_id(self, name: str, version: str) -> str:
+        """The training run of a version (:meth:`register` always records one)."""
         mv = self.client.get_model_version(name, str(version))
-        return dict(self.client.get_run(mv.run_id).data.params)
+        if mv.run_id is None:
+            raise RegistryError(f"model {name!r} v{version} has no training run (not registered by VFR)")
+        return mv.run_id

@@ -198,7 +198,8 @@ def purged_kfold(dates: pd.Series | pd.DatetimeIndex | np.ndarray, n_splits: int
     """
     embargo = horizon if embargo is None else embargo
     if n_splits < 2 or horizon < 0 or embargo < 0:
-        raise ValueError(f"purged_kfold: need n_splits>=2, horizon>=0, embargo>=0; got {n_splits}, {horizon}, {embargo}")
+        raise ValueError(f"purged_kfold: need n_splits>=2, horizon>=0, embargo>=0; "
+                         f"got {n_splits}, {horizon}, {embargo}")
     uniq = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates))).sort_values()
     n = len(uniq)
     bounds = np.linspace(0, n, n_splits + 1).astype(int)

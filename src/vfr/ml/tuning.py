@@ -230,14 +230,16 @@ def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classif
     if isinstance(storage, Path):
         storage = f"sqlite:///{storage.resolve()}"
     space = space or SEARCH_SPACES[algorithm]
+    sampler: optuna.samplers.BaseSampler
+    search_grid: dict[str, list[Any]] = {}  # the grid searched (method="grid")
     if method == "tpe":
         sampler = optuna.samplers.TPESampler(seed=seed)
     elif method == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     elif method == "grid":
-        grid = grid or DEFAULT_GRIDS[algorithm]
-        sampler = optuna.samplers.GridSampler(grid, seed=seed)
-        n_trials = min(n_trials, int(np.prod([len(v) for v in grid.values()])))
+        search_grid = grid or DEFAULT_GRIDS[algorithm]
+        sampler = optuna.samplers.GridSampler(search_grid, seed=seed)
+        n_trials = min(n_trials, int(np.prod([len(v) for v in search_grid.values()])))
     else:
         raise ValueError(f"unknown method {method!r}; expected tpe, random or grid")
     data, feature_columns, label, fwd_return, horizon_days = _as_frame(data, feature_columns, label, fwd_return,
@@ -250,7 +252,8 @@ def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classif
 
     def objective_fn(trial) -> float:
         params = (fixed_params or {}) | (
-            {k: trial.suggest_categorical(k, v) for k, v in grid.items()} if method == "grid" else _suggest(trial, space))
+            {k: trial.suggest_categorical(k, v) for k, v in search_grid.items()} if method == "grid"
+            else _suggest(trial, space))
         scores = cross_validate(data, algorithm, objective, params, feature_columns=feature_columns, label=label,
                                 fwd_return=fwd_return, horizon_days=horizon_days, metric=metric, n_splits=n_splits,
                                 date_stride=date_stride, seed=seed, num_threads=num_threads)

@@ -62,7 +62,7 @@ def parse_rss(payload: bytes | str, *, symbols: Iterable[str] | None = None,
         raise ValueError(f"not a valid RSS feed: {feed.get('bozo_exception')!r}")
     known = {s.upper() for s in symbols} if symbols is not None else None
     src = source or feed.feed.get("title", "rss")
-    rows = []
+    rows: list[dict[str, object]] = []
     for entry in feed.entries:
         parsed = entry.get("published_parsed")
         if parsed is None:
