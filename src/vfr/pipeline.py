@@ -400,7 +400,7 @@ def _read_backtest_inputs(settings: Settings, config: BacktestConfig) -> _Backte
             features=store.read_table(FEATURES_TABLE),
             oos=store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None,
             membership=store.read_membership(),
-            sectors=store.read_universe().set_index("symbol")["sector"] if config.sector_neutral else None)
+            sectors=store.read_universe().set_index("symbol")["sector"] if config.needs_sectors else None)
 
 
 def _run_strategies(inputs: _BacktestInputs, strategies: dict[str, pd.DataFrame], config: BacktestConfig,

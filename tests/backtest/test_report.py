@@ -22,7 +22,8 @@ def _result():
     fwd = close.shift(-5) / close - 1
     fwd = fwd.rename_axis(index="date", columns="symbol").stack().rename("fwd_ret_1w").reset_index()
     spx = pd.Series(np.cumprod(1 + rng.normal(0, 0.01, 60)) * 3000, index=dates[10:70], name="S&P 500 <index>")
-    return run_backtest(prices, scores, BacktestConfig(top_n=3), benchmark=spx), ic_by_date(scores.merge(fwd, on=["date", "symbol"]), "score", "fwd_ret_1w")
+    result = run_backtest(prices, scores, BacktestConfig(top_n=3), benchmark=spx)
+    return result, ic_by_date(scores.merge(fwd, on=["date", "symbol"]), "score", "fwd_ret_1w")
 
 
 def test_report_is_self_contained(tmp_path):

@@ -131,7 +131,8 @@ def test_distributed_xgboost_matches_the_local_fit(cluster, prices) -> None:
     train_, test, cols = _train_test(prices)
     params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 4, "eta": 0.1, "nthread": 1,
               "seed": 7, "max_bin": 63}
-    dist = fit_xgboost_dask(train_[cols].reset_index(drop=True), train_["fwd_dir_1w"].astype(int).reset_index(drop=True),
+    dist = fit_xgboost_dask(train_[cols].reset_index(drop=True),
+                            train_["fwd_dir_1w"].astype(int).reset_index(drop=True),
                             cluster, params=params, num_boost_round=60)
     assert isinstance(dist, xgb.Booster)
     local = xgb.train(params, xgb.DMatrix(train_[cols], train_["fwd_dir_1w"]), num_boost_round=60)

@@ -4,10 +4,14 @@ Public interface::
 
     BacktestConfig(top_n, rebalance_every, rebalance, execution_lag, start, end, quantile,
                    long_short, max_weight, sector_neutral, min_trade, costs, fill, dividends,
-                   capital, gross_exposure); BacktestConfig.from_settings(settings, **overrides)
+                   capital, gross_exposure, buffer_n, max_drops, max_sector_weight, target_vol,
+                   vol_lookback, max_leverage); BacktestConfig.from_settings(settings, **overrides)
     run_backtest(prices, scores, config, *, benchmark, sectors) -> BacktestResult
     CostModel(commission_bps, commission_per_share, slippage_bps, impact_coef, adv_window)
     select_weights(score, eligible, *, top_n, quantile, long_short, sector_codes, max_weight)
+    buffered_selection(score, eligible, held, *, top_n, buffer_n, max_drops) -> bool mask
+    cap_sector_weights(w, sector_codes, max_share, *, gross, max_weight) -> weights
+    vol_target_scale(returns, target_vol, *, max_leverage, min_obs) -> float
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor) -> Path
     evaluate_factor(scores, prices, *, horizons, quantiles) -> FactorReport
     period_table(results, periods) -> DataFrame  (before/after costs, per sub-period)
@@ -19,7 +23,14 @@ Public interface::
 from vfr.backtest.compare import period_table
 from vfr.backtest.config import BacktestConfig
 from vfr.backtest.costs import CostModel, impact_fraction, trade_costs
-from vfr.backtest.engine import BacktestResult, run_backtest, select_weights
+from vfr.backtest.engine import (
+    BacktestResult,
+    buffered_selection,
+    cap_sector_weights,
+    run_backtest,
+    select_weights,
+    vol_target_scale,
+)
 from vfr.backtest.factor import FactorReport, evaluate_factor, forward_returns
 from vfr.backtest.metrics import (
     Turnover,
@@ -54,7 +65,9 @@ __all__ = [
     "annual_volatility",
     "average_loss",
     "average_win",
+    "buffered_selection",
     "cagr",
+    "cap_sector_weights",
     "calmar_ratio",
     "drawdown_series",
     "evaluate_factor",
@@ -76,5 +89,6 @@ __all__ = [
     "total_return",
     "trade_costs",
     "turnover",
+    "vol_target_scale",
     "write_report",
 ]

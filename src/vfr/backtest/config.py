@@ -116,6 +116,30 @@ class BacktestConfig:
         Starting capital in USD (> 0; scales the impact cost only).
     gross_exposure : float, default 1.0
         Sum of absolute target weights (> 0).
+    buffer_n : int, optional
+        Rank buffer (turnover control, long-only top-N books): a name enters when it ranks
+        in the top ``top_n`` of the eligible names; a held name is kept while it ranks at
+        most ``buffer_n`` (``>= top_n``). None (default) = ``top_n``: the book is the top
+        ``top_n`` at every rebalance (no buffer). See :func:`vfr.backtest.buffered_selection`.
+    max_drops : int, optional
+        At most this many held names (the worst ranked first) are dropped for their rank per
+        rebalance (Qlib's ``n_drop``, ``>= 0``); names that became ineligible (no score or
+        price) always leave and do not count. None (default) = no limit.
+    max_sector_weight : float, optional
+        Cap on a sector's share of the gross exposure, in ``(0, 1]`` (e.g. 0.25), per leg;
+        the excess goes to the other holdings pro rata (see
+        :func:`vfr.backtest.cap_sector_weights`). Needs the sector of each symbol
+        (``run_backtest(..., sectors=)``).
+    target_vol : float, optional
+        Volatility target, annualised (e.g. 0.15 = 15 %/year, > 0): at each rebalance the
+        book's gross exposure is scaled by ``target_vol`` / the trailing realised volatility
+        of the book's own de-levered daily returns up to the signal date (``vol_lookback``
+        days), capped at ``max_leverage`` (see :func:`vfr.backtest.vol_target_scale`).
+    vol_lookback : int, default 63
+        Trading days of book returns in the volatility estimate (>= 2; used with
+        ``target_vol``).
+    max_leverage : float, default 1.0
+        Largest scale factor volatility targeting may apply (> 0; 1.0 = it only de-levers).
 
     Raises
     ------
@@ -142,6 +166,12 @@ class BacktestConfig:
     dividends: bool = False
     capital: float = 1e7
     gross_exposure: float = 1.0
+    buffer_n: int | None = None
+    max_drops: int | None = None
+    max_sector_weight: float | None = None
+    target_vol: float | None = None
+    vol_lookback: int = 63
+    max_leverage: float = 1.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the validated values in place
@@ -156,7 +186,46 @@ class BacktestConfig:
             set_(self, "quantile", _real("quantile", self.quantile, low=0.0, strict=True, high=1.0))
         if self.max_weight is not None:
             set_(self, "max_weight", _real("max_weight", self.max_weight, low=0.0, strict=True))
+        self._check_construction()
         self._check_choices()
+
+    def _check_construction(self) -> None:
+        """Rank buffer, sector cap and volatility target (issue 14)."""
+        set_ = object.__setattr__
+        set_(self, "vol_lookback", _integer("vol_lookback", self.vol_lookback, 2))
+        set_(self, "max_leverage", _real("max_leverage", self.max_leverage, low=0.0, strict=True))
+        if self.max_sector_weight is not None:
+            set_(self, "max_sector_weight",
+                 _real("max_sector_weight", self.max_sector_weight, low=0.0, strict=True, high=1.0))
+        if self.target_vol is not None:
+            set_(self, "target_vol", _real("target_vol", self.target_vol, low=0.0, strict=True))
+        if self.max_drops is not None:
+            set_(self, "max_drops", _integer("max_drops", self.max_drops, 0))
+        if self.buffer_n is not None:
+            set_(self, "buffer_n", _integer("buffer_n", self.buffer_n, 1))
+            if self.buffer_n < self.top_n:
+                raise ValueError(f"{_where('buffer_n')} must be >= top_n ({self.top_n}), got {self.buffer_n}")
+        if self.buffered:
+            clash = [name for name, on in (("quantile", self.quantile is not None), ("long_short", self.long_short),
+                                           ("sector_neutral", self.sector_neutral)) if on]
+            if clash:
+                raise ValueError(f"{_where('buffer_n')} / {_where('max_drops')} apply to a long-only top_n book; "
+                                 f"they cannot be combined with {', '.join(clash)}")
+
+    @property
+    def effective_buffer_n(self) -> int:
+        """The rank a held name must stay within (``buffer_n``, or ``top_n`` when None)."""
+        return self.top_n if self.buffer_n is None else self.buffer_n
+
+    @property
+    def buffered(self) -> bool:
+        """Whether selection depends on the previous book (a rank buffer or a drop limit)."""
+        return self.effective_buffer_n > self.top_n or self.max_drops is not None
+
+    @property
+    def needs_sectors(self) -> bool:
+        """Whether a run needs the sector of each symbol (sector neutrality or a sector cap)."""
+        return self.sector_neutral or self.max_sector_weight is not None
 
     def _check_choices(self) -> None:
         """``rebalance``, ``fill``, ``costs`` and the window (``start`` not after ``end``)."""
@@ -180,7 +249,8 @@ class BacktestConfig:
         settings : vfr.config.Settings
         **overrides
             Fields that replace the settings' values or the defaults (e.g. ``top_n=5``,
-            ``rebalance="weekly"``, ``costs=CostModel(...)``).
+            ``rebalance="weekly"``, ``costs=CostModel(...)``, ``buffer_n=40``,
+            ``max_sector_weight=0.25``, ``target_vol=0.15``).
 
         Raises
         ------
@@ -190,8 +260,9 @@ class BacktestConfig:
         unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
         if unknown:
             raise TypeError(f"BacktestConfig.from_settings: unknown fields {unknown}")
-        base = {"top_n": settings.top_n,
-                "costs": CostModel(commission_bps=settings.commission_bps, slippage_bps=settings.slippage_bps)}
+        base: dict[str, Any] = {"top_n": settings.top_n,
+                                "costs": CostModel(commission_bps=settings.commission_bps,
+                                                   slippage_bps=settings.slippage_bps)}
         return cls(**(base | overrides))
 
     @property
@@ -216,10 +287,14 @@ class BacktestConfig:
 
     def as_params(self) -> dict[str, Any]:
         """The settings as recorded in :attr:`vfr.backtest.BacktestResult.params` (``costs`` as
-        a dict, ``cost_bps`` the proportional cost charged)."""
+        a dict, ``cost_bps`` the proportional cost charged, ``buffer_n`` the rank buffer in
+        force: ``top_n`` when the field is None)."""
         return {"top_n": self.top_n, "rebalance_every": self.rebalance_every, "cost_bps": self.cost_bps,
                 "execution_lag": self.execution_lag, "start": self.start, "end": self.end,
                 "rebalance": self.rebalance, "quantile": self.quantile, "long_short": self.long_short,
                 "max_weight": self.max_weight, "sector_neutral": self.sector_neutral,
                 "min_trade": self.min_trade, "costs": asdict(self.costs), "fill": self.fill,
-                "dividends": self.dividends, "capital": self.capital, "gross_exposure": self.gross_exposure}
+                "dividends": self.dividends, "capital": self.capital, "gross_exposure": self.gross_exposure,
+                "buffer_n": self.effective_buffer_n, "max_drops": self.max_drops,
+                "max_sector_weight": self.max_sector_weight, "target_vol": self.target_vol,
+                "vol_lookback": self.vol_lookback, "max_leverage": self.max_leverage}

@@ -1,6 +1,9 @@
 """Backtest engine: top-N / quantile, long-only or long-short, with execution lag, daily
 marking to market, cash and dividends, position limits, sector neutrality, minimum trade
-size and a commission / slippage / square-root-impact cost model.
+size and a commission / slippage / square-root-impact cost model; portfolio construction
+that survives costs: a rank buffer with an optional drop limit, sector caps and
+volatility targeting (:class:`BacktestConfig` ``buffer_n``, ``max_drops``,
+``max_sector_weight``, ``target_vol``).
 
 Timing convention
 -----------------
@@ -23,6 +26,12 @@ Timing convention
 So a return up to day ``t`` depends on scores dated at most ``t - execution_lag - 1`` (close
 fill) or ``t - execution_lag`` for the fill day itself (open fill): no position uses
 information from after its date.
+
+Construction at a rebalance with signal date ``s`` (in this order): select (top-N, or the
+rank buffer against the previous rebalance's selection), equal weights, ``max_weight``,
+``max_sector_weight``, the volatility-target scale (from the book's daily returns up to the
+close of ``s``; with an open fill up to the close before the fill day), then ``min_trade``
+against the drifted book. Every step uses data known at the close of ``s``.
 """
 
 from __future__ import annotations
@@ -38,7 +47,11 @@ from vfr.backtest.costs import CostModel, trade_costs
 from vfr.backtest.metrics import relative_metrics, summary_metrics
 from vfr.errors import DataValidationError
 
-__all__ = ["BacktestConfig", "BacktestResult", "run_backtest", "select_weights"]
+__all__ = ["BacktestConfig", "BacktestResult", "buffered_selection", "cap_sector_weights", "run_backtest",
+           "select_weights", "vol_target_scale"]
+
+#: Trading days per year (annualising the volatility target's estimate).
+PERIODS_PER_YEAR = 252
 
 EQUAL_WEIGHT = "equal_weight"
 
@@ -288,6 +301,210 @@ def select_weights(score: np.ndarray, eligible: np.ndarray, *, top_n: int, quant
     return w
 
 
+def buffered_selection(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, *, top_n: int,
+                       buffer_n: int | None = None, max_drops: int | None = None) -> np.ndarray:
+    """The names of a long top-N book with a rank buffer and a drop limit (pure function).
+
+    Ranks the eligible names by score (1 = best; ties broken by position, as
+    :func:`select_weights`). A held name is kept while its rank is at most ``buffer_n``; with
+    ``max_drops`` at most that many held names ranked beyond ``buffer_n`` leave (the worst
+    ranked first), the others stay. The free places, up to ``min(top_n, n_eligible)`` names,
+    go to the best-ranked names not kept, which therefore always rank within ``top_n``.
+
+    Parameters
+    ----------
+    score : numpy.ndarray
+        Scores, shape ``(n,)`` (higher = better).
+    eligible : numpy.ndarray
+        Boolean mask, shape ``(n,)``: scored and tradable. A held name that is not eligible
+        always leaves (a forced exit, not counted in ``max_drops``).
+    held : numpy.ndarray
+        Boolean mask, shape ``(n,)``: the previous rebalance's selection (all False at the
+        first rebalance).
+    top_n : int
+        Book size (>= 1) and the entry rank.
+    buffer_n : int, optional
+        Exit rank, ``>= top_n``; None = ``top_n`` (no buffer).
+    max_drops : int, optional
+        Most held names dropped for their rank per call (Qlib's ``n_drop``, >= 0); None = no
+        limit.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, shape ``(n,)``, of ``min(top_n, n_eligible)`` names (fewer only when
+        ``held`` holds more names than that: then the best ranked of them).
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, ``top_n < 1``, ``buffer_n < top_n`` or ``max_drops < 0``.
+
+    Notes
+    -----
+    With ``buffer_n = top_n`` and no drop limit the result is the top ``top_n``
+    (:func:`select_weights`). With ``buffer_n = top_n`` and ``max_drops = n_drop`` it is the
+    set Qlib's ``TopkDropoutStrategy(topk=top_n, n_drop=n_drop)`` holds after trading
+    (``method_sell="bottom"``, ``method_buy="top"``, ``hold_thresh=1``, a full book of
+    ``topk`` names), which sells the held names that fall into the bottom ``n_drop`` of
+    "held + the best ``n_drop`` new names": exactly the (at most ``n_drop``) worst held names
+    ranked beyond ``topk``.
+    """
+    score, eligible, held = np.asarray(score, dtype="float64"), np.asarray(eligible, bool), np.asarray(held, bool)
+    if not (score.shape == eligible.shape == held.shape) or score.ndim != 1:
+        raise ValueError(f"buffered_selection: score, eligible and held must have one shape (n,), got "
+                         f"{score.shape}, {eligible.shape}, {held.shape}")
+    buffer_n = top_n if buffer_n is None else buffer_n
+    if top_n < 1 or buffer_n < top_n or (max_drops is not None and max_drops < 0):
+        raise ValueError(f"buffered_selection: need top_n >= 1, buffer_n >= top_n and max_drops >= 0, got "
+                         f"top_n={top_n}, buffer_n={buffer_n}, max_drops={max_drops}")
+    idx = np.flatnonzero(eligible)
+    order = idx[np.argsort(-score[idx], kind="stable")]
+    rank = np.full(score.size, np.iinfo(np.int64).max)
+    rank[order] = np.arange(1, order.size + 1)
+    k = min(int(top_n), order.size)
+    held_ok = held & eligible
+    keep = held_ok & (rank <= buffer_n)
+    if max_drops is not None:
+        beyond = np.flatnonzero(held_ok & (rank > buffer_n))
+        beyond = beyond[np.argsort(-rank[beyond], kind="stable")]  # worst first
+        keep[beyond[int(max_drops):]] = True
+    if keep.sum() > k:  # only when held had more names than the book: keep the best ranked
+        kept = np.flatnonzero(keep)
+        keep[:] = False
+        keep[kept[np.argsort(rank[kept], kind="stable")[:k]]] = True
+    fill = order[~keep[order]][: k - int(keep.sum())]
+    keep[fill] = True
+    return keep
+
+
+def _group_cap(x: np.ndarray, codes: np.ndarray, limit: float) -> np.ndarray:
+    """Cap the group sums of non-negative ``x`` at ``limit``; the excess scales up the names of
+    the other groups pro rata (water-filling; exact after at most one pass per group)."""
+    total = float(x.sum())
+    if total <= 0:
+        return x.copy()
+    uniq, inv = np.unique(codes, return_inverse=True)
+    sums = np.bincount(inv, weights=x, minlength=uniq.size)
+    capped = sums > limit
+    if not capped.any():
+        return x.copy()
+    factor = np.ones(uniq.size)
+    for _ in range(uniq.size):
+        free = ~capped & (sums > 0)
+        budget = total - limit * capped.sum()
+        base = sums[free].sum()
+        f = budget / base if base > 0 and budget > 0 else 0.0
+        newly = free & (sums * f > limit)
+        if not newly.any():
+            factor = np.where(capped, np.divide(limit, sums, out=np.zeros_like(sums), where=sums > 0),
+                              np.where(free, f, 0.0))
+            break
+        capped |= newly
+    return x * factor[inv]
+
+
+def cap_sector_weights(w: np.ndarray, sector_codes: np.ndarray, max_share: float, *, gross: float | None = None,
+                       max_weight: float | None = None) -> np.ndarray:
+    """Cap each sector's weight at ``max_share`` of the gross exposure (pure function).
+
+    Per leg (longs, and the absolute weights of shorts, separately) each sector's summed
+    weight is held to ``max_share * gross``. The excess is given to the holdings of the other
+    sectors of that leg pro rata to their weights (each scaled by one common factor, sectors
+    reaching the cap in turn stop there); what no sector can absorb (too few sectors held)
+    stays in cash. No name is added or removed.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        Weights, shape ``(n,)`` (fraction of capital; negative = short).
+    sector_codes : numpy.ndarray
+        Integer sector code per name, shape ``(n,)`` (-1 = unknown: one group of its own).
+    max_share : float
+        Largest sector weight as a fraction of ``gross``, in ``(0, 1]``.
+    gross : float, optional
+        Gross exposure the cap refers to; default ``sum(|w|)``.
+    max_weight : float, optional
+        Position limit to keep as well: the sector cap and :func:`select_weights`'s name cap
+        alternate until both hold; any excess left then stays in cash.
+
+    Returns
+    -------
+    numpy.ndarray
+        Capped weights, shape ``(n,)``; the gross exposure is unchanged unless the caps leave
+        cash.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, or ``max_share`` is not in ``(0, 1]``.
+    """
+    w = np.asarray(w, dtype="float64")
+    codes = np.asarray(sector_codes)
+    if w.shape != codes.shape or w.ndim != 1:
+        raise ValueError(f"cap_sector_weights: w and sector_codes must have one shape (n,), got {w.shape}, "
+                         f"{codes.shape}")
+    if not 0 < max_share <= 1:
+        raise ValueError(f"cap_sector_weights: max_share must be in (0, 1], got {max_share!r}")
+    limit = max_share * (float(np.abs(w).sum()) if gross is None else float(gross))
+    tol = 1e-12 * max(limit, 1.0)
+    legs = []
+    for leg in (np.clip(w, 0, None), np.clip(-w, 0, None)):
+        x = _group_cap(leg, codes, limit)
+        if max_weight is not None:
+            for _ in range(50):
+                if (x <= max_weight + tol).all():
+                    break
+                x = _group_cap(_cap_leg(x, max_weight), codes, limit)
+            x = np.minimum(x, max_weight)  # both caps now hold (only ever lowers a weight)
+        legs.append(x)
+    return legs[0] - legs[1]
+
+
+def vol_target_scale(returns: np.ndarray, target_vol: float, *, max_leverage: float = 1.0,
+                     min_obs: int = 2, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    """Exposure scale that targets an annualised volatility (pure function).
+
+    ``min(max_leverage, target_vol / (std(returns, ddof=1) * sqrt(periods_per_year)))``.
+
+    Parameters
+    ----------
+    returns : numpy.ndarray
+        Past daily simple returns of the book at unit exposure, shape ``(m,)``, only those
+        known when the weights are decided (NaN ignored).
+    target_vol : float
+        Annualised volatility target (> 0), e.g. 0.15.
+    max_leverage : float, default 1.0
+        Largest scale (> 0).
+    min_obs : int, default 2
+        Fewer non-NaN returns than this (>= 2): no estimate, scale ``min(1, max_leverage)``.
+    periods_per_year : int, default 252
+
+    Returns
+    -------
+    float
+        The scale, in ``(0, max_leverage]``; ``max_leverage`` when the returns do not vary.
+
+    Raises
+    ------
+    ValueError
+        ``target_vol`` or ``max_leverage`` not finite and > 0, or ``min_obs < 2``.
+    """
+    if not (np.isfinite(target_vol) and target_vol > 0 and np.isfinite(max_leverage) and max_leverage > 0):
+        raise ValueError(f"vol_target_scale: target_vol and max_leverage must be finite and > 0, got "
+                         f"{target_vol!r}, {max_leverage!r}")
+    if min_obs < 2:
+        raise ValueError(f"vol_target_scale: min_obs must be >= 2, got {min_obs}")
+    r = np.asarray(returns, dtype="float64")
+    r = r[~np.isnan(r)]
+    if r.size < min_obs:
+        return float(min(1.0, max_leverage))
+    vol = float(np.std(r, ddof=1)) * float(np.sqrt(periods_per_year))
+    if not vol > 0:
+        return float(max_leverage)
+    return float(min(max_leverage, target_vol / vol))
+
+
 def _required_price_columns(config: BacktestConfig) -> set[str]:
     """Prices columns a run cannot do without (``close_raw`` is optional unless dividends)."""
     cols = set(config.price_columns())
@@ -307,9 +524,13 @@ def _check_inputs(prices: pd.DataFrame, scores: pd.DataFrame, config: BacktestCo
     if config.sector_neutral and sectors is None:
         raise ValueError("run_backtest: config.sector_neutral is True but no sectors were given "
                          "(pass sectors=, symbol -> sector)")
-    if sectors is not None and not config.sector_neutral:
-        raise ValueError("run_backtest: sectors were given but config.sector_neutral is False "
-                         "(use BacktestConfig(sector_neutral=True))")
+    if config.max_sector_weight is not None and sectors is None:
+        raise ValueError(f"run_backtest: config.max_sector_weight is {config.max_sector_weight} but no sectors "
+                         "were given (pass sectors=, symbol -> sector)")
+    if sectors is not None and not config.needs_sectors:
+        raise ValueError("run_backtest: sectors were given but config.sector_neutral is False and "
+                         "config.max_sector_weight is None (use BacktestConfig(sector_neutral=True) or "
+                         "max_sector_weight=)")
 
 
 @dataclass(frozen=True)
@@ -318,7 +539,7 @@ class _Market:
 
     ``close`` is NaN where there is no usable (positive) close; ``prev_close`` is the
     carried close of the day before; ``P`` the marking path (adjusted close, or price-only
-    with dividends) and ``Dv`` the dividend cash per share (None without dividends); ``O``
+    with dividends) and ``Dv`` the dividend cash per share (None without dividends); ``OP``
     the fill path, ``raw_fill`` / ``adj_fill`` the as-traded / adjusted fill prices (for
     costs); ``has_open`` whether a name can be filled; ``liq`` prefix sums of volume,
     return and squared return (impact only).
@@ -332,7 +553,7 @@ class _Market:
     has_open: np.ndarray
     P: np.ndarray
     Dv: np.ndarray | None
-    O: np.ndarray
+    OP: np.ndarray
     raw_fill: np.ndarray
     adj_fill: np.ndarray
     liq: tuple[tuple[np.ndarray, np.ndarray], ...] | None
@@ -364,11 +585,11 @@ def _open_fill(op: np.ndarray, P: np.ndarray, px_adj: np.ndarray, raw: np.ndarra
     has_open = ~np.isnan(op)
     scale = np.divide(P, px_adj, out=np.ones_like(P), where=px_adj > 0)
     prevP = np.vstack([P[:1], P[:-1]])
-    O = np.where(has_open, np.nan_to_num(op) * scale, prevP)
+    OP = np.where(has_open, np.nan_to_num(op) * scale, prevP)
     raw_fill = np.where(has_open, np.nan_to_num(op) * np.divide(raw, close_ff, out=np.ones_like(raw),
                                                                  where=close_ff > 0), raw)
     adj_fill = np.where(has_open, np.nan_to_num(op), px_adj)
-    return has_open, O, raw_fill, adj_fill
+    return has_open, OP, raw_fill, adj_fill
 
 
 def _liquidity(volume: np.ndarray, close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
@@ -401,12 +622,12 @@ def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
         raw = np.where(np.isnan(raw), close_ff, raw)
     P, Dv = _dividend_paths(px_adj, raw, matrix("dividend_amount")) if config.dividends else (px_adj, None)
     if config.fill == "open":
-        has_open, O, raw_fill, adj_fill = _open_fill(matrix("open"), P, px_adj, raw, close_ff)
+        has_open, OP, raw_fill, adj_fill = _open_fill(matrix("open"), P, px_adj, raw, close_ff)
     else:
-        has_open, O, raw_fill, adj_fill = has_price, P, raw, px_adj
+        has_open, OP, raw_fill, adj_fill = has_price, P, raw, px_adj
     liq = _liquidity(matrix("volume"), close, prev_close, has_price) if config.costs.impact_coef > 0 else None
     return _Market(calendar=calendar, symbols=symbols, close=close, prev_close=prev_close, has_price=has_price,
-                   has_open=has_open, P=P, Dv=Dv, O=O, raw_fill=raw_fill, adj_fill=adj_fill, liq=liq)
+                   has_open=has_open, P=P, Dv=Dv, OP=OP, raw_fill=raw_fill, adj_fill=adj_fill, liq=liq)
 
 
 @dataclass(frozen=True)
@@ -527,23 +748,51 @@ class _Path:
     divret: np.ndarray
     cash_share: np.ndarray
     target: np.ndarray  # (n_rebalances, n_symbols)
+    scale: np.ndarray  # volatility-target scale of the book that earned each day (1.0 without)
 
     @classmethod
     def empty(cls, n_days: int, n_books: int, n_sym: int) -> _Path:
         return cls(gf=np.ones(n_days), cost=np.zeros(n_days), turnover=np.zeros(n_days), divret=np.zeros(n_days),
-                   cash_share=np.zeros(n_days), target=np.zeros((n_books, n_sym)))
+                   cash_share=np.zeros(n_days), target=np.zeros((n_books, n_sym)), scale=np.ones(n_days))
 
 
-def _book_weights(score: np.ndarray, eligible: np.ndarray, drift: np.ndarray, codes: np.ndarray | None,
-                  config: BacktestConfig) -> np.ndarray:
-    """Target weights of one rebalance; trades under ``min_trade`` keep the drifted weight."""
-    w = select_weights(score, eligible, top_n=config.top_n, quantile=config.quantile,
-                       long_short=config.long_short, sector_codes=codes, max_weight=config.max_weight,
-                       gross_exposure=config.gross_exposure)
-    if config.min_trade > 0:
-        small = np.abs(w - drift) < config.min_trade
-        w = np.where(small, drift, w)
-    return w
+def _select(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, codes: np.ndarray | None,
+            config: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of one rebalance before the volatility scale and ``min_trade``, and the
+    selection (the names the rank buffer of the next rebalance treats as held)."""
+    if config.buffered:
+        sel = buffered_selection(score, eligible, held, top_n=config.top_n, buffer_n=config.buffer_n,
+                                 max_drops=config.max_drops)
+        w = np.zeros(score.size)
+        k = int(sel.sum())
+        if k:
+            w[sel] = config.gross_exposure / k
+        if config.max_weight is not None:
+            w = _cap_leg(w, config.max_weight)
+    else:
+        w = select_weights(score, eligible, top_n=config.top_n, quantile=config.quantile,
+                           long_short=config.long_short, sector_codes=codes if config.sector_neutral else None,
+                           max_weight=config.max_weight, gross_exposure=config.gross_exposure)
+        sel = w != 0
+    if config.max_sector_weight is not None and codes is not None:
+        w = cap_sector_weights(w, codes, config.max_sector_weight, gross=config.gross_exposure,
+                               max_weight=config.max_weight)
+    return w, sel
+
+
+def _vol_scale(path: _Path, signals: _Signals, k: int, config: BacktestConfig) -> float:
+    """Volatility-target scale of rebalance ``k`` from the book's de-levered daily gross
+    returns of the ``vol_lookback`` days up to its signal date (with an open fill: up to the
+    day before the fill, whose return is not complete yet). Days before the first fill
+    (cash) do not count."""
+    assert config.target_vol is not None
+    end = int(signals.grid[k])
+    if config.fill == "open":
+        end = min(end, int(signals.entry[k]) - 1)
+    lo = max(int(signals.entry[0]) + 1, end - config.vol_lookback + 1)
+    r = (path.gf[lo:end + 1] - 1.0) / path.scale[lo:end + 1] if end >= lo else np.empty(0)
+    return vol_target_scale(r, config.target_vol, max_leverage=config.max_leverage,
+                            min_obs=max(2, config.vol_lookback // 2))
 
 
 def _rebalance_cost(trades: np.ndarray, e: int, market: _Market, model: CostModel, capital: float) -> float:
@@ -572,11 +821,11 @@ def _mark_to_next_open(path: _Path, market: _Market, s: np.ndarray, cashv: np.nd
     vprev, vnow = Vc[:-2], Vc[1:-1]
     path.gf[e + 1:last] *= np.divide(vnow, vprev, out=np.ones_like(vnow), where=vprev > 0)
     path.divret[e + 1:last + 1] = np.divide(np.diff(dcash), Vc[:-1], out=np.zeros(last - e), where=Vc[:-1] > 0)
-    v_open = cashv[-1] + float(market.O[last] @ s)
+    v_open = cashv[-1] + float(market.OP[last] @ s)
     path.gf[last] *= v_open / Vc[-2] if Vc[-2] > 0 else 1.0
     if not v_open > 0:
         return np.zeros_like(s)
-    return np.divide(s * market.O[last], v_open, out=np.zeros_like(s), where=v_open > 0)
+    return np.divide(s * market.OP[last], v_open, out=np.zeros_like(s), where=v_open > 0)
 
 
 def _hold(path: _Path, market: _Market, w: np.ndarray, e: int, last: int, *, fill: str, final: bool) -> np.ndarray:
@@ -585,7 +834,7 @@ def _hold(path: _Path, market: _Market, w: np.ndarray, e: int, last: int, *, fil
     Writes the book's growth, dividend return and cash share into ``path``; returns its
     drifted weights at the next fill (zeros after the final book).
     """
-    s = np.divide(w, market.O[e], out=np.zeros_like(w), where=w != 0)
+    s = np.divide(w, market.OP[e], out=np.zeros_like(w), where=w != 0)
     c = 1.0 - float(w.sum())
     stock = market.P[e:last + 1] @ s
     if market.Dv is not None and last > e:
@@ -613,10 +862,17 @@ def _simulate(market: _Market, signals: _Signals, codes: np.ndarray | None, conf
     path = _Path.empty(n_days, K, n_sym)
     net_eq = 1.0  # net equity at the previous close (for impact in USD)
     drift = np.zeros(n_sym)
+    held = np.zeros(n_sym, dtype=bool)  # the previous rebalance's selection (rank buffer)
     eq_mark = int(signals.grid[0])  # net equity known up to (excluding) this row
     for k in range(K):
         e = int(signals.entry[k])
-        w = _book_weights(signals.scores[k], signals.eligible[k], drift, codes, config)
+        w, held = _select(signals.scores[k], signals.eligible[k], held, codes, config)
+        scale = 1.0
+        if config.target_vol is not None:
+            scale = _vol_scale(path, signals, k, config)
+            w = w * scale
+        if config.min_trade > 0:  # trades under min_trade keep the drifted weight
+            w = np.where(np.abs(w - drift) < config.min_trade, drift, w)
         path.target[k] = w
         trades = w - drift
         if e > eq_mark:  # net equity at the close before the fill
@@ -627,6 +883,7 @@ def _simulate(market: _Market, signals: _Signals, codes: np.ndarray | None, conf
         path.turnover[e] = float(np.abs(trades).sum())
         last = int(signals.entry[k + 1]) if k + 1 < K else signals.hi - 1
         drift = _hold(path, market, w, e, last, fill=config.fill, final=k + 1 == K)
+        path.scale[e + 1:last + 1] = scale
     return path
 
 
@@ -714,7 +971,8 @@ def run_backtest(prices: pd.DataFrame, scores: pd.DataFrame, config: BacktestCon
         ``"benchmark"``) is its column in ``benchmarks``.
     sectors : pandas.Series or dict, optional
         Symbol -> sector; required exactly when ``config.sector_neutral`` (selection within
-        sectors, see :func:`select_weights`).
+        sectors, see :func:`select_weights`) or ``config.max_sector_weight`` (see
+        :func:`cap_sector_weights`) is set.
 
     Returns
     -------
@@ -731,7 +989,8 @@ def run_backtest(prices: pd.DataFrame, scores: pd.DataFrame, config: BacktestCon
     TypeError
         ``config`` is not a :class:`BacktestConfig`.
     ValueError
-        ``sectors`` given without ``config.sector_neutral``, or the reverse.
+        ``sectors`` given without ``config.sector_neutral`` or ``config.max_sector_weight``,
+        or one of those without ``sectors``.
 
     Notes
     -----

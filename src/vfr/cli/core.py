@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,7 +46,8 @@ def pipeline_run(
     universe: Annotated[list[str] | None, typer.Option(help=UNIVERSE_HELP)] = None,
     top_n: Annotated[int | None, typer.Option(help="Stocks held by the backtest.")] = None,
     earnings: Annotated[Path | None, typer.Option(help="Earnings-surprise file: enables fundamental features.")] = None,
-    macro: Annotated[Path | None, typer.Option(help="Folder of FRED-MD, VIX and GDP files: enables macro features.")] = None,
+    macro: Annotated[Path | None, typer.Option(
+        help="Folder of FRED-MD, VIX and GDP files: enables macro features.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Ingest, build features, train, select and backtest in one go."""
@@ -63,7 +64,8 @@ def pipeline_run(
 @data_app.command("ingest-fundamentals")
 def data_ingest_fundamentals(
     earnings: Annotated[Path | None, typer.Option(help="Earnings-surprise file (shared/data/earnings layout).")] = None,
-    macro: Annotated[Path | None, typer.Option(help="Folder with fred_md, vix_daily and gdp_quarterly Parquet.")] = None,
+    macro: Annotated[Path | None, typer.Option(
+        help="Folder with fred_md, vix_daily and gdp_quarterly Parquet.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Store earnings reports and/or macro series (enables the fundamental and macro factor groups)."""
@@ -108,7 +110,8 @@ def features_build(home: HomeOpt = None) -> None:
 
 @app.command("train")
 def train_cmd(
-    horizon: Annotated[str | None, typer.Option(help="Label horizon: 1d, 1w or 1m (also 5d, 21, ...: trading days).")] = None,
+    horizon: Annotated[str | None, typer.Option(
+        help="Label horizon: 1d, 1w or 1m (also 5d, 21, ...: trading days).")] = None,
     algorithm: Annotated[str | None, typer.Option(
         help="Model zoo algorithm: lightgbm, xgboost, catboost, random_forest, linear or lstm "
              "(default VFR_TRAIN_ALGORITHM, lightgbm).")] = None,
@@ -176,6 +179,12 @@ def backtest_cmd(
     impact: Annotated[float, typer.Option(help="Square-root impact coefficient Y (0 = off).")] = 0.0,
     split: Annotated[str | None, typer.Option(help="Also report metrics before / from this date.")] = None,
     sector_neutral: Annotated[bool, typer.Option("--sector-neutral", help="Select within sectors.")] = False,
+    buffer_n: Annotated[int | None, typer.Option(min=1, help="Rank buffer: keep a held name while it ranks within "
+                                                 "this (>= top-N; default top-N, no buffer).")] = None,
+    max_sector_weight: Annotated[float | None, typer.Option(help="Cap on a sector's share of the gross "
+                                                            "exposure, e.g. 0.25.")] = None,
+    target_vol: Annotated[float | None, typer.Option(help="Annualised volatility target, e.g. 0.15 (scales "
+                                                     "exposure down, never above 1).")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Backtest classic, ML and composite selections out of sample, weekly, with costs."""
@@ -183,10 +192,13 @@ def backtest_cmd(
     from vfr.pipeline import stage_backtest
 
     settings = _settings(home)
-    overrides = {"start": start, "end": end, "rebalance": rebalance, "fill": fill, "long_short": long_short,
-                 "quantile": quantile, "sector_neutral": sector_neutral}
+    overrides: dict[str, Any] = {"start": start, "end": end, "rebalance": rebalance, "fill": fill,
+                                 "long_short": long_short, "quantile": quantile, "sector_neutral": sector_neutral}
     if top_n is not None:
         overrides["top_n"] = top_n
+    # a construction flag not given keeps the settings' / config default
+    given = {"buffer_n": buffer_n, "max_sector_weight": max_sector_weight, "target_vol": target_vol}
+    overrides |= {k: v for k, v in given.items() if v is not None}
     try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
         overrides["costs"] = CostModel.with_defaults(
             default_commission_bps=settings.commission_bps, default_slippage_bps=settings.slippage_bps,
