@@ -8,6 +8,7 @@ import pytest
 
 from vfr.ml.tuning import (
     SEARCH_SPACES,
+    TuneConfig,
     cross_validate,
     purged_kfold,
     score_predictions,
@@ -68,6 +69,7 @@ def tune_data(real_panel, small_feature_columns):
 
 
 KW = {"label": "fwd_dir_1w", "fwd_return": "fwd_excess_1w", "horizon_days": 5, "n_splits": 3, "date_stride": 2}
+COLS = {"label": "fwd_dir_1w", "fwd_return": "fwd_excess_1w", "horizon_days": 5}
 
 
 def test_cross_validate_scores_each_fold(tune_data, small_feature_columns) -> None:
@@ -79,20 +81,23 @@ def test_cross_validate_scores_each_fold(tune_data, small_feature_columns) -> No
 @pytest.mark.parametrize("method", ["tpe", "random", "grid"])
 def test_tune_in_sqlite_and_resume(method, tune_data, small_feature_columns, tmp_path) -> None:
     storage = tmp_path / "optuna.db"
-    kw = {"feature_columns": small_feature_columns, "metric": "rank_ic", "method": method, **KW}
-    first = tune(tune_data, "linear", "classification", n_trials=2, storage=storage, **kw)
+    kw = {"metric": "rank_ic", "method": method, "n_splits": 3, "date_stride": 2, "storage": storage}
+    first = tune(tune_data, "linear", "classification", TuneConfig(n_trials=2, **kw),
+                 feature_columns=small_feature_columns, **COLS)
     assert len(first.trials) == 2 and np.isfinite(first.best_value)
     lo, hi = SEARCH_SPACES["linear"]["C"][1:3]
     assert lo <= first.best_params["C"] <= hi
     assert first.storage.startswith("sqlite:///") and storage.exists()
-    again = tune(tune_data, "linear", "classification", n_trials=1, storage=storage, **kw)
+    again = tune(tune_data, "linear", "classification", TuneConfig(n_trials=1, **kw),
+                 feature_columns=small_feature_columns, **COLS)
     assert len(again.trials) == 3  # same study name, same storage: resumed
 
 
 @pytest.mark.postgres
 def test_tune_in_postgres(pg_url, tune_data, small_feature_columns) -> None:
-    result = tune(tune_data, "linear", "classification", feature_columns=small_feature_columns, metric="auc",
-                  n_trials=2, storage=pg_url, **KW)
+    result = tune(tune_data, "linear", "classification",
+                  TuneConfig(metric="auc", n_trials=2, storage=pg_url, n_splits=3, date_stride=2),
+                  feature_columns=small_feature_columns, **COLS)
     assert len(result.trials) == 2 and result.storage == pg_url
     import optuna
 
@@ -117,3 +122,12 @@ def test_cross_validate_takes_the_dataset_object(sp500_raw_small, small_feature_
     np.testing.assert_allclose(on_dataset, on_frame)
     with pytest.raises(ValueError, match="need feature_columns"):
         cross_validate(frame, "linear", "classification", {}, **kw)
+
+
+def test_tune_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="TuneConfig.metric"):
+        TuneConfig(metric="accuracy")
+    with pytest.raises(ValueError, match="TuneConfig.method"):
+        TuneConfig(method="bayes")
+    with pytest.raises(ValueError, match="TuneConfig.n_trials"):
+        TuneConfig(n_trials=0)

@@ -10,7 +10,7 @@ Public interface::
     ModelRegistry(tracking_uri).register(...) / .load(name) -> LoadedModel
         .promote / .rollback / .start_ab_test / .route (aliases champion, challenger)
     make_model(algorithm, objective, params) -> Model   (vfr.ml.models: the model zoo)
-    purged_kfold / cross_validate / tune                (vfr.ml.tuning: purged CV + Optuna)
+    purged_kfold / cross_validate / tune(TuneConfig)    (vfr.ml.tuning: purged CV + Optuna)
     Ensemble / fit_stacking / performance_weights       (vfr.ml.ensembles)
     Calibrator / reliability_curve / brier_score        (vfr.ml.calibration)
     decide / DEPLOY_RULES / paired_test                 (vfr.ml.deploy)
@@ -86,6 +86,7 @@ _LAZY: dict[str, str] = {
     "cross_validate": "vfr.ml.tuning",
     "purged_kfold": "vfr.ml.tuning",
     "tune": "vfr.ml.tuning",
+    "TuneConfig": "vfr.ml.tuning",
 }
 
 __all__ = [
@@ -111,6 +112,7 @@ __all__ = [
     "TimeSplit",
     "TrainConfig",
     "TrainResult",
+    "TuneConfig",
     "WalkForwardWindow",
     "baseline_scores",
     "brier_score",
@@ -231,4 +233,4 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         TrainResult,
         train,
     )
-    from vfr.ml.tuning import SEARCH_SPACES, cross_validate, purged_kfold, tune
+    from vfr.ml.tuning import SEARCH_SPACES, TuneConfig, cross_validate, purged_kfold, tune

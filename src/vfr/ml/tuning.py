@@ -186,12 +186,67 @@ def _suggest(trial, space: dict[str, tuple[str, float, float, bool]]) -> dict[st
     return out
 
 
-def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classification", *,
-         feature_columns: list[str] | None = None, label: str | None = None, fwd_return: str | None = None,
-         horizon_days: int | None = None, metric: str = "auc", method: str = "tpe",
-         n_trials: int = 20, n_splits: int = 5, storage: str | Path | None = None, study_name: str | None = None,
-         space: dict[str, tuple[str, float, float, bool]] | None = None, grid: dict[str, list[Any]] | None = None,
-         fixed_params: dict[str, Any] | None = None, date_stride: int = 1, seed: int = 42, num_threads: int = 1,
+@dataclass(frozen=True)
+class TuneConfig:
+    """How :func:`tune` searches: the metric, the sampler, the CV and where the study lives.
+
+    Parameters
+    ----------
+    metric : {"f1", "auc", "rank_ic", "sharpe_top_decile"}
+        Maximised mean over the test folds.
+    method : {"tpe", "random", "grid"}
+        Optuna's TPE sampler, its random sampler, or the full product of ``grid``
+        (default :data:`DEFAULT_GRIDS`); ``n_trials`` caps the grid.
+    n_trials, n_splits : int
+        Trials of the search; purged k-fold folds per trial.
+    storage : str or Path, optional
+        Optuna storage URL: ``sqlite:///path/optuna.db`` (use :func:`default_storage` for the
+        VFR home's file) or a PostgreSQL SQLAlchemy URL such as
+        ``postgresql+psycopg://user@host:5432/db``; a Path means a SQLite file. None keeps
+        the study in memory. A study with the same name in the same storage is resumed.
+    study_name : str, optional
+        Default ``vfr-<algorithm>-<objective>-<metric>-<method>``.
+    space : dict, optional
+        Overrides :data:`SEARCH_SPACES` for the algorithm.
+    grid : dict, optional
+        The grid of ``method="grid"``.
+    fixed_params : dict, optional
+        Parameters not searched (e.g. ``{"n_estimators": 100}``).
+    date_stride, seed, num_threads : int
+        Fit on every ``date_stride``-th training date; random seed; threads per fit.
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or metric, or a count below 1.
+    """
+
+    metric: str = "auc"
+    method: str = "tpe"
+    n_trials: int = 20
+    n_splits: int = 5
+    storage: str | Path | None = None
+    study_name: str | None = None
+    space: dict[str, tuple[str, float, float, bool]] | None = None
+    grid: dict[str, list[Any]] | None = None
+    fixed_params: dict[str, Any] | None = None
+    date_stride: int = 1
+    seed: int = 42
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"TuneConfig.metric: unknown metric {self.metric!r}; expected one of {METRICS}")
+        if self.method not in ("tpe", "random", "grid"):
+            raise ValueError(f"TuneConfig.method: unknown method {self.method!r}; expected tpe, random or grid")
+        for name in ("n_trials", "n_splits", "date_stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TuneConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classification",
+         config: TuneConfig | None = None, *, feature_columns: list[str] | None = None, label: str | None = None,
+         fwd_return: str | None = None, horizon_days: int | None = None,
          callback: Callable[[int, float], None] | None = None) -> TuneResult:
     """Search hyper-parameters maximising ``metric`` on purged k-fold CV.
 
@@ -199,18 +254,10 @@ def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classif
     ----------
     data, feature_columns, label, fwd_return, horizon_days
         As in :func:`cross_validate` (a :class:`vfr.ml.Dataset`, or a frame and its columns).
-    method : {"tpe", "random", "grid"}
-        Optuna's TPE sampler, its random sampler, or the full product of ``grid``
-        (default :data:`DEFAULT_GRIDS`); ``n_trials`` caps the grid.
-    storage : str or Path, optional
-        Optuna storage URL: ``sqlite:///path/optuna.db`` (use :func:`default_storage` for the
-        VFR home's file) or a PostgreSQL SQLAlchemy URL such as
-        ``postgresql+psycopg://user@host:5432/db``; a Path means a SQLite file. None keeps
-        the study in memory. A study with the same name in the same storage is resumed.
-    space : dict, optional
-        Overrides :data:`SEARCH_SPACES` for ``algorithm``.
-    fixed_params : dict, optional
-        Parameters not searched (e.g. ``{"n_estimators": 100}``).
+    algorithm, objective : str
+        What is tuned (:func:`vfr.ml.models.make_model`).
+    config : TuneConfig, optional
+        Metric, sampler, CV, storage; default ``TuneConfig()``.
     callback : callable, optional
         Called with (trial number, value) after each trial.
 
@@ -225,23 +272,23 @@ def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classif
     """
     import optuna
 
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
+    config = config or TuneConfig()
+    metric, method, n_trials, n_splits = config.metric, config.method, config.n_trials, config.n_splits
+    storage, study_name, grid, fixed_params = config.storage, config.study_name, config.grid, config.fixed_params
+    date_stride, seed, num_threads = config.date_stride, config.seed, config.num_threads
     if isinstance(storage, Path):
         storage = f"sqlite:///{storage.resolve()}"
-    space = space or SEARCH_SPACES[algorithm]
+    space = config.space or SEARCH_SPACES[algorithm]
     sampler: optuna.samplers.BaseSampler
     search_grid: dict[str, list[Any]] = {}  # the grid searched (method="grid")
     if method == "tpe":
         sampler = optuna.samplers.TPESampler(seed=seed)
     elif method == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
-    elif method == "grid":
+    else:  # "grid" (TuneConfig validated the method)
         search_grid = grid or DEFAULT_GRIDS[algorithm]
         sampler = optuna.samplers.GridSampler(search_grid, seed=seed)
         n_trials = min(n_trials, int(np.prod([len(v) for v in search_grid.values()])))
-    else:
-        raise ValueError(f"unknown method {method!r}; expected tpe, random or grid")
     data, feature_columns, label, fwd_return, horizon_days = _as_frame(data, feature_columns, label, fwd_return,
                                                                        horizon_days)
     study_name = study_name or f"vfr-{algorithm}-{objective}-{metric}-{method}"

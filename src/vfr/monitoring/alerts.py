@@ -147,7 +147,7 @@ def evaluate_rules(values: Mapping[str, float | None], rules: Iterable[AlertRule
     out = []
     for rule in rules:
         value = values.get(rule.metric)
-        if not rule.fires(value):
+        if value is None or not rule.fires(value):  # None never fires
             continue
         where = f" [{scope}]" if scope else ""
         out.append(Alert(rule=rule.name, severity=rule.severity, metric=rule.metric, value=float(value),

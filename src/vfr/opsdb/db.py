@@ -109,11 +109,11 @@ def insert_ignore(engine: sa.Engine, table: sa.Table) -> sa.Insert:
     """
     name = engine.dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-        return insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table).on_conflict_do_nothing()
     if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return sqlite_insert(table).on_conflict_do_nothing()
     return table.insert()
 
 

@@ -66,8 +66,8 @@ def prediction_counts(engine: sa.Engine) -> dict[str, int]:
     """Rows in ``ml_predictions`` and ``ml_outcomes`` (raises when the database is unreachable)."""
     ensure_schema(engine)
     with engine.connect() as conn:
-        return {PREDICTIONS.name: int(conn.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar()),
-                OUTCOMES.name: int(conn.execute(sa.select(sa.func.count()).select_from(OUTCOMES)).scalar())}
+        return {PREDICTIONS.name: int(conn.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()),
+                OUTCOMES.name: int(conn.execute(sa.select(sa.func.count()).select_from(OUTCOMES)).scalar_one())}
 
 
 def open_predictions(engine: sa.Engine) -> pd.DataFrame:

@@ -83,7 +83,9 @@ def start_run(engine: sa.Engine, *, trigger: str, model_name: str, champion_befo
     with engine.begin() as conn:
         res = conn.execute(RUNS.insert().values(started_at=utcnow(), trigger=trigger[:32], status="running",
                                                 model_name=model_name, champion_before=champion_before))
-        return int(res.inserted_primary_key[0])
+        pk = res.inserted_primary_key
+        assert pk is not None  # set for every single-row INSERT ... VALUES on a table with a primary key
+        return int(pk[0])
 
 
 def finish_run(engine: sa.Engine, run_id: int, *, status: str, action: str | None = None,
@@ -133,4 +135,4 @@ def is_running(engine: sa.Engine, job_id: str = "retrain") -> bool:
     ensure_schema(engine)
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(LOCKS).where(
-            LOCKS.c.job_id == job_id, LOCKS.c.run_key == ACTIVE)).scalar() > 0
+            LOCKS.c.job_id == job_id, LOCKS.c.run_key == ACTIVE)).scalar_one() > 0

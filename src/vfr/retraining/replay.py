@@ -137,7 +137,7 @@ def _latest(settings: Settings) -> dict[str, Any]:
     from vfr.monitoring import latest_drift
 
     frame = latest_drift(sa.create_engine(settings.resolved_serving_db_url), settings.model_name)
-    out = {"psi": None, "accuracy": None, "rank_ic": None, "drifted": ""}
+    out: dict[str, Any] = {"psi": None, "accuracy": None, "rank_ic": None, "drifted": ""}
     if frame.empty:
         return out
     by = {(r.kind, r.name): r for r in frame.itertuples()}

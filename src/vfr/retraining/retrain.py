@@ -31,6 +31,7 @@ only moves after every check passed).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ def compare_on_fresh_dates(champion, challenger_oos: pd.DataFrame, dataset: pd.D
 def run_retraining(settings: Settings, *, trigger: str = "manual", config: TrainConfig | None = None,
                    as_of: str | pd.Timestamp | None = None, rebuild_features: bool = True,
                    exclude_completeness: tuple[str, ...] | None = None, rules=DEPLOY_RULES,
-                   prices: str | Path | None = None, universe: str | Path | list[str | Path] | None = None,
+                   prices: str | Path | None = None, universe: str | Path | Sequence[str | Path] | None = None,
                    console: Console | None = None) -> RetrainingDecision:
     """Retrain, compare with the champion, and promote or keep (see the module docstring).
 
@@ -312,6 +313,7 @@ def _decide_and_act(settings: Settings, registry: ModelRegistry, decision: Retra
     from vfr.pipeline import champion_gate
 
     name, version = settings.model_name, decision.challenger_version
+    assert version is not None  # the caller registers the challenger and sets its version first
     if decision.champion_before is None:
         ok, why = champion_gate(result.walk_forward_metrics)
         decision.comparison = {"challenger": result.walk_forward_metrics.get("model", {})}

@@ -13,7 +13,10 @@ import pickle
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class TTLCache:
         self.prefix = prefix
         self.retry_after_s = retry_after_s
         self.memory = MemoryTTL()
-        self._redis = None
+        self._redis: redis.Redis | None = None
         self._down_until = 0.0
         self._lock = threading.Lock()
         self.hits = self.misses = self.errors = 0
@@ -105,6 +108,10 @@ class TTLCache:
     # -- backend selection ------------------------------------------------------------
     def _use_redis(self) -> bool:
         return self._redis is not None and time.monotonic() >= self._down_until
+
+    def _client(self) -> redis.Redis | None:
+        """The Redis client when it is configured and not marked down, else None."""
+        return self._redis if self._use_redis() else None
 
     def _redis_failed(self, exc: Exception) -> None:
         with self._lock:
@@ -126,10 +133,12 @@ class TTLCache:
         if value is not _MISSING:  # process-local copy of a Redis value (at most l1_ttl_s old)
             self.hits += 1
             return value
-        if self._use_redis():
+        client = self._client()
+        if client is not None:
             try:
-                raw = self._redis.get(f"{self.prefix}:{key}")
-                value = pickle.loads(raw) if raw is not None else _MISSING
+                raw = client.get(f"{self.prefix}:{key}")
+                # the client is built without decode_responses, so Redis values come back as bytes
+                value = pickle.loads(cast(bytes, raw)) if raw is not None else _MISSING
                 if value is not _MISSING and self.l1_ttl_s > 0:
                     self.memory.set(key, value, self.l1_ttl_s)
             except Exception as exc:  # noqa: BLE001 - any Redis failure falls back to memory
@@ -147,10 +156,11 @@ class TTLCache:
         """Store ``value`` under ``key`` for ``ttl`` seconds (no-op when ``ttl`` <= 0)."""
         if ttl <= 0:
             return
-        if self._use_redis():
+        client = self._client()
+        if client is not None:
             try:
-                self._redis.set(f"{self.prefix}:{key}", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL),
-                                px=max(1, int(ttl * 1000)))
+                client.set(f"{self.prefix}:{key}", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL),
+                          px=max(1, int(ttl * 1000)))
                 if self.l1_ttl_s > 0:
                     self.memory.set(key, value, min(ttl, self.l1_ttl_s))
                 return
@@ -161,11 +171,12 @@ class TTLCache:
     def invalidate(self, prefix: str) -> None:
         """Drop cached keys starting with ``prefix`` (both levels; Redis errors ignored)."""
         self.memory.delete_prefix(prefix)
-        if self._use_redis():
+        client = self._client()
+        if client is not None:
             try:
-                keys = list(self._redis.scan_iter(f"{self.prefix}:{prefix}*", count=500))
+                keys = list(client.scan_iter(f"{self.prefix}:{prefix}*", count=500))
                 if keys:
-                    self._redis.delete(*keys)
+                    client.delete(*keys)
             except Exception as exc:  # noqa: BLE001
                 self._redis_failed(exc)
 

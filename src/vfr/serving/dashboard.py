@@ -111,7 +111,7 @@ def models_section(engine: ServingEngine) -> dict[str, Any]:
     from vfr.ml.deploy import LEADERBOARD_METRICS
 
     name = engine.settings.model_name
-    empty = {"name": name, "champion": None, "challenger": None, "traffic_split": 0.0, "versions": []}
+    empty: dict[str, Any] = {"name": name, "champion": None, "challenger": None, "traffic_split": 0.0, "versions": []}
     try:
         champion = engine.models.champion(name)
         challenger, share = engine.models.routing(name)
@@ -153,9 +153,10 @@ def drift_section(ops: OpsService) -> dict[str, Any]:
     if frame is None or frame.empty:
         return {"computed_at": None, "as_of": None, "model_name": None, "model_version": None, "breached": 0,
                 "items": [], "message": error or NO_DRIFT}
-    items = [{"kind": str(r.get("kind") or ""), "name": str(r.get("name")), "statistic": _num(r.get("statistic")),
-              "threshold": _num(r.get("threshold")), "breached": bool(r.get("breached"))}
-             for r in frame.to_dict("records")]
+    items: list[dict[str, Any]] = [
+        {"kind": str(r.get("kind") or ""), "name": str(r.get("name")), "statistic": _num(r.get("statistic")),
+         "threshold": _num(r.get("threshold")), "breached": bool(r.get("breached"))}
+        for r in frame.to_dict("records")]
     items.sort(key=lambda i: (not i["breached"], _KIND_ORDER.get(i["kind"], len(_KIND_ORDER)),
                               -(i["statistic"] if i["statistic"] is not None else -np.inf)))
     first = frame.iloc[0]
@@ -187,7 +188,7 @@ def thin(n: int, max_points: int) -> np.ndarray:
 def backtest_section(engine: ServingEngine, max_points: int = MAX_CURVE_POINTS) -> dict[str, Any]:
     """Net equity curves of the latest backtest (1.0 at the start), one per strategy, thinned
     to ``max_points`` points; ``total_return`` is the last equity / first equity - 1 (a fraction)."""
-    empty = {"start": None, "end": None, "curves": []}
+    empty: dict[str, Any] = {"start": None, "end": None, "curves": []}
     try:
         frame = engine.features.table(EQUITY_TABLE)
     except StoreUnavailable as exc:  # the other sections still show

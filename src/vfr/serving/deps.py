@@ -9,7 +9,7 @@ a hop through the thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -89,7 +89,7 @@ async def rate_limited(caller: Annotated[Principal, Depends(principal)],
     return caller
 
 
-def require_tier(*tiers: str) -> Callable[..., Principal]:
+def require_tier(*tiers: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency: an authenticated caller in one of ``tiers`` (401 without token, 403 otherwise)."""
 
     async def dep(caller: Annotated[Principal, Depends(rate_limited)]) -> Principal:

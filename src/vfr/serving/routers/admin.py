@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from vfr.serving.deps import Admin, Ops
 from vfr.serving.schemas import DataSources, ErrorBody, OutcomesRun
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+                                            429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
 @router.get("/data-sources", response_model=DataSources, responses=ERRORS)

@@ -17,7 +17,7 @@ as every ``/api/ml`` route): an unconfigured deployment does not expose the mode
 from __future__ import annotations
 
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -27,7 +27,8 @@ from vfr.serving.deps import EngineDep, Member, RequestId
 from vfr.serving.schemas import DashboardSummary, ErrorBody
 
 router = APIRouter(tags=["dashboard"])
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+                                            422: {"model": ErrorBody}, 429: {"model": ErrorBody}}
 #: Headers of the page: it loads nothing from elsewhere (inline CSS and JS only) and may not be framed.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                            "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -28,8 +28,9 @@ from vfr.serving.schemas import (
 )
 
 router = APIRouter(prefix="/api/ml", tags=["ml"])
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-          422: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+                                            404: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                                            429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 ModelName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
@@ -21,6 +22,7 @@ from vfr.serving.schemas import (
     ChampionChange,
     ErrorBody,
     ModelInfo,
+    RetrainingRun,
     RetrainingStarted,
     RetrainingStatus,
     RetrainingTrigger,
@@ -28,8 +30,9 @@ from vfr.serving.schemas import (
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/ml", tags=["retraining"])
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-          409: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+                                            404: {"model": ErrorBody}, 409: {"model": ErrorBody},
+                                            429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
 @router.get("/retraining/status", response_model=RetrainingStatus, responses=ERRORS)
@@ -77,12 +80,12 @@ def trigger(req: RetrainingTrigger, ops: Ops, models: Models, settings: Settings
         decision = job()
     except StageError:  # recorded as a failed run with its reason: answer with that record
         run = ops.runs(settings.model_name, limit=1)
-        body = RetrainingStarted(status="failed", run=run[0] if run else None)
+        body = RetrainingStarted(status="failed", run=RetrainingRun.model_validate(run[0]) if run else None)
         return JSONResponse(body.model_dump(mode="json"), status_code=200)
     if decision.status == "busy":
         raise HTTPException(409, decision.reason)
     run = ops.runs(settings.model_name, limit=1)
-    body = RetrainingStarted(status=decision.status, run=run[0] if run else None,
+    body = RetrainingStarted(status=decision.status, run=RetrainingRun.model_validate(run[0]) if run else None,
                              decision=decision.to_dict())
     return JSONResponse(body.model_dump(mode="json"), status_code=200)
 

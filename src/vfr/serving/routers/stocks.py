@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +22,8 @@ from vfr.serving.schemas import (
 )
 
 router = APIRouter(prefix="/api/stocks", tags=["stocks"])
-ERRORS = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                                            429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
 def _split(value: str | None) -> list[str] | None:
