@@ -50,6 +50,13 @@ def test_a_bad_option_value_is_a_usage_error_on_one_line(tmp_path: Path) -> None
     assert "--horizon '3y'" in line and "1w" in line
 
 
+def test_a_bad_algorithm_names_the_flag_the_user_typed(tmp_path: Path) -> None:
+    proc = vfr(tmp_path / "home", "train", "--algorithm", "gbm")
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "--algorithm 'gbm'" in line and "lightgbm" in line and "train-algorithm" not in line
+
+
 def test_a_store_held_by_another_process_exits_5_naming_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -169,6 +169,10 @@ def _env_name(field: str) -> str:
     return f"VFR_{field.upper()}"
 
 
+#: Command-line flags whose name is not ``--<settings field>`` (field -> flag).
+FLAG_NAMES: dict[str, str] = {"train_algorithm": "--algorithm"}
+
+
 def settings_error(exc: BaseException, options: Collection[str] = ()) -> VFRError:
     """A Settings validation error as :class:`UsageError` or :class:`SettingsError`, on one line.
 
@@ -194,7 +198,8 @@ def settings_error(exc: BaseException, options: Collection[str] = ()) -> VFRErro
         msg = one_line(e.get("msg", "invalid")).removeprefix("Value error, ")
         msg = msg[:1].lower() + msg[1:]
         if field in options:
-            usage.append(f"--{field.replace('_', '-')} {_shown(field, e.get('input'))} is invalid: {msg}")
+            flag = FLAG_NAMES.get(field, f"--{field.replace('_', '-')}")
+            usage.append(f"{flag} {_shown(field, e.get('input'))} is invalid: {msg}")
         else:
             env_errors.append(f"{_env_name(field)}={_shown(field, e.get('input'))} is invalid: {msg}")
     if usage:
