@@ -307,8 +307,8 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
     result = train_with_progress(settings, features, labels, config, console)
     registry = ModelRegistry.from_settings(settings)
     version, _ = register_result(settings, registry, result, features, labels,
-                                 sources=[describe_source("prices", labels, path=store_url),
-                                          describe_source("features", features, path=store_url)])
+                                 sources=[describe_source(tables.PRICES, labels, path=store_url),
+                                          describe_source(tables.FEATURES, features, path=store_url)])
     del features, labels
     with MarketStore.from_settings(settings) as store:
         store.replace_table(PREDICTIONS_TABLE, result.oos_predictions.assign(model_version=version))

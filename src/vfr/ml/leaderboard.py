@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vfr.data import tables
 from vfr.ml.calibration import Calibrator, _logit, brier_score
 from vfr.ml.deploy import decide, paired_test
 from vfr.ml.evaluate import (
@@ -57,14 +58,14 @@ def load_dev_set(store: Path, start: str = "2005-01-01", end: str = "2019-12-31"
 
     con = duckdb.connect(str(store), read_only=True)
     try:
-        dates = con.sql("select distinct date from features order by date").df()["date"]
+        dates = con.sql(f"select distinct date from {tables.FEATURES} order by date").df()["date"]
         first = dates.searchsorted(pd.Timestamp(start))
         lo = dates.iloc[max(0, first - window - H - 1)]
-        feats = con.sql(f"select * from features where date >= '{lo.date()}' and date <= '{end}'").df()
-        prices = con.sql(f"select symbol, date, close from prices where date >= '{lo.date()}'").df()
+        feats = con.sql(f"select * from {tables.FEATURES} where date >= '{lo.date()}' and date <= '{end}'").df()
+        prices = con.sql(f"select symbol, date, close from {tables.PRICES} where date >= '{lo.date()}'").df()
         has_members = bool(con.sql("select count(*) from information_schema.tables "
-                                   "where table_name = 'universe_membership'").fetchall()[0][0])
-        membership = con.sql("select symbol, start_date, end_date from universe_membership").df() \
+                                   f"where table_name = '{tables.MEMBERSHIP}'").fetchall()[0][0])
+        membership = con.sql(f"select symbol, start_date, end_date from {tables.MEMBERSHIP}").df() \
             if has_members else None
     finally:
         con.close()
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     import duckdb
 
     con = duckdb.connect(str(args.store), read_only=True)
-    champ = con.sql(f"select date, symbol, prob from predictions_oos where date >= '{args.start}' "
+    champ = con.sql(f"select date, symbol, prob from {tables.PREDICTIONS_OOS} where date >= '{args.start}' "
                     f"and date <= '{args.end}'").df()
     con.close()
     preds["champion_v1"] = champ

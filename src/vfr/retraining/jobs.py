@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from vfr.config import Settings
-from vfr.data import MarketStore
+from vfr.data import MarketStore, tables
 from vfr.ml import ModelRegistry
 from vfr.monitoring import (
     AlertManager,
@@ -91,11 +91,12 @@ def drift_check(settings: Settings, as_of: str | pd.Timestamp | None = None,
     except Exception as exc:  # noqa: BLE001 - no champion yet: nothing to monitor
         return DriftCheck(str(as_of), None, None, 0, 0, note=f"no champion to monitor ({exc.__class__.__name__})")
     with MarketStore.from_settings(settings) as store:
-        end = pd.Timestamp(as_of) if as_of is not None else store.read_table("features", columns=["date"])["date"].max()
+        end = pd.Timestamp(as_of) if as_of is not None else \
+            store.read_table(tables.FEATURES, columns=["date"])["date"].max()
         start = end - pd.Timedelta(days=settings.drift_window_days - 1)
         current = served_features(engine, model_name=name, model_version=champion.version, start=start, end=end)
         if current.empty or not set(champion.feature_columns) <= set(current.columns):
-            feats = store.read_table("features", start=start, end=end)
+            feats = store.read_table(tables.FEATURES, start=start, end=end)
             current = feats.assign(probability=champion.predict_proba(feats))
     ref_file = champion.file("drift_reference.parquet")
     if ref_file is None:

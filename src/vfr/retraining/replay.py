@@ -26,7 +26,7 @@ import pandas as pd
 from rich.console import Console
 
 from vfr.config import Settings
-from vfr.data import MarketStore
+from vfr.data import MarketStore, tables
 from vfr.ml import ModelRegistry, TrainConfig
 
 
@@ -96,8 +96,8 @@ def replay(settings: Settings, start: str, end: str, *, serve: ServeDay, config:
 
     console = console or Console(stderr=True)
     with MarketStore.from_settings(settings) as store:
-        dates = store.read_table("features", columns=["date"], start=start, end=end)["date"].drop_duplicates()
-        before = store.read_table("features", columns=["date"], end=pd.Timestamp(start) - pd.Timedelta(days=1))
+        dates = store.read_table(tables.FEATURES, columns=["date"], start=start, end=end)["date"].drop_duplicates()
+        before = store.read_table(tables.FEATURES, columns=["date"], end=pd.Timestamp(start) - pd.Timedelta(days=1))
     dates = sorted(pd.DatetimeIndex(dates))
     if not dates:
         raise ValueError(f"replay: the store has no features between {start} and {end}")

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from vfr.config import Settings
-from vfr.data import MarketStore
+from vfr.data import MarketStore, tables
 from vfr.errors import StageError
 from vfr.ml import (
     CHALLENGER,
@@ -268,8 +268,8 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
             console.print(f"quality gates: {quality.status}; training the challenger on data to {decision.as_of}")
             result = train_with_progress(settings, features, labels, config, console)
             version, lineage = register_result(settings, registry, result, features, labels,
-                                      sources=[describe_source("prices", price_frame, path=store_url),
-                                               describe_source("features", features, path=store_url)],
+                                      sources=[describe_source(tables.PRICES, price_frame, path=store_url),
+                                               describe_source(tables.FEATURES, features, path=store_url)],
                                       extra_metadata={"retraining_run": run_id, "trigger": trigger,
                                                       "as_of": decision.as_of})
             decision.challenger_version = version

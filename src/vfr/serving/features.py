@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from vfr.config import Settings
-from vfr.data import MarketStore
+from vfr.data import MarketStore, tables
 from vfr.serving.cache import TTLCache
 from vfr.serving.errors import MLUnavailable, NotFound, StoreUnavailable, is_store_down
 
 #: Table of the features the models and the classic scores read.
-FEATURES_TABLE = "features"
+FEATURES_TABLE = tables.FEATURES
 T = TypeVar("T")
 
 
