@@ -187,3 +187,19 @@ def test_all_factor_groups_flow_from_the_store_to_selection(settings: Settings, 
         stage_ingest_fundamentals(settings, earnings=small_prices_file)
     with MarketStore.from_settings(settings) as store:
         assert store.table_counts()["earnings"] == written["earnings"]
+
+
+def test_a_cross_sectional_regression_champion_serves_the_selection(settings: Settings,
+                                                                     small_prices_file: Path) -> None:
+    """VFR_TRAIN_OBJECTIVE=regression, VFR_TRAIN_TARGET=excess_rank: trained, registered, champion, blended."""
+    settings = settings.model_copy(update={"train_objective": "regression", "train_target": "excess_rank"})
+    stage_ingest(settings, small_prices_file)
+    stage_features(settings)
+    config = TrainConfig.from_settings(settings, **SMALL)
+    assert (config.objective, config.target) == ("regression", "excess_rank")
+    outcome = stage_train(settings, config)
+    loaded = ModelRegistry.from_settings(settings).load(settings.model_name, outcome.version)
+    assert loaded.metadata["target"] == "excess_rank" and "percentile rank" in loaded.metadata["label_definition"]
+    sel = stage_select(settings, include_ml=True, model_version=outcome.version)
+    assert sel.ml_status == "ok" and sel.table["ml_probability"].between(0, 1).all()
+    assert sel.table["ml_probability"].std() > 0

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     train_algorithm: Literal["lightgbm", "xgboost", "catboost", "random_forest", "linear", "lstm"] = Field(
         default="lightgbm",
         description="Algorithm of the model `vfr train` fits, registers and serves (the model zoo's names).")
+    train_objective: Literal["classification", "regression"] = Field(
+        default="classification",
+        description="Objective of the model `vfr train` fits: classification (direction) or regression.")
+    train_target: Literal["auto", "direction", "excess", "excess_rank"] = Field(
+        default="auto",
+        description="What `vfr train` learns: auto (direction for classification, excess for regression), "
+        "excess_rank (the day's percentile rank of the excess return: a cross-sectional objective).")
 
     # -- distributed --
     dask_scheduler: str | None = Field(

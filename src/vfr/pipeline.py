@@ -213,6 +213,19 @@ def train_with_progress(settings: Settings, features: pd.DataFrame, labels: pd.D
         return train(features, labels, config, progress=lambda n: progress.advance(task, n), client=client)
 
 
+def _label_definition(config: TrainConfig) -> str:
+    """What the model learned, in words (the registry's ``label_definition``)."""
+    h = config.horizon_days
+    window = f"window (t, t+{h}]"
+    if config.objective == "classification":
+        return (f"1 if the {h}-trading-day forward return exceeds the universe mean on the feature date, "
+                f"else 0; {window}")
+    if config.target == "excess_rank":
+        return (f"the feature date's cross-sectional percentile rank of the {h}-trading-day forward excess "
+                f"return, minus 0.5; {window}")
+    return f"the {h}-trading-day forward return minus the universe mean on the feature date (fraction); {window}"
+
+
 def register_result(settings: Settings, registry: ModelRegistry, result: TrainResult, features: pd.DataFrame,
                     labels: pd.DataFrame, *, sources: list[dict[str, Any]] | None = None,
                     extra_metadata: dict[str, Any] | None = None) -> tuple[str, DatasetLineage]:
@@ -238,14 +251,10 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
                             horizon=config.horizon, sources=sources or [])
     meta = {
         "feature_columns": result.feature_columns, "label": result.label, "horizon": config.horizon,
-        "label_definition": (f"1 if the {config.horizon_days}-trading-day forward return exceeds the universe "
-                             f"mean on the feature date, else 0; window (t, t+{config.horizon_days}]")
-        if config.objective == "classification" else
-        (f"the {config.horizon_days}-trading-day forward return minus the universe mean on the feature date "
-         f"(fraction); window (t, t+{config.horizon_days}]"),
+        "label_definition": _label_definition(config),
         "training_window": [str(d.date()) for d in result.training_window],
         "data_fingerprint": result.data_fingerprint, "best_iteration": result.best_iteration,
-        "algorithm": config.algorithm, "objective": config.objective,
+        "algorithm": config.algorithm, "objective": config.objective, "target": config.target,
         "split": result.split.describe(), "walk_forward": {"step": config.retrain_every,
                                                             "window": config.train_window,
                                                             "embargo": config.embargo,

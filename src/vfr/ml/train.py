@@ -111,9 +111,11 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
-        """Config from the settings' horizon, algorithm, walk-forward step/window and seed."""
+        """Config from the settings' horizon, algorithm, objective, target, walk-forward step/window and seed."""
         base: dict[str, Any] = {"horizon": settings.horizon, "algorithm": settings.train_algorithm,
-                "retrain_every": settings.retrain_every, "train_window": settings.train_window, "seed": settings.seed}
+                                "objective": settings.train_objective, "target": settings.train_target,
+                                "retrain_every": settings.retrain_every, "train_window": settings.train_window,
+                                "seed": settings.seed}
         return cls(**(base | overrides))
 
     @property
