@@ -5,6 +5,7 @@ Public interface::
     classic_scores(features) -> frame with <group>_score and classic_score on [0, 1]
     blend(classic, ml_score, ml_confidence, ml_weight=0.15) -> composite
     select(features, date=..., include_ml=..., model=...) -> Selection
+    neutralize(frame, score, exposures, sector=) -> residual rank (vs volatility, beta, sector)
 """
 
 from vfr.scoring.classic import (
@@ -20,10 +21,11 @@ from vfr.scoring.classic import (
     ml_components,
     recommendation,
 )
+from vfr.scoring.neutralize import neutralize
 from vfr.scoring.select import Selection, select
 
 __all__ = [
     "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "SEED_GROUP_SIGNALS", "Selection", "Signal",
     "TECHNICAL_SIGNALS", "blend",
-    "classic_scores", "group_score", "ml_components", "recommendation", "select",
+    "classic_scores", "group_score", "ml_components", "neutralize", "recommendation", "select",
 ]
