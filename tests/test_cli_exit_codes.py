@@ -158,3 +158,54 @@ def test_the_table_is_documented_and_tracebacks_are_off() -> None:
         text = (REPO / doc).read_text()
         for code in ExitCode:
             assert f"| {code.value} | `{code.name}`" in text, (doc, code)
+
+
+def test_stages_on_a_store_without_data_name_the_first_missing_step(tmp_path: Path) -> None:
+    """Issue 17: on an empty store `vfr train` says to run `vfr data ingest`, not `vfr features build`."""
+    proc = vfr(tmp_path / "home", "train")
+    assert proc.returncode == ExitCode.FAILED
+    line = error_line(proc)
+    assert "no prices" in line and "`vfr data ingest`" in line and "features build" not in line
+
+
+def test_dates_outside_the_store_name_the_dates_it_holds(tmp_path: Path, sp500_raw_small: pd.DataFrame) -> None:
+    """Issue 17: `select --date` / `backtest --start` outside the stored data say where the data
+    start and end (exit 2: an option value out of range), never "the features table is empty"."""
+    from vfr.pipeline import stage_features, stage_ingest
+
+    raw = sp500_raw_small[sp500_raw_small["symbol"].isin(["AAPL", "MSFT", "JPM", "XOM", "JNJ"])]
+    raw = raw[(raw["date"] >= "2017-01-01") & (raw["date"] < "2019-01-01")]
+    prices = tmp_path / "prices.parquet"
+    raw.to_parquet(prices)
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    stage_ingest(settings, prices)
+    stage_features(settings)
+    first, last = str(raw["date"].min().date()), str(raw["date"].max().date())
+
+    proc = vfr(home, "select", "--date", "1900-01-01")
+    assert proc.returncode == ExitCode.USAGE
+    line = error_line(proc)
+    assert "no features on 1900-01-01" in line and first in line and last in line and "empty" not in line
+
+    proc = vfr(home, "backtest", "--start", "2020-01-01")
+    assert proc.returncode == ExitCode.USAGE
+    line = error_line(proc)
+    assert "2020-01-01" in line and f"scores end on {last}" in line and f"prices on {last}" in line
+
+
+def test_a_bad_fundamentals_file_is_one_line_naming_it_exit_3(tmp_path: Path) -> None:
+    """Issue 17: `vfr data ingest-fundamentals` on a file that is not Parquet, or lacks the
+    columns, prints one line naming the file and the problem (no traceback), exit 3."""
+    bad = tmp_path / "earnings.parquet"
+    bad.write_text("not parquet\n")
+    proc = vfr(tmp_path / "home", "data", "ingest-fundamentals", "--earnings", str(bad))
+    assert proc.returncode == ExitCode.BAD_INPUT
+    line = error_line(proc)
+    assert str(bad) in line and "Parquet" in line and "unexpected" not in line
+    csv = tmp_path / "earnings.csv"
+    csv.write_text("a,b\n1,2\n")
+    proc = vfr(tmp_path / "home", "data", "ingest-fundamentals", "--earnings", str(csv))
+    assert proc.returncode == ExitCode.BAD_INPUT
+    line = error_line(proc)
+    assert str(csv) in line and "'reported_date'" in line

@@ -203,3 +203,31 @@ def test_a_cross_sectional_regression_champion_serves_the_selection(settings: Se
     sel = stage_select(settings, include_ml=True, model_version=outcome.version)
     assert sel.ml_status == "ok" and sel.table["ml_probability"].between(0, 1).all()
     assert sel.table["ml_probability"].std() > 0
+
+
+def test_factor_groups_present_are_counted_over_every_stock() -> None:
+    """Issue 17: `vfr select`'s "factor groups present" line covers the whole table, not its first row."""
+    from vfr.cli.core import groups_present_line
+
+    line = groups_present_line(pd.Series(["technical", "fundamental,technical", "technical,macro"]))
+    assert line.startswith("factor groups present")
+    assert "technical," in line and "fundamental (1 of 3 stocks)" in line and "macro (1 of 3 stocks)" in line
+    assert line.index("technical") < line.index("fundamental") < line.index("macro")  # GROUP_WEIGHTS order
+    assert groups_present_line(pd.Series(["technical,macro"] * 2)).endswith(": technical, macro")
+
+
+def test_select_and_backtest_outside_the_stored_dates(settings: Settings, small_prices_file: Path) -> None:
+    """Issue 17: a date without features is a usage error naming the first and last dates."""
+    from vfr.errors import UsageError
+
+    with pytest.raises(StageError, match="no prices; run `vfr data ingest`"):
+        stage_select(settings)
+    stage_ingest(settings, small_prices_file)
+    with pytest.raises(StageError, match="no features; run `vfr features build`"):
+        stage_train(settings)
+    stage_features(settings)
+    first, last = (d.date() for d in pd.read_parquet(small_prices_file, columns=["date"])["date"].agg(["min", "max"]))
+    with pytest.raises(UsageError, match=f"no features on 1900-01-01.*from {first} to {last}"):
+        stage_select(settings, date="1900-01-01")
+    with pytest.raises(UsageError, match=f"scores end on {last}"):
+        stage_backtest(settings, BacktestConfig.from_settings(settings, start="2030-01-01"))

@@ -41,7 +41,7 @@ from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro, 
 from vfr.data.fundamentals import FRED_MD_SERIES
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.distributed.cluster import dask_client
-from vfr.errors import StageError
+from vfr.errors import DataValidationError, StageError, UsageError
 from vfr.features import build_all_features
 from vfr.ml import (
     ModelRegistry,
@@ -72,6 +72,15 @@ def _progress(console: Console) -> Iterator[Progress]:
 
 def _console(console: Console | None) -> Console:
     return console if console is not None else Console(stderr=True)
+
+
+def _require_features(store: MarketStore, stage: str) -> None:
+    """Raise :class:`StageError` naming the first missing step when the store lacks prices or features."""
+    counts = store.table_counts()
+    if not counts.get(tables.PRICES):
+        raise StageError(f"{stage}: the store has no prices; run `vfr data ingest` first")
+    if not counts.get(FEATURES_TABLE):
+        raise StageError(f"{stage}: the store has no features; run `vfr features build` first")
 
 
 # -- stages -----------------------------------------------------------------------------
@@ -112,6 +121,10 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
         frames[tables.EARNINGS] = read_earnings(earnings)
     if macro is not None:
         data = read_macro(macro)
+        missing = [c for c in FRED_MD_SERIES if c not in data.fred_md.columns]
+        if missing:
+            raise DataValidationError(f"FRED-MD lacks the series {', '.join(missing)} the macro features use",
+                                      source=str(Path(macro) / "fred_md.parquet"), column=", ".join(missing))
         frames[tables.MACRO_FRED_MD] = data.fred_md[["month", *FRED_MD_SERIES]]
         for key in ("vix", "gdp"):
             if getattr(data, key) is not None:
@@ -287,8 +300,7 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
     # The store is open only to read the inputs and to write the predictions: while training
     # runs, DuckDB's file lock is free for other commands and its buffers are released.
     with MarketStore.from_settings(settings) as store:
-        if not store.has_table(FEATURES_TABLE):
-            raise StageError("train: the store has no features; run `vfr features build` first")
+        _require_features(store, "train")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]),
                              membership=store.read_membership())
@@ -335,14 +347,29 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
 
 def stage_select(settings: Settings, *, date: str | None = None, include_ml: bool = False, top: int | None = None,
                  symbols: list[str] | None = None, model_version: str | None = None) -> Selection:
-    """Rank the universe on a date (default: the latest) from the stored features."""
+    """Rank the universe on a date (default: the latest) from the stored features.
+
+    Raises
+    ------
+    StageError
+        The store has no prices or no features (the step to run is named).
+    UsageError
+        ``date`` is not a date, or the store has no features on it (the first and last
+        dates available are named).
+    """
     with MarketStore.from_settings(settings) as store:
-        if not store.has_table(FEATURES_TABLE):
-            raise StageError("select: the store has no features; run `vfr features build` first")
-        day = pd.Timestamp(date) if date else None
+        _require_features(store, "select")
+        try:
+            day = pd.Timestamp(date) if date else None
+        except ValueError:
+            raise UsageError(f"select: --date {date!r} is not a date (expected YYYY-MM-DD)") from None
         if day is None:
             day = store.read_table(FEATURES_TABLE, columns=["date"])["date"].max()
         features = store.read_table(FEATURES_TABLE, start=day, end=day)
+        if features.empty:
+            dates = store.read_table(FEATURES_TABLE, columns=["date"])["date"]
+            raise UsageError(f"select: the store has no features on {day.date()}; features are available "
+                             f"from {dates.min().date()} to {dates.max().date()} (trading days only)")
         universe = store.read_universe() if store.has_table(tables.SECURITIES) else None
     model, version, error = None, None, None
     if include_ml:
@@ -402,14 +429,29 @@ def _read_backtest_inputs(settings: Settings, config: BacktestConfig) -> _Backte
     """Prices (the columns ``config`` uses), features, out-of-sample predictions, membership and,
     for a sector-neutral run, the sector of each security."""
     with MarketStore.from_settings(settings) as store:
-        if not store.has_table(FEATURES_TABLE):
-            raise StageError("backtest: the store has no features; run `vfr features build` first")
+        _require_features(store, "backtest")
         return _BacktestInputs(
             prices=store.read_prices(columns=config.price_columns()),
             features=store.read_table(FEATURES_TABLE),
             oos=store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None,
             membership=store.read_membership(),
             sectors=store.read_universe().set_index("symbol")["sector"] if config.needs_sectors else None)
+
+
+def _check_window(inputs: _BacktestInputs, config: BacktestConfig) -> None:
+    """Raise :class:`UsageError` when the window ``[config.start, config.end]`` misses the
+    stored scores (features) and prices, naming the dates they start or end on."""
+    scores, prices = inputs.features["date"], inputs.prices["date"]
+    if config.start is not None:
+        start = pd.Timestamp(config.start)
+        if start > scores.max() or start > prices.max():
+            raise UsageError(f"backtest: the window starts on {start.date()}, after the store's data: its scores "
+                             f"end on {scores.max().date()} and its prices on {prices.max().date()}")
+    if config.end is not None:
+        end = pd.Timestamp(config.end)
+        if end < scores.min() or end < prices.min():
+            raise UsageError(f"backtest: the window ends on {end.date()}, before the store's data: its scores "
+                             f"start on {scores.min().date()} and its prices on {prices.min().date()}")
 
 
 def _run_strategies(inputs: _BacktestInputs, strategies: dict[str, pd.DataFrame], config: BacktestConfig,
@@ -495,11 +537,15 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     Raises
     ------
     StageError
-        The store has no features.
+        The store has no prices or no features (the step to run is named).
+    UsageError
+        The window (``config.start`` / ``config.end``) lies after or before the stored
+        scores and prices (the dates they end / start on are named).
     """
     console = _console(console)
     config = BacktestConfig.from_settings(settings) if config is None else config
     inputs = _read_backtest_inputs(settings, config)
+    _check_window(inputs, config)
     strategies = _strategy_scores(inputs.features, inputs.oos, settings.ml_weight)
     benchmark = sp500_index_levels() if benchmark is None else benchmark
     results = _run_strategies(inputs, strategies, config, benchmark, console)

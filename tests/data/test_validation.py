@@ -140,3 +140,26 @@ def test_bad_universe_leaves_store_unchanged(tmp_path: Path, duck_url: str) -> N
         with pytest.raises(DataValidationError, match="'Name'|name"):
             ingest(tmp_path / "more", store, uni)
         assert store.table_counts() == before == {"prices": 6, "securities": 1}
+
+
+def test_a_csv_named_after_a_symbol_outside_the_universe_is_refused(tmp_path: Path, duck_url: str) -> None:
+    """Issue 17: a Yahoo csv has no symbol column, so GARB.csv holding IBM's rows would be
+    stored as GARB; with a universe given, a file-name symbol outside it is refused."""
+    folder = tmp_path / "yahoo"
+    (ibm,) = write_yahoo(synthetic_raw(("IBM",)), folder)
+    garb = ibm.with_name("GARB.csv")
+    garb.write_text(ibm.read_text())  # IBM's rows under the wrong name
+    uni = tmp_path / "u.csv"
+    uni.write_text("Symbol,Name,Sector\nIBM,IBM Corp,Information Technology\n")
+    members = tmp_path / "members.csv"
+    members.write_text("symbol,start_date,end_date\nIBM,2000-01-01,\n")
+    with MarketStore(duck_url) as store:
+        for universe in (uni, members):
+            with pytest.raises(DataValidationError, match=r"GARB\.csv.*'GARB' is taken from the file name") as info:
+                ingest(folder, store, universe)
+            assert str(universe) in str(info.value)
+            assert store.table_counts() == {}  # nothing written
+        garb.unlink()
+        assert ingest(folder, store, uni).symbols == 1  # a file named after a listed symbol is read
+        # without a universe file the file name is the only source of the symbol (documented)
+        assert ingest(ibm, store).symbols == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from vfr.cli.common import HomeOpt, err, out
@@ -136,6 +137,28 @@ _SHORT = {"technical_score": "tech", "fundamental_score": "fund", "macro_score":
           "ml_probability": "ml_prob", "ml_confidence": "ml_conf", "composite": "comp", "recommendation": "call"}
 
 
+def groups_present_line(groups_present: pd.Series) -> str:
+    """The "factor groups present" line of `vfr select`, over every ranked stock (not one row).
+
+    ``groups_present`` holds each stock's comma-separated groups (``vfr.scoring.classic_scores``);
+    a group known for only some stocks is shown with their count (each stock's classic score
+    is renormalised over its own groups).
+    """
+    n = len(groups_present)
+    counts: dict[str, int] = {}
+    for value, k in groups_present.fillna("").astype(str).value_counts(sort=False).items():
+        for group in filter(None, value.split(",")):
+            counts[group] = counts.get(group, 0) + int(k)
+    if not counts:
+        return "factor groups present: none"
+    from vfr.scoring.classic import GROUP_WEIGHTS
+
+    order = list(GROUP_WEIGHTS)
+    ranked = sorted(counts, key=lambda g: order.index(g) if g in order else len(order))
+    shown = [g if counts[g] == n else f"{g} ({counts[g]} of {n} stocks)" for g in ranked]
+    return f"factor groups present (weights renormalised over each stock's groups): {', '.join(shown)}"
+
+
 @app.command("select")
 def select_cmd(
     date: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: latest).")] = None,
@@ -158,7 +181,7 @@ def select_cmd(
     shown = sel.table.head(top).drop(columns=["ml_score", "groups_present"], errors="ignore").rename(columns=_SHORT)
     out.print(_table(shown, f"Selection on {sel.date.date()}"))
     if "groups_present" in sel.table and len(sel.table):
-        out.print(f"factor groups present (weights renormalised over them): {sel.table['groups_present'].iloc[0]}")
+        out.print(groups_present_line(sel.table["groups_present"]))
     out.print(f"ML: {sel.ml_status}" + (f" (model v{sel.model_version})" if sel.model_version else ""))
 
 

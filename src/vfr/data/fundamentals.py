@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from vfr.errors import DataValidationError
 
@@ -68,8 +69,26 @@ class MacroData:
     gdp: pd.DataFrame | None = None
 
 
+def _read_frame(path: Path, what: str) -> pd.DataFrame:
+    """``path`` read as csv (``.csv``) or Parquet; an unreadable file raises
+    :class:`DataValidationError` naming it and the problem on one line."""
+    try:
+        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:  # parser, encoding, not Parquet, ...
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        kind = "csv" if path.suffix.lower() == ".csv" else "Parquet"
+        raise DataValidationError(f"cannot read the {what} file as {kind}: {reason}", source=str(path)) from None
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str, source: str | None) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{what} lacks required column(s) {', '.join(map(repr, missing))}; found "
+                                  f"{sorted(map(str, frame.columns))}", source=source)
+
+
 def clean_earnings(frame: pd.DataFrame, *,
-                   min_gap_days: int = MIN_REPORT_GAP_DAYS) -> pd.DataFrame:
+                   min_gap_days: int = MIN_REPORT_GAP_DAYS, source: str | None = None) -> pd.DataFrame:
     """Validate and normalise an earnings frame into the canonical layout.
 
     Parameters
@@ -81,6 +100,8 @@ def clean_earnings(frame: pd.DataFrame, *,
     min_gap_days : int
         Rows whose ``reported_date - fiscal_date_ending`` is under this many days, or whose
         dates are missing, are dropped (bad dates).
+    source : str, optional
+        File the frame was read from (named in errors).
 
     Returns
     -------
@@ -93,9 +114,7 @@ def clean_earnings(frame: pd.DataFrame, *,
     DataValidationError
         If a required column is missing.
     """
-    for col in ("symbol", "fiscal_date_ending", "reported_date", "reported_eps"):
-        if col not in frame.columns:
-            raise DataValidationError("earnings frame lacks a required column", column=col)
+    _require(frame, ("symbol", "fiscal_date_ending", "reported_date", "reported_eps"), "earnings frame", source)
     out = pd.DataFrame({"symbol": frame["symbol"].astype(str).to_numpy()})
     for col in ("fiscal_date_ending", "reported_date"):
         out[col] = pd.to_datetime(frame[col].to_numpy(), errors="coerce").astype("datetime64[ns]")
@@ -134,12 +153,14 @@ def read_earnings(path: str | Path) -> pd.DataFrame:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    DataValidationError
+        The file cannot be read (not csv / Parquet) or lacks a required column; the message
+        names the file and the problem.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"earnings file not found: {path}")
-    frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    return clean_earnings(frame)
+    return clean_earnings(_read_frame(path, "earnings"), source=str(path))
 
 
 def read_fred_md(path: str | Path) -> pd.DataFrame:
@@ -151,15 +172,12 @@ def read_fred_md(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"FRED-MD file not found: {path}")
+    frame = _read_frame(path, "FRED-MD")
     if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path)
         if "sasdate" in frame.columns:
             frame = frame[frame["sasdate"].astype(str).str.lower() != "transform:"]
             frame = frame.rename(columns={"sasdate": "month"})
-    else:
-        frame = pd.read_parquet(path)
-    if "month" not in frame.columns:
-        raise DataValidationError("FRED-MD frame lacks a month column", column="month")
+    _require(frame, ("month",), "FRED-MD frame", str(path))
     frame = frame.copy()
     frame["month"] = pd.to_datetime(frame["month"]).dt.to_period("M").dt.to_timestamp()
     frame["month"] = frame["month"].astype("datetime64[ns]")
@@ -174,8 +192,8 @@ def read_vix(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"VIX file not found: {path}")
-    frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    frame = frame.rename(columns=str.lower)
+    frame = _read_frame(path, "VIX").rename(columns=str.lower)
+    _require(frame, ("date", "close"), "VIX frame", str(path))
     out = pd.DataFrame({"date": pd.to_datetime(frame["date"]).astype("datetime64[ns]"),
                         "close": pd.to_numeric(frame["close"], errors="coerce")})
     return out.dropna().sort_values("date").drop_duplicates("date").reset_index(drop=True)
@@ -186,8 +204,8 @@ def read_gdp(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"GDP file not found: {path}")
-    frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    frame = frame.copy()
+    frame = _read_frame(path, "GDP").copy()
+    _require(frame, ("date",), "GDP frame", str(path))
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     return frame.sort_values("date").reset_index(drop=True)
 

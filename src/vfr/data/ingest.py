@@ -11,7 +11,7 @@ import pandas as pd
 
 from vfr.data import tables
 from vfr.data.adjust import adjust_prices
-from vfr.data.readers import read_prices, read_universe
+from vfr.data.readers import read_prices, read_universe, symbols_from_file_names
 from vfr.data.store import MarketStore
 from vfr.data.universe import (
     PIT_SOURCES,
@@ -83,6 +83,19 @@ def _day(ts: pd.Timestamp) -> str:
     return "n/a" if pd.isna(ts) else str(pd.Timestamp(ts).date())
 
 
+def _check_file_symbols(path: str | Path, listed: dict[str, set[str]]) -> None:
+    """Refuse a csv whose file-name symbol is in none of the universe files given (a misnamed file)."""
+    if not listed:
+        return
+    known = set().union(*listed.values())
+    for symbol, file in sorted(symbols_from_file_names(path).items()):
+        if symbol not in known:
+            raise DataValidationError(
+                f"symbol {symbol!r} is taken from the file name (a csv has no symbol column) and is not in the "
+                f"universe ({', '.join(listed)}); rename the file to the ticker its rows belong to, or add "
+                f"{symbol!r} to the universe", source=str(file), column="symbol")
+
+
 def ingest(path: str | Path, store: MarketStore,
            universe_path: str | Path | Sequence[str | Path] | None = None) -> IngestReport:
     """Load a price file/folder (and optionally the universe) into ``store``.
@@ -112,13 +125,17 @@ def ingest(path: str | Path, store: MarketStore,
     Raises
     ------
     DataValidationError
-        A file is malformed or a universe spec is unknown (nothing is written).
+        A file is malformed, a universe spec is unknown, or a csv's symbol, taken from its
+        file name (csv files have no symbol column), is not in the universe list or
+        membership csv given: a misnamed file (``GARB.csv`` holding IBM's rows) is refused
+        rather than stored under the wrong ticker (nothing is written).
     """
     t0 = time.perf_counter()
     specs: list[str | Path] = ([] if universe_path is None else
                                [universe_path] if isinstance(universe_path, str | Path) else list(universe_path))
     raw = read_prices(path)
     universe, membership = None, None
+    listed: dict[str, set[str]] = {}  # universe file -> its symbols
     for spec in specs:
         if is_pit_source(spec):
             membership = sp500_membership(raw["symbol"].unique(), index=PIT_SOURCES[str(spec).strip().lower()])
@@ -127,8 +144,11 @@ def ingest(path: str | Path, store: MarketStore,
                                       f"source ({', '.join(PIT_SOURCES)})")
         elif has_membership_columns(spec):
             membership = Membership(intervals=read_membership_csv(spec), source=str(spec))
+            listed[str(spec)] = set(membership.intervals["symbol"].astype(str))
         else:
             universe = read_universe(spec)
+            listed[str(spec)] = set(universe["symbol"])
+    _check_file_symbols(path, listed)
     prices = adjust_prices(raw)
     del raw
     outside = None

@@ -242,6 +242,29 @@ def symbol_from_filename(path: str | Path) -> str:
     return m.group("symbol") if m else Path(name).stem
 
 
+def symbols_from_file_names(path: str | Path) -> dict[str, Path]:
+    """Symbols that :func:`read_prices` takes from file names, not from the data, for ``path``.
+
+    A csv (AlphaVantage or Yahoo layout) has no symbol column: its file name is the symbol
+    (:func:`symbol_from_filename`), so a file named ``GARB.csv`` that holds IBM's rows is read
+    as symbol ``GARB``. Parquet files carry a ``symbol`` column and are not listed.
+
+    Returns
+    -------
+    dict of str -> Path
+        Symbol -> the csv file it was taken from (empty for Parquet or a missing path).
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = _csv_files(path)
+    elif path.is_file() and path.suffix.lower() != ".parquet":
+        with open(path, "rb") as fh:
+            files = [] if fh.read(4) == b"PAR1" else [path]
+    else:
+        files = []
+    return {symbol_from_filename(f): f for f in files}
+
+
 def _is_av_header(cols: list[str]) -> bool:
     return "timestamp" in {c.lower() for c in cols}
 
@@ -337,7 +360,9 @@ def read_alphavantage_folder(path: str | Path) -> pd.DataFrame:
         A folder of ``*.csv`` files (or one such file) with header
         ``timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,
         split_coefficient``. The symbol comes from the file name:
-        ``DA-<SYMBOL>-T-<anything>.csv`` (Pooksoft layout) or ``<SYMBOL>.csv``.
+        ``DA-<SYMBOL>-T-<anything>.csv`` (Pooksoft layout) or ``<SYMBOL>.csv`` (the rows are
+        not checked against it: see :func:`read_yahoo_csv` for what protects against a
+        misnamed file).
 
     Returns
     -------
@@ -363,6 +388,16 @@ def read_yahoo_csv(path: str | Path) -> pd.DataFrame:
     path : str or Path
         One csv file or a folder of them; the symbol is the file stem. A missing
         ``Adj Close`` equals ``Close``; dividend_amount is 0.0 and split_coefficient 1.0.
+
+    Notes
+    -----
+    The file has no symbol column, so its name is the only source of the symbol: a file
+    named ``GARB.csv`` that holds IBM's rows is read as ``GARB`` (nothing in the prices can
+    tell). Trading on mislabelled prices loses real money, so :func:`vfr.data.ingest`
+    refuses (``DataValidationError`` naming the file, nothing written) a csv whose file-name
+    symbol is not in the universe list or membership csv given with it; without a universe
+    file (or with only a built-in point-in-time source) the file names are trusted as they
+    are. :func:`symbols_from_file_names` lists which symbols came from file names.
 
     Returns
     -------

@@ -83,8 +83,9 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
     day = pd.Timestamp(date) if date is not None else features["date"].max()
     rows = features[features["date"] == day]
     if rows.empty:
-        last = features["date"].max().date()
-        raise ValueError(f"select: no features on {day.date()} (latest available: {last})")
+        first, last = features["date"].min().date(), features["date"].max().date()
+        raise ValueError(f"select: no features on {day.date()} (available from {first} to {last}, "
+                         "trading days only)")
     if symbols:
         rows = rows[rows["symbol"].isin(symbols)]
         if rows.empty:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vfr.config import Settings
 from vfr.serving import metrics
+from vfr.serving.docs import add_docs
 from vfr.serving.engine import ServingEngine
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, StoreUnavailable
 from vfr.serving.metrics import ApiMetrics, ServiceWatch, route_label
@@ -25,6 +27,8 @@ from vfr.serving.routers import admin, dashboard, health, ml, retraining, stocks
 
 log = logging.getLogger("vfr.serving")
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+#: How long start-up waits for the warm-up before serving anyway (``create_app(warmup_wait_s=...)``).
+WARMUP_WAIT_S = 30.0
 _ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 422: "validation_error", 429: "rate_limited",
                 503: "unavailable"}
@@ -80,7 +84,32 @@ class RequestContext:
             self.latency.record(f"{scope['method']} {route.path}", elapsed * 1000)
 
 
-def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm: bool = False) -> FastAPI:
+async def warm_up(engine: ServingEngine, wait_s: float) -> bool:
+    """Run ``engine.warmup()`` in a background thread and wait for it at most ``wait_s`` seconds.
+
+    Returns True when it finished in time. Otherwise it goes on in the background while the app
+    serves (ML requests meanwhile answer within their budget or fall back to classic); a
+    failing warm-up only logs, so start-up never fails because of it.
+    """
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            engine.warmup()
+        finally:
+            done.set()
+
+    t0 = time.perf_counter()
+    threading.Thread(target=work, name="vfr-warmup", daemon=True).start()
+    if await asyncio.to_thread(done.wait, wait_s):
+        log.info("warm-up done in %.1f s", time.perf_counter() - t0)
+        return True
+    log.warning("warm-up still running after %g s (slow registry or store?); serving meanwhile", wait_s)
+    return False
+
+
+def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm: bool = False,
+               warmup_wait_s: float = WARMUP_WAIT_S) -> FastAPI:
     """Build the VFR HTTP API.
 
     Parameters
@@ -90,19 +119,23 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
     engine : ServingEngine, optional
         Default ``ServingEngine(settings)``; closed when the app shuts down.
     warm : bool
-        At startup, load the champion and the latest features and predictions in a background
-        thread (``vfr serve`` does), so the first requests do not pay for it.
+        At start-up, before serving, load the latest features, the champion (and challenger) and
+        their predictions (``vfr serve`` does), so that the first ML request does not spend its
+        ``ml_timeout_ms`` budget loading the model (see :func:`warm_up`).
+    warmup_wait_s : float
+        With ``warm``: the longest start-up waits for the warm-up; after that the app serves
+        (health checks answer) while the warm-up finishes in the background.
 
     Returns
     -------
     FastAPI
-        OpenAPI docs at ``/docs`` (schema at ``/openapi.json``).
+        OpenAPI docs at ``/docs`` and ``/redoc`` with local assets (schema at ``/openapi.json``).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if warm:
-            threading.Thread(target=app.state.engine.warmup, name="vfr-warmup", daemon=True).start()
+            await warm_up(app.state.engine, warmup_wait_s)
         watch = None
         if settings.service_alert_interval_s > 0:
             watch = ServiceWatch(settings, app.state.metrics, app.state.engine.latency,
@@ -113,7 +146,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
             watch.stop()
         app.state.engine.close()
 
-    app = FastAPI(title="VFR API", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="VFR API", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Stock selection and analysis: classic factor scores blended with ML predictions.")
     app.state.settings = settings
     app.state.engine = engine or ServingEngine(settings)
@@ -159,6 +192,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
 
     for module in (health, stocks, ml, retraining, admin, dashboard, metrics):
         app.include_router(module.router)
+    add_docs(app)
     return app
 
 

@@ -130,15 +130,47 @@ class ServingEngine:
         self.models.close()
         self.features.close()
 
-    def warmup(self) -> None:
-        """Load the champion, the latest features and their predictions into the caches
-        (best effort: failures are logged, requests then load what they need)."""
+    def warmup(self) -> bool:
+        """Load the latest feature date, its features, the universe, the champion (and the
+        challenger of an A/B split) of the served model and their predictions into the caches.
+
+        The models are loaded outside the ``ml_timeout_ms`` budget of a request (a model that
+        takes longer than the budget to load would otherwise never answer a first request).
+        Best effort: failures are logged, never raised; requests then load what they need, and
+        ML answers ``unavailable`` while there is no champion.
+
+        Returns
+        -------
+        bool
+            True when the features and every routed model were loaded.
+        """
         try:
             day = self.features.latest_date()
             self.features.universe()
+            features = self.features.features_for(day)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("warm-up: no features loaded (%s)", public_reason(exc))
+            return False
+        complete = True
+        name = self.settings.model_name
+        try:
+            champion = self.models.champion(name)
+            if champion is None:
+                log.warning("warm-up: model %r has no champion; ML answers are unavailable until one is promoted",
+                            name)
+                complete = False
+            challenger = self.models.routing(name)[0] if champion is not None else None
+            for version in [v for v in (champion, challenger) if v is not None]:
+                self.models.predict_date(self.models.load(name, version), day, features)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("warm-up: model %r not loaded (%s)", name, public_reason(exc))
+            complete = False
+        try:
             self.ranking.rank(date=day, include_ml=True, request_id="warmup", log_rows=False)
         except Exception as exc:  # noqa: BLE001
-            log.warning("warm-up incomplete (%s)", public_reason(exc))
+            log.warning("warm-up: ranking not cached (%s)", public_reason(exc))
+            complete = False
+        return complete
 
     @property
     def ml_observers(self) -> list[Any]:
