@@ -21,6 +21,7 @@ from vfr.monitoring import (
     check_drift,
     ks_drift,
     latest_drift,
+    monitored_features,
     psi,
     reference_sample,
     rolling_performance,
@@ -308,3 +309,72 @@ def test_save_and_read_the_latest_drift_report(tmp_path) -> None:
     assert by.loc[("calibration", "brier"), "threshold"] == 0.26
     assert set(latest_drift(engine)["model_name"]) == {"m2"}
     assert latest_drift(engine, "nobody").empty
+
+
+# -- rank-only default (issue 17) ---------------------------------------------------------------
+RAW = ["vol_20d", "ret_20d", "rsi_14", "beta"]
+
+
+def _panel(seed: int, n_dates: int = 20, n_symbols: int = 300, vol: float = 1.0, trend: float = 0.0) -> pd.DataFrame:
+    """Synthetic features of ``n_symbols`` stocks on ``n_dates`` days: raw features with a
+    market-wide level (``vol`` scales every stock's volatility, ``trend`` shifts every return)
+    and their per-day cross-sectional percentile ranks (``*_rank``), as the feature pipeline
+    computes them."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(n_dates):
+        stock = rng.normal(0.0, 1.0, (n_symbols, len(RAW)))
+        day = pd.DataFrame({"date": d, "vol_20d": vol * np.exp(0.3 * stock[:, 0]) * 0.25,
+                            "ret_20d": trend + vol * 0.08 * stock[:, 1],
+                            "rsi_14": 50 + 10 * trend / 0.05 + 8 * stock[:, 2],
+                            "beta": 1 + 0.3 * stock[:, 3] + 0.2 * (vol - 1)})
+        rows.append(day)
+    out = pd.concat(rows, ignore_index=True)
+    for c in RAW:
+        out[f"{c}_rank"] = out.groupby("date")[c].rank(pct=True)
+    out["probability"] = np.clip(rng.normal(0.5, 0.05, len(out)), 0, 1)
+    return out.drop(columns="date")
+
+
+PANEL_COLUMNS = [*RAW, *(f"{c}_rank" for c in RAW)]
+CALM = _panel(20)
+
+
+def test_a_regime_shift_of_raw_features_with_flat_ranks_raises_no_alert_by_default() -> None:
+    crisis = _panel(21, vol=2.5, trend=-0.15)  # volatility x2.5 and a -15 % month for every stock
+    rep = check_drift(CALM, crisis, columns=PANEL_COLUMNS)
+    by = rep.feature_drift.set_index("feature")
+    assert (by.loc[RAW, "ks_statistic"] > 0.3).all()  # every raw level moved ...
+    assert (by.loc[[f"{c}_rank" for c in RAW], "ks_statistic"] < 0.05).all()  # ... its rank did not
+    assert rep.action == "none" and rep.alerts == [] and not by["breached"].any()
+    assert list(by.loc[RAW, "monitored"]) == [False] * 4 and by.loc[[f"{c}_rank" for c in RAW], "monitored"].all()
+    old = check_drift(CALM, crisis, columns=PANEL_COLUMNS, thresholds=DriftThresholds(ks_rank_only=False))
+    assert old.action == "schedule_retraining" and old.feature_drift["breached"].sum() == 4
+    assert rep.to_dict()["feature_drift"][0]["monitored"] in (True, False)
+
+
+def test_a_genuine_change_of_rank_features_raises_the_alert() -> None:
+    broken = _panel(22)
+    # an upstream fault: for half the rows three rank features are computed on a stale, shifted
+    # universe (ranks squeezed into the top half)
+    half = np.arange(len(broken)) % 2 == 0
+    for c in ("vol_20d_rank", "ret_20d_rank", "rsi_14_rank"):
+        broken.loc[half, c] = 0.5 + broken.loc[half, c] / 2
+    rep = check_drift(CALM, broken, columns=PANEL_COLUMNS)
+    assert rep.action == "schedule_retraining"
+    (alert,) = rep.alerts
+    assert alert.rule == "feature_ks" and alert.value == 3.0
+    assert set(rep.feature_drift.loc[rep.feature_drift["breached"], "feature"]) == {
+        "vol_20d_rank", "ret_20d_rank", "rsi_14_rank"}
+    one = _panel(22)
+    one.loc[half, "beta_rank"] = 0.5 + one.loc[half, "beta_rank"] / 2
+    assert check_drift(CALM, one, columns=PANEL_COLUMNS).action == "none"  # one feature: below ks_min_features
+    assert check_drift(CALM, one, columns=PANEL_COLUMNS,
+                       thresholds=DriftThresholds(ks_min_features=1)).action == "schedule_retraining"
+
+
+def test_monitored_features_falls_back_to_all_columns_without_ranks() -> None:
+    assert list(monitored_features(["a", "b_rank", "c"])) == [False, True, False]
+    assert list(monitored_features(["a", "b_rank"], rank_only=False)) == [True, True]
+    assert list(monitored_features(["a", "b"])) == [True, True]
+    assert list(monitored_features([])) == []

@@ -113,7 +113,7 @@ def save_real_drift(engine, settings: Settings, db) -> tuple[pd.DataFrame, list]
     reference = reference.assign(probability=model.predict_proba(reference))
     current = current.assign(probability=model.predict_proba(current))
     report = check_drift(reference, current, columns=model.feature_columns,
-                         thresholds=DriftThresholds(ks_min_features=1), model=settings.model_name)
+                         thresholds=DriftThresholds(ks_min_features=1, ks_rank_only=False), model=settings.model_name)
     assert report.feature_drift["breached"].any() and report.alerts, "the real data should show some drift"
     save_drift_report(db, report, model_name=settings.model_name, model_version=str(model.version), as_of=latest)
     sent = AlertManager(db, [LogFileSink(settings.home_dir / "alerts.log")]).publish(report.alerts)

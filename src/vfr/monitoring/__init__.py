@@ -9,6 +9,7 @@ Drift (pure functions, :mod:`vfr.monitoring.drift`)
     ``reference_sample(features, probabilities, columns, max_rows=20000, seed=0) -> DataFrame``
     ``check_drift(reference, current, *, columns, outcomes=None, thresholds=DriftThresholds(),
     window_days=30, model="") -> DriftReport``
+    ``monitored_features(columns, rank_only=True) -> ndarray`` (features that can raise the KS alert)
     ``DriftThresholds``, ``DriftReport``
 Alerts (:mod:`vfr.monitoring.alerts`)
     ``Alert``, ``AlertRule``, ``DEFAULT_ALERT_RULES``, ``alert_key(rule, metric, scope="")``,
@@ -43,6 +44,7 @@ from vfr.monitoring.drift import (
     DriftThresholds,
     check_drift,
     ks_drift,
+    monitored_features,
     psi,
     reference_sample,
     rolling_performance,
@@ -54,5 +56,6 @@ __all__ = [
     "DEFAULT_ALERT_RULES", "Alert", "AlertManager", "AlertRule", "DriftReport", "DriftThresholds", "LogFileSink",
     "WebhookSink", "alert_key", "alert_sinks_from_settings", "check_drift", "evaluate_rules", "fill_outcomes",
     "ks_drift",
-    "latest_drift", "psi", "recent_alerts", "reference_sample", "rolling_performance", "save_drift_report",
+    "latest_drift", "monitored_features", "psi", "recent_alerts", "reference_sample", "rolling_performance",
+    "save_drift_report",
 ]

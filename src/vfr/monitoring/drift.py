@@ -216,6 +216,14 @@ class DriftThresholds:
     min_outcomes : int
         The performance rules (accuracy, Brier) fire only with at least this many outcomes in
         the window.
+    ks_rank_only : bool
+        When the tested columns include cross-sectional rank features (names ending in
+        ``_rank``), only those can breach and count towards ``ks_min_features``; the raw
+        features are still tested and reported but never breach. Raw levels (returns,
+        volatilities, oscillators, macro series) move with the market regime every month, while
+        the model ranks stocks within each day, so a shift of a raw level that leaves its rank
+        unchanged is not actionable (issue 17: 16 of 58 raw features flagged every day). With no
+        ``_rank`` column among the tested ones every column counts. False: every column counts.
     """
 
     ks: float = 0.15
@@ -224,6 +232,7 @@ class DriftThresholds:
     accuracy_floor: float = 0.48
     brier_ceiling: float = 0.26
     min_outcomes: int = 200
+    ks_rank_only: bool = True
 
     def rules(self) -> tuple[AlertRule, ...]:
         """The alert rules of these thresholds (names and metrics as in
@@ -241,7 +250,9 @@ class DriftReport:
     Attributes
     ----------
     feature_drift : DataFrame
-        :func:`ks_drift` of the monitored features.
+        :func:`ks_drift` of the tested features plus a bool column ``monitored`` (the feature can
+        raise the alert, :func:`monitored_features`); ``breached`` is True only for monitored
+        features with KS above the threshold.
     psi : float
         PSI of the current probabilities against the reference ones.
     performance : dict
@@ -335,6 +346,28 @@ def reference_sample(features: pd.DataFrame, probabilities: Any, columns: list[s
     return out
 
 
+def monitored_features(columns: Any, rank_only: bool = True) -> np.ndarray:
+    """Which tested features can raise the feature-drift alert (see
+    :attr:`DriftThresholds.ks_rank_only`).
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Tested feature names.
+    rank_only : bool
+        True: the ``*_rank`` columns when there is at least one, else all; False: all.
+
+    Returns
+    -------
+    ndarray of bool, one per column.
+    """
+    names = [str(c) for c in columns]
+    is_rank = np.array([c.endswith("_rank") for c in names], dtype=bool)
+    if not rank_only or not is_rank.any():
+        return np.ones(len(names), dtype=bool)
+    return is_rank
+
+
 def check_drift(reference: pd.DataFrame, current: pd.DataFrame, *, columns: list[str],
                 outcomes: pd.DataFrame | None = None, thresholds: DriftThresholds = DriftThresholds(),
                 window_days: int = 30, model: str = "") -> DriftReport:
@@ -359,7 +392,8 @@ def check_drift(reference: pd.DataFrame, current: pd.DataFrame, *, columns: list
     Returns
     -------
     DriftReport
-        Rules (each one alert): KS > ``ks`` on >= ``ks_min_features`` features -> warning,
+        Rules (each one alert): KS > ``ks`` on >= ``ks_min_features`` monitored features (by
+        default the ``*_rank`` ones when present, see :attr:`DriftThresholds.ks_rank_only`) -> warning,
         ``schedule_retraining``; PSI > ``psi`` -> critical, ``urgent_retraining``; rolling
         accuracy < ``accuracy_floor`` -> critical, urgent; rolling Brier > ``brier_ceiling`` ->
         warning, schedule. The performance rules need >= ``min_outcomes`` outcomes in the
@@ -377,6 +411,8 @@ def check_drift(reference: pd.DataFrame, current: pd.DataFrame, *, columns: list
             raise KeyError(f"check_drift: {name} has no 'probability' column")
     t = thresholds
     feature_drift = ks_drift(reference, current, columns, t.ks)
+    feature_drift["monitored"] = monitored_features(feature_drift["feature"], t.ks_rank_only)
+    feature_drift["breached"] = feature_drift["breached"] & feature_drift["monitored"]
     psi_value = psi(reference["probability"], current["probability"])
     performance: dict[str, Any] = {}
     if outcomes is not None and len(outcomes):
