@@ -114,8 +114,9 @@ class AlertRule:
 
 
 #: Default rules. The first four mirror :class:`vfr.monitoring.drift.DriftThresholds` defaults
-#: (metrics ``psi`` of the predicted probabilities, ``ks_breached_features`` = number of features
-#: with KS above its threshold, ``rolling_accuracy`` and ``brier`` of the trailing window); the
+#: (metrics ``psi`` of the predicted probabilities, ``ks_breached_features`` = number of monitored
+#: features, by default the model's ``*_rank`` features (``DriftThresholds.ks_rank_only``), with KS
+#: above its threshold, ``rolling_accuracy`` and ``brier`` of the trailing window); the
 #: last two watch the API (``api_error_rate`` = share of 5xx answers, ``api_p95_latency_ms``).
 DEFAULT_ALERT_RULES: tuple[AlertRule, ...] = (
     AlertRule("prediction_psi", "psi", ">", 0.2, "critical"),

@@ -20,7 +20,7 @@ import pandas as pd
 
 from vfr.backtest import BacktestConfig, run_backtest
 from vfr.data import MarketStore
-from vfr.data.tables import FEATURES
+from vfr.data.tables import FEATURES, PRICES
 from vfr.errors import StageError
 from vfr.metrics import deflated_sharpe_ratio, ic_by_date, ic_summary, parse_horizon
 from vfr.ml import TrainConfig, make_labels, train
@@ -70,6 +70,8 @@ def load_segment(store: MarketStore, segment: str, horizon: str = "1w") -> Resea
     """
     if segment not in SEGMENTS:
         raise StageError(f"research: unknown segment {segment!r}; expected one of {sorted(SEGMENTS)}")
+    if not store.has_table(PRICES):
+        raise StageError("research: the store has no prices; run `vfr data ingest` first")
     if not store.has_table(FEATURES):
         raise StageError("research: the store has no features; run `vfr features build` first")
     start, end = (pd.Timestamp(d) for d in SEGMENTS[segment])
