@@ -165,8 +165,8 @@ class TrainResult:
         return label_columns(self.config.horizon)[2]
 
 
-def fit_window(*, dataset: Dataset, labelled: Dataset, date_codes: np.ndarray, config: TrainConfig,
-               params: dict[str, Any], k: int, train_rows: tuple[int, int],
+def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray,
+               config: TrainConfig, params: dict[str, Any], k: int, train_rows: tuple[int, int],
                predict_rows: tuple[int, int]) -> np.ndarray | None:
     """Fit walk-forward window ``k`` and predict its block: one independent task.
 
@@ -179,6 +179,8 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, date_codes: np.ndarray, c
         Every row (labelled or not), sorted by date: the prediction rows.
     labelled : Dataset
         The labelled rows, sorted by date: the training rows.
+    y_train : ndarray of shape (len(labelled),)
+        Their target (:meth:`Dataset.target` of ``config``), computed once for every window.
     date_codes : ndarray of shape (len(labelled),)
         Date index of each labelled row (for thinning every ``config.date_stride``-th date).
     config : TrainConfig
@@ -199,7 +201,7 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, date_codes: np.ndarray, c
     """
     rows = np.arange(*train_rows)
     rows = rows[date_codes[rows] % config.date_stride == 0]
-    y = labelled.target(config.objective, rows, kind=config.target)
+    y = y_train[rows]
     p_lo, p_hi = predict_rows
     if not len(rows) or p_hi <= p_lo or (config.objective == "classification" and len(np.unique(y)) != 2):
         return None
@@ -258,7 +260,7 @@ def train_dataset(dataset: Dataset, config: TrainConfig, *, progress: Callable[[
     codes, uniq = labelled.date_codes()
 
     # 1. split fit with early stopping on validation; test untouched until scoring.
-    split = dataset.time_split(config.fractions, embargo=config.embargo)
+    split = labelled.time_split(config.fractions, embargo=config.embargo)
     seg = np.searchsorted(uniq, split.train[-1], side="right"), np.searchsorted(uniq, split.validation[0]), \
         np.searchsorted(uniq, split.validation[-1], side="right"), np.searchsorted(uniq, split.test[0])
     tr = (codes < seg[0]) & (codes % config.date_stride == 0)
@@ -288,8 +290,8 @@ def train_dataset(dataset: Dataset, config: TrainConfig, *, progress: Callable[[
     grid: list[dict[str, Any]] = [
         {"k": k, "train_rows": labelled.rows_between(w.train_start, w.train_end),
          "predict_rows": dataset.rows_between(w.predict_start, w.predict_end)} for k, w in enumerate(windows)]
-    shared: dict[str, Any] = {"dataset": dataset, "labelled": labelled, "date_codes": codes, "config": config,
-                              "params": refit}
+    shared: dict[str, Any] = {"dataset": dataset, "labelled": labelled, "y_train": y_all, "date_codes": codes,
+                              "config": config, "params": refit}
     if client is None:
         blocks = []
         for task in grid:
