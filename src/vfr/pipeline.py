@@ -76,7 +76,7 @@ def _console(console: Console | None) -> Console:
 
 def _require_features(store: MarketStore, stage: str) -> None:
     """Raise :class:`StageError` naming the first missing step when the store lacks prices or features."""
-    counts = store.table_counts()
+    counts = store.table_counts([tables.PRICES, FEATURES_TABLE])  # not every table: a COUNT(*) each
     if not counts.get(tables.PRICES):
         raise StageError(f"{stage}: the store has no prices; run `vfr data ingest` first")
     if not counts.get(FEATURES_TABLE):

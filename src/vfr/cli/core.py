@@ -219,9 +219,8 @@ def backtest_cmd(
                                  "long_short": long_short, "quantile": quantile, "sector_neutral": sector_neutral}
     if top_n is not None:
         overrides["top_n"] = top_n
-    # a construction flag not given keeps the settings' / config default
-    given = {"buffer_n": buffer_n, "max_sector_weight": max_sector_weight, "target_vol": target_vol}
-    overrides |= {k: v for k, v in given.items() if v is not None}
+    # a construction flag not given is None: the config's default (off)
+    overrides |= {"buffer_n": buffer_n, "max_sector_weight": max_sector_weight, "target_vol": target_vol}
     try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
         overrides["costs"] = CostModel.with_defaults(
             default_commission_bps=settings.commission_bps, default_slippage_bps=settings.slippage_bps,

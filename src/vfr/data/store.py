@@ -402,9 +402,9 @@ class MarketStore:
             con.execute(f"DROP TABLE IF EXISTS {_q(name)}")
         return True
 
-    def table_counts(self) -> dict[str, int]:
-        """Row count of every table in the store, by table name (sorted by name)."""
-        tables = self._tables()
+    def table_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        """Row count of every table in the store (or of those of ``names`` that exist), by table name."""
+        tables = self._tables() if names is None else [t for t in self._tables() if t in set(names)]
         if not tables:
             return {}
         q = " UNION ALL ".join(

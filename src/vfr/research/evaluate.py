@@ -22,7 +22,7 @@ from vfr.backtest import BacktestConfig, run_backtest
 from vfr.data import MarketStore
 from vfr.data.tables import FEATURES, PRICES
 from vfr.errors import StageError
-from vfr.metrics import deflated_sharpe_ratio, ic_by_date, ic_summary, parse_horizon
+from vfr.metrics import deflated_sharpe_ratio, ic_by_date, ic_summary, parse_horizon, sharpe_ratio
 from vfr.ml import TrainConfig, make_labels, train
 from vfr.research.trials import SEGMENTS, read_register, record_trial
 from vfr.scoring import GROUP_SIGNALS, SEED_GROUP_SIGNALS, Signal, classic_scores
@@ -57,11 +57,12 @@ class Evaluation:
     daily_ew: pd.Series = field(repr=False, default_factory=lambda: pd.Series(dtype=float))
 
 
-def load_segment(store: MarketStore, segment: str, horizon: str = "1w") -> ResearchData:
+def load_segment(store: MarketStore, segment: str) -> ResearchData:
     """Read what a segment may see: features and prices to its end, labels that ended by then.
 
-    Labels whose window (t, t+h] reaches past the segment's end are set to NaN, so nothing of
-    the following period leaks into an evaluation or a fit.
+    The labels are made from the prices cut at the segment's end, so a label whose window
+    (t, t+h] reaches past it is unknown (NaN): nothing of the following period leaks into an
+    evaluation or a fit.
 
     Raises
     ------
@@ -80,12 +81,6 @@ def load_segment(store: MarketStore, segment: str, horizon: str = "1w") -> Resea
     prices = store.read_prices()
     prices = prices[prices["date"] <= end].reset_index(drop=True)
     labels = make_labels(prices[["symbol", "date", "close"]], membership=store.read_membership())
-    h = parse_horizon(horizon)
-    dates = pd.DatetimeIndex(np.sort(prices["date"].unique()))
-    if len(dates) > h.days:
-        last_known = dates[-h.days - 1]  # the label of this date ends on the segment's last date
-        cols = [c for c in labels.columns if c.startswith("fwd_")]
-        labels.loc[labels["date"] > last_known, cols] = np.nan
     return ResearchData(features, labels, prices, segment, start, end)
 
 
@@ -128,26 +123,31 @@ def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str,
     active = (daily - ew_daily).dropna()
     net, ew = result.metrics["strategy_net"], result.metrics["equal_weight"]
     years = max(len(daily) / 252.0, 1e-9)
-    sr_daily = float(daily.mean() / daily.std(ddof=1)) if daily.std(ddof=1) > 0 else float("nan")
+    sr_daily = float(sharpe_ratio(daily))
     metrics = {"rank_ic": ic["mean"], "t_stat": ic["t_stat_nonoverlap"], "sharpe_net": net["sharpe_ratio"],
                "sharpe_daily": sr_daily, "ew_sharpe": ew["sharpe_ratio"], "cagr_net": net["cagr"],
                "annual_turnover": float(result.daily["turnover"].sum() / years)}
     earlier = [r for r in read_register(register) if r.segment == data.segment] \
-        if register is not None and Path(register).exists() else []
+        if register is not None else []
     n = len(earlier) + 1  # every registered trial of the segment counts, this one included
     # their daily Sharpe ratios (from the annualised one where only that was recorded) give the variance
     known = [_daily_sharpe(r.metrics) for r in earlier]
     all_sr = [x for x in known if x is not None] + [sr_daily]
     dsr = deflated_sharpe_ratio(daily.to_numpy(), n_trials=n,
-                                sr_variance=float(np.var(all_sr, ddof=1)) if len(all_sr) > 1 else 0.0)
+                                sr_variance=_sr_variance(all_sr))
     known_active = [x for x in (r.metrics.get("sharpe_active_daily") for r in earlier) if x is not None]
-    sr_active = float(active.mean() / active.std(ddof=1)) if active.std(ddof=1) > 0 else float("nan")
+    sr_active = float(sharpe_ratio(active))
     all_active = [*known_active, sr_active]
     dsr_active = deflated_sharpe_ratio(active.to_numpy(), n_trials=n,
-                                       sr_variance=float(np.var(all_active, ddof=1)) if len(all_active) > 1 else 0.0)
+                                       sr_variance=_sr_variance(all_active))
     metrics |= {"dsr": dsr.dsr, "dsr_n_trials": float(n), "sharpe_active": sr_active * np.sqrt(252.0),
                 "sharpe_active_daily": sr_active, "dsr_active": dsr_active.dsr}
     return Evaluation(candidate, data.segment, metrics, daily, ew_daily)
+
+
+def _sr_variance(sharpe_ratios: list[float]) -> float:
+    """Sample variance of the trials' Sharpe ratios (the DSR's V[SR]); 0 with fewer than two trials."""
+    return float(np.var(sharpe_ratios, ddof=1)) if len(sharpe_ratios) > 1 else 0.0
 
 
 def _daily_sharpe(metrics: Mapping[str, float | None]) -> float | None:
@@ -264,7 +264,7 @@ def results_markdown(register: Path, out_dir: Path | None = None) -> str:
             if matrix.shape[1] >= 1:
                 sr = [x for x in (m.get("sharpe_active_daily") for m in _segment_metrics(register, segment))
                       if x is not None and np.isfinite(x)]
-                var = float(np.var(sr, ddof=1)) if len(sr) > 1 else 0.0
+                var = _sr_variance(sr)
                 lines += [f"Deflated Sharpe ratio of each kept book's active return (net of costs minus the "
                           f"equal-weight universe) against all {n_all} trials of the segment (variance of their "
                           f"daily active Sharpe ratios {var:.2e}):", ""]
