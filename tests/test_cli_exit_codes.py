@@ -81,7 +81,7 @@ def test_a_store_held_by_another_process_exits_5_naming_it(tmp_path: Path) -> No
 
 
 def test_retrain_exits_5_when_another_retraining_holds_the_lock(tmp_path: Path) -> None:
-    from vfr.retraining import runs
+    from vfr.opsdb import runs
 
     home = tmp_path / "home"
     engine = sa.create_engine(Settings(home=home).resolved_serving_db_url)

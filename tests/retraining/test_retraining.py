@@ -17,9 +17,9 @@ from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.errors import StageError
 from vfr.ml import ModelRegistry, TrainConfig
+from vfr.opsdb import runs as run_log
 from vfr.pipeline import stage_features, stage_ingest
 from vfr.retraining import guard_violations, recent_runs, run_retraining
-from vfr.retraining import runs as run_log
 from vfr.retraining.retrain import fresh_rows
 
 SMALL = dict(max_rounds=30, train_window=252, retrain_every=126, date_stride=3, params={"min_data_in_leaf": 50},

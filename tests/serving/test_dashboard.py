@@ -6,7 +6,7 @@ the real :func:`vfr.pipeline.stage_backtest` writes ``backtest_equity``; a priva
 three versions of the session model (v2 champion); a real drift check (KS of early versus late
 features) saved with :func:`vfr.monitoring.save_drift_report` and its alert published through
 :class:`vfr.monitoring.AlertManager`; retraining runs recorded in the serving database with
-:func:`vfr.retraining.runs.start_run` / :func:`~vfr.retraining.runs.finish_run`.
+:func:`vfr.opsdb.runs.start_run` / :func:`~vfr.opsdb.runs.finish_run`.
 
 The page screenshot goes to ``test-artifacts/dashboard.png`` under the repository root (or
 ``$VFR_TEST_ARTIFACTS``). Browser tests skip when Playwright or ``/usr/bin/chromium`` is missing
@@ -32,9 +32,9 @@ from vfr.backtest import BacktestConfig
 from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.ml import ModelRegistry
+from vfr.opsdb import runs as retraining_runs
 from vfr.pipeline import stage_backtest
 from vfr.retraining import SCHEDULE, next_runs
-from vfr.retraining import runs as retraining_runs
 from vfr.serving import mint_token
 from vfr.serving.dashboard import (
     MAX_CURVE_POINTS,

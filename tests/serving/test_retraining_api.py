@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from tests.serving.conftest import Built, auth, client_for, make_settings
 from vfr.ml import ModelRegistry
+from vfr.opsdb import runs as run_log
 from vfr.retraining import daily_monitoring, drift_check, run_retraining
-from vfr.retraining import runs as run_log
 from vfr.retraining.jobs import CALENDAR_CYCLE_FEATURES
 from vfr.serving import ServingEngine
 

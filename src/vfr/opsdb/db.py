@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -100,6 +101,24 @@ def revision(engine: sa.Engine) -> str | None:
 def has_table(engine: sa.Engine, name: str) -> bool:
     """Whether table ``name`` exists (raises when the database is unreachable)."""
     return sa.inspect(engine).has_table(name)
+
+
+def insert_rows(engine: sa.Engine, table: sa.Table, rows: Sequence[dict[str, Any]], *, ignore: bool = False) -> int:
+    """Write ``rows`` into ``table`` in one transaction (all or none), migrating the database first.
+
+    ``ignore``: skip rows whose unique key is already there (:func:`insert_ignore`).
+
+    Returns
+    -------
+    int
+        Rows handed to the database (0 for an empty batch, which touches nothing).
+    """
+    if not rows:
+        return 0
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(insert_ignore(engine, table) if ignore else table.insert(), list(rows))
+    return len(rows)
 
 
 def insert_ignore(engine: sa.Engine, table: sa.Table) -> sa.Insert:

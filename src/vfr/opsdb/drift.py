@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from vfr.opsdb.db import ensure_schema
+from vfr.opsdb.db import ensure_schema, insert_rows
 from vfr.opsdb.schema import DRIFT
 
 #: Columns of a row of ``ml_drift`` (``id`` left out).
@@ -31,12 +31,7 @@ def insert_drift(engine: sa.Engine, rows: Sequence[dict[str, Any]]) -> int:
     int
         Rows written.
     """
-    if not rows:
-        return 0
-    ensure_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(DRIFT.insert(), list(rows))
-    return len(rows)
+    return insert_rows(engine, DRIFT, rows)
 
 
 def latest_drift(engine: sa.Engine, model_name: str | None = None) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from vfr.opsdb.db import ensure_schema, insert_ignore
+from vfr.opsdb.db import ensure_schema, insert_rows
 from vfr.opsdb.schema import OUTCOMES, PREDICTIONS
 
 #: Columns of a row of ``ml_predictions`` as :func:`insert_predictions` takes it.
@@ -54,12 +54,7 @@ def insert_predictions(engine: sa.Engine, rows: Sequence[dict[str, Any]]) -> int
     sqlalchemy.exc.SQLAlchemyError
         The database is unreachable or refused a row; nothing of the batch is written.
     """
-    if not rows:
-        return 0
-    ensure_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(insert_ignore(engine, PREDICTIONS), list(rows))
-    return len(rows)
+    return insert_rows(engine, PREDICTIONS, rows, ignore=True)
 
 
 def prediction_counts(engine: sa.Engine) -> dict[str, int]:
@@ -102,12 +97,7 @@ def insert_outcomes(engine: sa.Engine, rows: Sequence[dict[str, Any]]) -> int:
     int
         Rows handed to the database.
     """
-    if not rows:
-        return 0
-    ensure_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(insert_ignore(engine, OUTCOMES), list(rows))
-    return len(rows)
+    return insert_rows(engine, OUTCOMES, rows, ignore=True)
 
 
 def _day(value: date | str | pd.Timestamp) -> date:

@@ -15,6 +15,7 @@ Layers: retraining imports :mod:`vfr.opsdb` and :mod:`vfr.monitoring`, never :mo
 (the replay is handed its serving function).
 """
 
+from vfr.opsdb.runs import claim, recent_runs
 from vfr.retraining.jobs import (
     DriftCheck,
     collect_outcomes,
@@ -29,7 +30,6 @@ from vfr.retraining.retrain import (
     guard_violations,
     run_retraining,
 )
-from vfr.retraining.runs import claim, recent_runs
 from vfr.retraining.scheduler import SCHEDULE, JobSpec, build_scheduler, next_runs
 
 __all__ = ["GUARD_METRICS", "SCHEDULE", "DriftCheck", "JobSpec", "RetrainingDecision", "build_scheduler", "claim",

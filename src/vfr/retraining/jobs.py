@@ -24,8 +24,7 @@ from vfr.monitoring import (
     fill_outcomes,
     save_drift_report,
 )
-from vfr.opsdb import evaluated_outcomes, served_features
-from vfr.retraining import runs
+from vfr.opsdb import evaluated_outcomes, runs, served_features
 
 log = logging.getLogger(__name__)
 

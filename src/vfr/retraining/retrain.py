@@ -56,7 +56,7 @@ from vfr.ml import (
 from vfr.ml.quality import GateThresholds, gate_training_data
 from vfr.ml.tuning import score_predictions
 from vfr.monitoring.drift import json_safe
-from vfr.retraining import runs
+from vfr.opsdb import runs
 
 #: Metrics the guard protects (higher is better for each): ROC-AUC, directional accuracy,
 #: mean Rank IC and the top-decile Sharpe ratio, all on the fresh dates.

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from vfr.opsdb import (
     connect,
     insert_predictions,
     prediction_counts,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class PredictionLogger:
             seen.update(symbols[i] for i in new)
             if len(self._seen) > 10_000:
                 self._seen.pop(next(iter(self._seen)))
-        served = datetime.now(UTC).replace(tzinfo=None)
+        served = utcnow()
         new_syms = [symbols[i] for i in new]
         cols = [c for c in feature_columns if c in features.columns]
         feats = features.loc[features["symbol"].isin(new_syms), ["symbol", *cols]].set_index("symbol")
