@@ -104,7 +104,7 @@ def save_real_drift(engine, settings: Settings, db) -> tuple[pd.DataFrame, list]
         save_drift_report,
     )
 
-    model = engine.load_model(settings.model_name, engine.champion(settings.model_name))
+    model = engine.models.load(settings.model_name, engine.models.champion(settings.model_name))
     with MarketStore(settings.resolved_store_url) as store:
         features = store.read_table("features")
     latest = features["date"].max()

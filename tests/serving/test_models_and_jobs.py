@@ -18,7 +18,7 @@ from tests.serving.test_failures import own_registry
 from vfr.data import MarketStore
 from vfr.ml import make_labels
 from vfr.serving import ServingEngine, verify_token
-from vfr.serving.engine import bucket
+from vfr.serving.models import bucket
 
 
 def test_promote_and_rollback(built: Built, tmp_path: Path) -> None:

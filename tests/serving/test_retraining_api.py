@@ -96,7 +96,7 @@ def test_daily_job_logs_outcomes_drift_and_alerts_once(built: Built, tmp_path: P
     engine = ServingEngine(settings)
     try:
         for day in days:
-            engine.rank(date=day, include_ml=True, request_id=f"d{day:%d}")
+            engine.ranking.rank(date=day, include_ml=True, request_id=f"d{day:%d}")
         engine.predlog.flush()
     finally:
         engine.close()

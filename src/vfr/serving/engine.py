@@ -21,8 +21,8 @@ the classic answer: any failure (no model, unreadable artifact, missing features
 error, the ``ml_timeout_ms`` budget running out) yields the classic ranking with ``ml.status``
 saying what happened, after the previous model versions were tried.
 
-:class:`ServingEngine` keeps the methods its callers have always used (``rank``, ``analyze``,
-``predict``, ``champion``, ...) as one-line delegations to the services.
+:class:`ServingEngine` builds the services and holds them as ``features``, ``models``,
+``ranking`` and ``ops``; callers use the service they need (``engine.ranking.rank(...)``).
 """
 
 from __future__ import annotations
@@ -34,27 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vfr.config import HORIZONS, Settings
+from vfr.config import Settings
 from vfr.serving.cache import MemoryTTL, TTLCache
-from vfr.serving.errors import (
-    Conflict,
-    MLUnavailable,
-    NotFound,
-    StoreUnavailable,
-    public_reason,
-)
-from vfr.serving.features import FEATURES_TABLE, FeatureService
-from vfr.serving.models import (
-    TRAFFIC_TAG,
-    MLResult,
-    ModelService,
-    ModelSpecs,
-    bucket,
-    parse_models,
-)
+from vfr.serving.errors import public_reason
+from vfr.serving.features import FeatureService
+from vfr.serving.models import ModelService
 from vfr.serving.operations import OpsService
 from vfr.serving.predlog import PredictionLogger
-from vfr.serving.ranking import DISABLED, RankingService
+from vfr.serving.ranking import RankingService
 
 log = logging.getLogger(__name__)
 
@@ -177,102 +164,6 @@ class ServingEngine:
         """ML timing callbacks ``(event, model name, version, seconds)`` (see :data:`vfr.serving.models.MLObserver`)."""
         return self.models.observers
 
-    # -- delegations kept for callers of the single-class engine ------------------------------
-    @property
-    def registry(self):
-        """The model registry (:attr:`ModelService.registry`)."""
-        return self.models.registry
-
-    @property
-    def store(self):
-        """The market store (:attr:`FeatureService.store`)."""
-        return self.features.store
-
-    def ping_store(self) -> None:
-        """Raise :class:`StoreUnavailable` unless the market store answers."""
-        self.features.ping()
-
-    def latest_date(self) -> pd.Timestamp:
-        """Latest feature date (:meth:`FeatureService.latest_date`)."""
-        return self.features.latest_date()
-
-    def features_for(self, day: pd.Timestamp) -> pd.DataFrame:
-        """Features of ``day`` (:meth:`FeatureService.features_for`)."""
-        return self.features.features_for(day)
-
-    def universe(self) -> pd.DataFrame | None:
-        """The universe (:meth:`FeatureService.universe`)."""
-        return self.features.universe()
-
-    def champion(self, name: str) -> str | None:
-        """Champion version of ``name`` (:meth:`ModelService.champion`)."""
-        return self.models.champion(name)
-
-    def versions(self, name: str) -> list[dict[str, Any]]:
-        """Registered versions of ``name`` (:meth:`ModelService.versions`)."""
-        return self.models.versions(name)
-
-    def routing(self, name: str) -> tuple[str | None, float]:
-        """Challenger and its traffic share (:meth:`ModelService.routing`)."""
-        return self.models.routing(name)
-
-    def invalidate_models(self, name: str) -> None:
-        """Forget cached registry answers and rankings of ``name`` (:meth:`ModelService.invalidate`)."""
-        self.models.invalidate(name)
-
-    def load_model(self, name: str, version: str):
-        """A loaded model from the LRU (:meth:`ModelService.load`)."""
-        return self.models.load(name, version)
-
-    def loaded_models(self) -> list[dict[str, str]]:
-        """Models in the LRU (:meth:`ModelService.loaded`)."""
-        return self.models.loaded()
-
-    def run_ml(self, specs: ModelSpecs, day: pd.Timestamp, features: pd.DataFrame, horizon: str,
-               request_id: str) -> MLResult:
-        """The ML part of a request (:meth:`ModelService.run`)."""
-        return self.models.run(specs, day, features, horizon, request_id)
-
-    def rank(self, **kwargs: Any) -> dict[str, Any]:
-        """Selection (:meth:`RankingService.rank`)."""
-        return self.ranking.rank(**kwargs)
-
-    def analyze(self, **kwargs: Any) -> dict[str, Any]:
-        """Analysis with explanations (:meth:`RankingService.analyze`)."""
-        return self.ranking.analyze(**kwargs)
-
-    def predict(self, **kwargs: Any) -> dict[str, Any]:
-        """Raw probabilities (:meth:`RankingService.predict`)."""
-        return self.ranking.predict(**kwargs)
-
-    def model_summary(self, name: str) -> dict[str, Any]:
-        """One model's versions and routing (:meth:`ModelService.summary`)."""
-        return self.models.summary(name)
-
-    def models_summary(self) -> list[dict[str, Any]]:
-        """Every served model (:meth:`ModelService.summaries`)."""
-        return self.models.summaries()
-
-    def promote(self, name: str, version: str) -> dict[str, Any]:
-        """Make ``version`` the champion (:meth:`ModelService.promote`)."""
-        return self.models.promote(name, version)
-
-    def rollback(self, name: str) -> dict[str, Any]:
-        """Give the champion alias back (:meth:`ModelService.rollback`)."""
-        return self.models.rollback(name)
-
-    def set_traffic(self, name: str, version: str, share: float) -> dict[str, Any]:
-        """Route traffic to a challenger (:meth:`ModelService.set_traffic`)."""
-        return self.models.set_traffic(name, version, share)
-
-    def data_sources(self) -> dict[str, Any]:
-        """Store inventory, cache and prediction log (:meth:`OpsService.data_sources`)."""
-        return self.ops.data_sources()
-
-    def fill_outcomes(self) -> int:
-        """Fill ``ml_outcomes`` (:meth:`OpsService.fill_outcomes`)."""
-        return self.ops.fill_outcomes()
-
 
 def serve_day(settings: Settings, day: pd.Timestamp, request_id: str) -> tuple[int, str | None]:
     """Serve the whole universe with ML on ``day`` as the API would, with a fresh engine, and write
@@ -293,6 +184,4 @@ def serve_day(settings: Settings, day: pd.Timestamp, request_id: str) -> tuple[i
         engine.close()
 
 
-__all__ = ["DISABLED", "FEATURES_TABLE", "HORIZONS", "TRAFFIC_TAG", "Conflict", "LatencyRecorder", "MLResult",
-           "MLUnavailable", "NotFound", "ServingEngine", "StoreUnavailable", "bucket", "parse_models",
-           "public_reason", "serve_day"]
+__all__ = ["LatencyRecorder", "ServingEngine", "serve_day"]
