@@ -276,7 +276,6 @@ class AlertManager:
         self.engine = engine
         self.sinks = list(sinks)
         self.dedup_window_s = float(dedup_window_s)
-        self._migrated = False
 
     @classmethod
     def from_settings(cls, settings: Any, engine: sa.Engine) -> AlertManager:
@@ -299,9 +298,7 @@ class AlertManager:
         list of Alert
             The alerts delivered by this call (to at least one sink).
         """
-        if not self._migrated:
-            ensure_schema(self.engine)
-            self._migrated = True
+        ensure_schema(self.engine)  # migrates once per engine (vfr.opsdb remembers)
         now = utcnow() if now is None else _naive_utc(now)
         delivered = []
         for alert in alerts:
