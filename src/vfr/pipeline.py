@@ -41,7 +41,7 @@ from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro, 
 from vfr.data.fundamentals import FRED_MD_SERIES
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.distributed.cluster import dask_client
-from vfr.errors import DataValidationError, StageError, UsageError
+from vfr.errors import StageError, UsageError
 from vfr.features import build_all_features
 from vfr.ml import (
     ModelRegistry,
@@ -121,10 +121,6 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
         frames[tables.EARNINGS] = read_earnings(earnings)
     if macro is not None:
         data = read_macro(macro)
-        missing = [c for c in FRED_MD_SERIES if c not in data.fred_md.columns]
-        if missing:
-            raise DataValidationError(f"FRED-MD lacks the series {', '.join(missing)} the macro features use",
-                                      source=str(Path(macro) / "fred_md.parquet"), column=", ".join(missing))
         frames[tables.MACRO_FRED_MD] = data.fred_md[["month", *FRED_MD_SERIES]]
         for key in ("vix", "gdp"):
             if getattr(data, key) is not None:

@@ -213,11 +213,22 @@ def read_gdp(path: str | Path) -> pd.DataFrame:
 def read_macro(folder: str | Path) -> MacroData:
     """Read ``fred_md.parquet``, ``vix_daily.parquet`` and ``gdp_quarterly.parquet`` of a folder.
 
-    VIX and GDP are optional (``None`` when their file is absent); FRED-MD is required.
+    VIX and GDP are optional (``None`` when their file is absent); FRED-MD is required, with
+    every series of :data:`FRED_MD_SERIES`.
+
+    Raises
+    ------
+    DataValidationError
+        If FRED-MD lacks one of :data:`FRED_MD_SERIES` (or a file is unreadable), naming the file.
     """
     folder = Path(folder)
     vix = folder / "vix_daily.parquet"
     gdp = folder / "gdp_quarterly.parquet"
-    return MacroData(fred_md=read_fred_md(folder / "fred_md.parquet"),
+    fred_md = read_fred_md(folder / "fred_md.parquet")
+    missing = [c for c in FRED_MD_SERIES if c not in fred_md.columns]
+    if missing:
+        raise DataValidationError(f"FRED-MD lacks the series {', '.join(missing)} the macro features use",
+                                  source=str(folder / "fred_md.parquet"), column=", ".join(missing))
+    return MacroData(fred_md=fred_md,
                      vix=read_vix(vix) if vix.exists() else None,
                      gdp=read_gdp(gdp) if gdp.exists() else None)
