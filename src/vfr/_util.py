@@ -2,6 +2,7 @@
 
 - :func:`json_safe`: a JSON-serialisable copy of a value built from numpy, pandas and Python
   objects (metadata, lineage, reports).
+- :func:`markdown_table`: a DataFrame as a Markdown table (reports).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["json_safe"]
+__all__ = ["json_safe", "markdown_table"]
 
 
 def json_safe(value: Any, *, where: str | None = None) -> Any:
@@ -65,3 +66,22 @@ def json_safe(value: Any, *, where: str | None = None) -> Any:
     if where is not None:
         raise TypeError(f"{where}: value of type {type(value).__name__} cannot be stored as JSON")
     return str(value)
+
+
+def markdown_table(frame: Any, *, digits: int = 4, index: bool = False) -> str:
+    """A pandas DataFrame as a GitHub Markdown table (no ``tabulate`` dependency).
+
+    Floats are written with ``digits`` decimals, NaN as an empty cell; with ``index`` the
+    index becomes the first column.
+    """
+    df = frame.reset_index() if index else frame
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

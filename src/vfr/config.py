@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         default=None, description="MLflow tracking/registry URI; default sqlite:///<home>/mlflow.db"
     )
     model_name: str = Field(default="vfr-lgbm-direction", description="Registered model name in MLflow.")
+    earnings_model_name: str = Field(
+        default="vfr-early-signal",
+        description="Registered model name of the early-signal earnings model (`vfr earnings train`).")
+    earnings_lead_days: int = Field(
+        default=7, ge=1, le=60, description="Early signal: trading days between the as-of date and the report.")
+    earnings_label_threshold: float = Field(
+        default=20.0, description="Early signal: the label is an EPS surprise above this many percent.")
     horizon: str = Field(default="1w", description="Default label horizon: one of 1d, 1w, 1m.")
     top_n: int = Field(default=20, ge=1, description="Stocks held by the top-N selection and backtest.")
     commission_bps: float = Field(default=5.0, ge=0, description="Commission per unit traded, basis points.")
@@ -85,6 +92,19 @@ class Settings(BaseSettings):
         if name not in HORIZONS:
             raise ValueError(f"horizon must be one of {sorted(HORIZONS)} (or their days, e.g. '5d'), got {v!r}")
         return name
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        """Each an IP address or CIDR network (``10.0.0.0/8``)."""
+        import ipaddress
+
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"api_trusted_proxies: {item!r} is not an IP address or network") from exc
+        return [item.strip() for item in v]
 
     # -- derived values (computed, never stored) ---------------------------------------
     @property
@@ -132,9 +152,20 @@ class Settings(BaseSettings):
     cache_prefix: str = Field(default="vfr", description="Prefix of every Redis key written by the API.")
     serving_db_url: str | None = Field(default=None, description="SQLAlchemy URL of the prediction log "
                                        "(ml_predictions, ml_outcomes); default sqlite:///<home>/serving.db.")
-    jwt_secret: str | None = Field(default=None, description="HS256 secret, or RS256 PEM private key (or path).")
-    jwt_public_key: str | None = Field(default=None, description="RS256 PEM public key (or path) for verification.")
+    jwt_secret: str | None = Field(default=None, description="HS256 secret (at least 32 bytes), or the RS256 PEM "
+                                   "private key; taken as given, never read from a file (see jwt_secret_file).")
+    jwt_secret_file: Path | None = Field(default=None, description="File holding the HS256 secret or RS256 private "
+                                         "key (used when jwt_secret is unset).")
+    jwt_public_key: str | None = Field(default=None, description="RS256 PEM public key for verification.")
+    jwt_public_key_file: Path | None = Field(default=None, description="File holding the RS256 PEM public key "
+                                             "(used when jwt_public_key is unset).")
     jwt_algorithm: str = Field(default="HS256", pattern="^(HS256|RS256)$", description="JWT algorithm.")
+    jwt_max_lifetime_days: float = Field(default=90.0, gt=0, description="Tokens must carry exp; tokens valid "
+                                         "for longer than this (exp - iat) are refused, and none are minted.")
+    api_max_body_bytes: int = Field(default=1_048_576, ge=0, description="Largest request body the API reads "
+                                    "(Content-Length or streamed bytes); larger ones get 413 (0 = no limit).")
+    api_trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or CIDR networks of "
+                                           "reverse proxies whose X-Forwarded-For is honoured (empty = none).")
     rate_limit_anonymous: str = Field(default="30/minute", description="Rate limit without a token (per IP).")
     rate_limit_free: str = Field(default="60/minute", description="Rate limit of the free tier (per user).")
     rate_limit_pro: str = Field(default="600/minute", description="Rate limit of the pro tier (per user).")
@@ -160,6 +191,9 @@ class Settings(BaseSettings):
     service_alert_interval_s: float = Field(default=60.0, ge=0, description="How often the API checks its own "
                                             "error rate and p95 latency against the alert rules (0 = never).")
     scheduler_timezone: str = Field(default="America/New_York", description="Time zone of the job schedule.")
+    retrain_lock_ttl_s: float = Field(default=120.0, gt=0, description="The retraining lock is a lease: its "
+                                      "holder refreshes it every ttl/4 s; one not refreshed for this long (or whose "
+                                      "holder process on this host is gone) is taken over.")
 
     # -- data quality gates (vfr.ml.quality; issue 12) -------------------------------------
     gate_completeness_warning: float = Field(default=0.95, ge=0, le=1, description="Warn when a feature's "

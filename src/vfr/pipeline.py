@@ -146,12 +146,14 @@ def _stored_inputs(store: MarketStore) -> dict[str, Any]:
     return inputs
 
 
-def stage_features(settings: Settings, console: Console | None = None) -> int:
+def stage_features(settings: Settings, console: Console | None = None, *, alpha158: bool = False) -> int:
     """Build every factor group the store has inputs for and replace the features table.
 
     Technical features need only prices; fundamental features need stored earnings
     (`vfr data ingest-fundamentals --earnings`), macro features the macro series
-    (`--macro`), sector-relative strength the universe. Returns the rows written.
+    (`--macro`), sector-relative strength the universe. ``alpha158=True`` adds the opt-in
+    group ``alpha158`` (Qlib's Alpha158 factors, :mod:`vfr.features.alpha158`). Returns the
+    rows written.
     """
     console = _console(console)
     with MarketStore.from_settings(settings) as store:
@@ -164,7 +166,8 @@ def stage_features(settings: Settings, console: Console | None = None) -> int:
         inputs["membership"] = store.read_membership()
         with _progress(console) as progress:
             task = progress.add_task("features", total=int(prices["symbol"].nunique()))
-            features = build_all_features(prices, progress=lambda n: progress.advance(task, n), **inputs)
+            features = build_all_features(prices, progress=lambda n: progress.advance(task, n),
+                                          alpha158=alpha158, **inputs)
         groups = ", ".join(features.attrs.get("groups_present", ["technical"]))
         console.print(f"  feature groups: {groups}")
         if inputs["membership"] is not None:

@@ -175,7 +175,7 @@ def test_fallback_chain_answers_in_each_failure(models):
     # 1) serving model fails -> previous version
     chain = EarlySignalPredictor([v2, v1])
     out = chain.predict(rows)
-    assert (out["source"] == "model:v1").all()
+    assert (out["source"] == "model:v1").all() and (out["fallback_level"] == 1).all()
     assert out["reason"].str.contains("model:v2 failed: KeyError").all()
     # 2) every model declines (features missing) -> rule on the last surprise
     feats = [c for c in model_feature_columns()]
@@ -185,14 +185,20 @@ def test_fallback_chain_answers_in_each_failure(models):
     out = chain.predict(blank)
     assert (out["source"] == "rule").all()
     assert list(out["prediction"]) == [True, False, True, False]
-    assert (out["confidence"] == 0.1).all() and out["probability"].isna().all()
+    assert (out["confidence_level"] == "LOW").all() and (out["fallback_level"] == 2).all()
+    assert list(out["probability"]) == [0.7, pytest.approx(0.3), 0.7, pytest.approx(0.3)]
     assert out["reason"].str.contains("model:v1 declined").all()
+    # 2b) more than 10% of the inputs missing is a failure, not a guess: 4 of 30 features blank
+    some = rows.copy()
+    some[feats[:4]] = np.nan
+    out = chain.predict(some)
+    assert (out["source"] != "model:v1").all() and out["reason"].str.contains("features missing").all()
     # 3) nothing known -> explicit null with the reason
     blank["last_surprise_pct"] = np.nan
     out = chain.predict(blank)
     assert (out["source"] == "none").all() and out["prediction"].isna().all()
     assert out["reason"].str.contains("rule declined: no past surprise known").all()
-    assert (out["confidence"] == 0).all()
+    assert (out["confidence"] == 0).all() and out["error"].all() and (out["fallback_level"] == 3).all()
     # 4) no model at all -> rule, saying so
     out = EarlySignalPredictor([]).predict(rows)
     assert set(out["source"]) <= {"rule", "none"}

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from vfr import opsdb
 
-HEAD = "0003"
+HEAD = "0005"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -174,3 +175,82 @@ def test_lower_layers_never_import_serving(package: str, forbidden: tuple[str, .
     assert package in loaded
     bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in forbidden)]
     assert not bad, f"importing {package} loads {bad}"
+
+
+_HOLDER = """
+import sys, time
+from vfr import opsdb
+db = opsdb.connect(sys.argv[1])
+run = opsdb.start_run(db, trigger="test", model_name="m", champion_before=None)
+with opsdb.exclusive(db, "retrain", ttl_s=3600, run_id=run) as got:
+    print("held" if got else "busy", run, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_lease_whose_holder_process_died_is_taken_over_and_its_run_failed(db: sa.Engine) -> None:
+    url = db.url.render_as_string(hide_password=False)
+    child = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdout=subprocess.PIPE, text=True)
+    try:
+        state, run = child.stdout.readline().split()  # type: ignore[union-attr]
+        assert state == "held"
+        # a live holder (an hour-long lease, a running process) keeps it
+        assert opsdb.is_running(db, ttl_s=3600)
+        with opsdb.exclusive(db, "retrain", ttl_s=3600) as got:
+            assert not got
+        assert opsdb.holder(db)["owner"] == f"{socket.gethostname()}:{child.pid}"
+    finally:
+        child.kill()  # the retraining process crashes: no release, no finish_run
+        child.wait(30)
+    assert opsdb.holder(db) is not None  # the row outlives its holder...
+    assert not opsdb.is_running(db, ttl_s=3600)  # ...but does not count as a running retraining
+    with opsdb.exclusive(db, "retrain", ttl_s=3600) as got:  # long before the lease would expire
+        assert got and opsdb.holder(db)["owner"] == opsdb.owner_id()
+    [row] = opsdb.run_rows(opsdb.recent_runs(db, model_name="m"))
+    assert row["id"] == int(run) and row["status"] == "failed" and row["finished_at"] is not None
+    assert row["reason"] == f"holder died: process {child.pid} on {socket.gethostname()} is gone"
+    assert opsdb.holder(db) is None
+
+
+def test_a_lease_without_heartbeat_is_taken_over_and_a_beating_one_is_not(db: sa.Engine) -> None:
+    opsdb.ensure_schema(db)
+    run = opsdb.start_run(db, trigger="test", model_name="m", champion_before=None)
+    old = opsdb.utcnow() - timedelta(minutes=10)
+    lease = {"job_id": "retrain", "run_key": opsdb.ACTIVE, "owner": "another-host:4242", "acquired_at": old,
+             "run_id": run}
+    with db.begin() as conn:  # a holder on another machine, alive 10 minutes ago, beating until 3 s ago
+        conn.execute(opsdb.LOCKS.insert().values(**lease, heartbeat_at=opsdb.utcnow() - timedelta(seconds=3)))
+    assert opsdb.is_running(db, ttl_s=120)
+    with opsdb.exclusive(db, "retrain", ttl_s=120) as got:
+        assert not got  # its heartbeat is fresh: not taken over, however old the lock
+    assert opsdb.recent_runs(db, model_name="m")["status"].tolist() == ["running"]
+    with db.begin() as conn:  # its last heartbeat is now 10 minutes old
+        conn.execute(opsdb.LOCKS.update().values(heartbeat_at=old))
+    assert not opsdb.is_running(db, ttl_s=120)
+    with opsdb.exclusive(db, "retrain", ttl_s=120) as got:
+        assert got
+    [row] = opsdb.run_rows(opsdb.recent_runs(db, model_name="m"))
+    assert row["status"] == "failed" and row["reason"].startswith("holder died: no heartbeat from another-host:4242")
+
+    # a holder's heartbeat keeps its lease alive well past the lease time
+    with opsdb.exclusive(db, "retrain", ttl_s=0.6, heartbeat_s=0.1) as got:
+        assert got
+        first = opsdb.holder(db)["heartbeat_at"]
+        time.sleep(1.5)
+        assert opsdb.holder(db)["heartbeat_at"] > first and opsdb.is_running(db, ttl_s=0.6)
+        with opsdb.exclusive(db, "retrain", ttl_s=0.6) as again:
+            assert not again
+    assert opsdb.holder(db) is None
+
+
+def test_runs_without_a_report_yet_read_back(db: sa.Engine) -> None:
+    """A running run (no report) beside a finished one: the report column reads as {} (not NaN)."""
+    running = opsdb.start_run(db, trigger="api", model_name="m", champion_before=None)
+    done = opsdb.start_run(db, trigger="api", model_name="m", champion_before="1")
+    opsdb.finish_run(db, done, status="kept", reason="no better", report={"n": 1})
+    runs = opsdb.recent_runs(db, model_name="m")
+    assert runs["report"].tolist() == [{"n": 1}, {}]
+    rows = opsdb.run_rows(runs)
+    assert [r["id"] for r in rows] == [done, running]
+    assert rows[1]["finished_at"] is None and rows[1]["reason"] is None and rows[1]["champion_before"] is None
+    json.dumps(rows, default=str, allow_nan=False)  # what the API answers: valid JSON

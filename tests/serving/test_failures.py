@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PG_URL
+from tests.opsdb.test_opsdb import HEAD as OPSDB_HEAD
 from tests.serving.conftest import REDIS_URL, Built, TcpProxy, auth, client_for, make_settings, pg_target
 from vfr.config import Settings
 from vfr.data import MarketStore
@@ -191,7 +192,7 @@ def test_postgresql_as_market_store_and_prediction_log(built: Built, tmp_path: P
         rows = conn.exec_driver_sql("SELECT symbol, model_version, horizon, predicted_class, probability, "
                                     "confidence_level, features FROM ml_predictions ORDER BY probability").all()
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert version == "0003"  # prediction log, monitoring (drift, alerts), retraining runs and locks
+    assert version == OPSDB_HEAD  # migrated to the latest revision (the one place it is named)
     assert {r.symbol for r in rows} == {r["symbol"] for r in body["results"]}
     assert all(r.model_version == built.champion and r.horizon == "1w" for r in rows)
     assert all(r.predicted_class == int(r.probability >= 0.5) for r in rows)

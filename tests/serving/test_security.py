@@ -134,13 +134,19 @@ def test_rs256_tokens(built: Built, tmp_path) -> None:
     public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                           serialization.PublicFormat.SubjectPublicKeyInfo))
     settings = make_settings(built, tmp_path, jwt_algorithm="RS256", jwt_secret=private,
-                             jwt_public_key=str(public_path))
+                             jwt_public_key_file=public_path)  # a key file is named explicitly
     token = mint_token(settings, "dana", "admin", days=1)
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     assert verify_token(settings, token).tier == "admin"
     hs = mint_token(make_settings(built, tmp_path), "eve", "admin", days=1)
     with pytest.raises(AuthError):
         verify_token(settings, hs)  # an HS256 token is refused by an RS256 server
+    as_text = make_settings(built, tmp_path, jwt_algorithm="RS256", jwt_secret=private,
+                            jwt_public_key=public_path.read_text())
+    assert verify_token(as_text, token).user == "dana"
+    with pytest.raises(AuthError):  # a path in jwt_public_key is not read as the key
+        verify_token(make_settings(built, tmp_path, jwt_algorithm="RS256", jwt_secret=private,
+                                   jwt_public_key=str(public_path)), token)
     with client_for(settings) as client:
         assert client.get("/api/ml/models", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert client.get("/api/ml/models", headers={"Authorization": f"Bearer {hs}"}).status_code == 401

@@ -7,11 +7,12 @@ module and is mounted here. Exit codes and error lines: :mod:`vfr.cli.exitcodes`
 
 from __future__ import annotations
 
-from vfr.cli import models, ops, research, risk, serve
+from vfr.cli import earnings, models, ops, research, risk, serve
 from vfr.cli.core import app
 
 app.add_typer(models.app, name="models")
 app.add_typer(risk.app, name="risk")
+app.add_typer(earnings.app, name="earnings")
 app.add_typer(research.app, name="research")
 app.add_typer(serve.serve_app, name="serve")
 app.add_typer(serve.auth_app, name="auth")
@@ -40,10 +41,11 @@ def main() -> None:
     import os
     import sys
 
+    from vfr.cli.common import run_app
+
     try:
-        app()
-        code = 0
-    except SystemExit as exc:  # Typer always exits through SystemExit
+        code = run_app(app)  # Click's usage errors too are one `error:` line
+    except SystemExit as exc:  # a command that called sys.exit
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # noqa: BLE001 - anything a command did not handle: one line, its code
         from vfr.cli.common import report_exception

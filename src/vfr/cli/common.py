@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import pandas as pd
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError as PydanticSettingsError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from vfr.cli.exitcodes import ExitCode, debug_enabled, explain, one_line, settings_error
-from vfr.config import Settings, get_settings
+
+if TYPE_CHECKING:  # imported inside the functions: `vfr --help` loads neither pandas nor pydantic (issue 18)
+    import pandas as pd
+
+    from vfr.config import Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -34,6 +35,11 @@ def make_settings(home: Path | None, **overrides: object) -> Settings:
     A bad value ends the command: exit 2 naming the option when it came from the command line
     (``overrides``), exit 4 naming the ``VFR_*`` variable otherwise.
     """
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError as PydanticSettingsError
+
+    from vfr.config import get_settings
+
     extra = {k: v for k, v in overrides.items() if v is not None}
     if home:
         extra["home"] = home
@@ -46,6 +52,31 @@ def make_settings(home: Path | None, **overrides: object) -> Settings:
 def print_error(reason: str) -> None:
     """``error: <reason>`` on stderr, on one line (never wrapped, no markup interpreted)."""
     err.print(Text.assemble(("error:", "bold red"), " ", one_line(reason)), soft_wrap=True, highlight=False)
+
+
+def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run ``app`` on ``args`` (default ``sys.argv[1:]``) and return its exit code.
+
+    Click's own usage errors (an unknown option or command, a value of the wrong type, a
+    missing argument) are one ``error:`` line naming the command's ``--help``, exit 2, like
+    the errors of :func:`fail`; no boxed panel.
+    """
+    try:
+        rv = app(args, standalone_mode=False)
+    except Exception as exc:  # Click's exceptions, recognised by class name (Typer vendors Click)
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # the help was printed
+            return int(ExitCode.USAGE)
+        if "Abort" in kinds:
+            print_error("aborted")
+            return int(ExitCode.FAILED)
+        if "ClickException" not in kinds:
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if "UsageError" in kinds and ctx is not None else ""
+        print_error(f"{exc.format_message().rstrip('.')}{hint}")  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    return rv if isinstance(rv, int) else int(ExitCode.OK)
 
 
 def report_exception(exc: BaseException, *, report: Path | str | None = None,
@@ -87,6 +118,8 @@ def fail(exc: BaseException | str, code: int | None = None, *, report: Path | st
 
 def rich_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:
     """A Rich table of a DataFrame, floats formatted with ``floats``."""
+    import pandas as pd
+
     table = Table(title=title, show_lines=False)
     for col in df.columns:
         table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from vfr.cli.common import HomeOpt, err, out
@@ -13,6 +12,9 @@ from vfr.cli.common import fail as _fail
 from vfr.cli.common import make_settings as _settings
 from vfr.cli.common import rich_table as _table
 from vfr.errors import UsageError, VFRError
+
+if TYPE_CHECKING:  # pandas is imported inside the commands: `vfr --help` stays light (issue 18)
+    import pandas as pd
 
 UNIVERSE_HELP = ("Repeatable. A constituents csv (Symbol, Name, Sector: names and sectors; a static list unless "
                  "a point-in-time source is also given), a csv of symbol,start_date,end_date, or "
@@ -26,6 +28,56 @@ pipeline_app = typer.Typer(help="The whole pipeline on your own data.", no_args_
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
+
+#: Levels of the global ``--log-level`` option (and of ``VFR_LOG_LEVEL``).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_LEVEL_ENV = "VFR_LOG_LEVEL"
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: print ``vfr <version>`` (the installed distribution's) and exit 0."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("vfr")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        from vfr import __version__ as number
+    typer.echo(f"vfr {number}")
+    raise typer.Exit()
+
+
+def configure_logging(level: str | None) -> None:
+    """Send log records of ``level`` and above to stderr (``None``: ``$VFR_LOG_LEVEL``, else leave
+    Python's default, warnings and errors only). A bad level ends the command with one line:
+    exit 2 naming ``--log-level``, or 4 naming ``VFR_LOG_LEVEL``."""
+    import logging
+    import os
+
+    from vfr.errors import SettingsError
+
+    raw = level if level is not None else os.environ.get(LOG_LEVEL_ENV, "")
+    if level is None and not raw.strip():
+        return
+    name = raw.strip().lower()
+    if name not in LOG_LEVELS:
+        expected = f"expected one of {', '.join(LOG_LEVELS)}"
+        _fail(UsageError(f"--log-level {raw!r} is invalid: {expected}") if level is not None
+              else SettingsError(f"{LOG_LEVEL_ENV}={raw!r} is invalid: {expected}"))
+    logging.basicConfig(level=name.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+@app.callback()
+def global_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print 'vfr <version>' and exit.")] = False,
+    log_level: Annotated[str | None, typer.Option(
+        "--log-level", metavar="LEVEL", help=f"Log records shown on stderr: {', '.join(LOG_LEVELS)} "
+        f"(default ${LOG_LEVEL_ENV}, else warnings and errors).")] = None,
+) -> None:
+    configure_logging(log_level)
+
 
 @app.command()
 def demo(home: HomeOpt = None) -> None:

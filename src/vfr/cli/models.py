@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from vfr.cli.common import HomeOpt, fail, make_settings, out, rich_table
@@ -27,6 +26,8 @@ def _registry(home, name):
 @app.command("list")
 def models_list(name: NameOpt = None, home: HomeOpt = None) -> None:
     """Registered versions of the model and which one is champion / challenger."""
+    import pandas as pd
+
     registry, name, settings = _registry(home, name)
     versions = registry.versions(name)
     if not versions:
@@ -45,6 +46,8 @@ def models_list(name: NameOpt = None, home: HomeOpt = None) -> None:
 def models_show(version: Annotated[str | None, typer.Argument(help="Version (default: champion).")] = None,
                 name: NameOpt = None, home: HomeOpt = None) -> None:
     """Metadata, checks and metrics of one version (loads it: verifies SHA-256 and features)."""
+    import pandas as pd
+
     registry, name, _ = _registry(home, name)
     try:
         loaded = registry.load(name, version)
@@ -115,6 +118,8 @@ def models_compare(leaderboard: Annotated[Path | None, typer.Option(
         "--leaderboard", help="Show a leaderboard CSV (e.g. from benchmarks/leaderboard.py) instead.")] = None,
         name: NameOpt = None, home: HomeOpt = None) -> None:
     """Leaderboard: registered versions' walk-forward metrics and the deploy-rule decision vs the champion."""
+    import pandas as pd
+
     from vfr.ml.deploy import registry_leaderboard, rules_table
 
     if leaderboard is not None:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
@@ -37,6 +36,8 @@ def retrain(
     fresh dates), 5 when another retraining holds the lock, 6 when a data-quality gate blocked
     it, 1 when it failed (see ``vfr.cli.exitcodes``).
     """
+    import pandas as pd
+
     from vfr.retraining import run_retraining
 
     settings = make_settings(home)
@@ -129,6 +130,8 @@ def scheduler_run(home: HomeOpt = None) -> None:
 @scheduler_app.command("jobs")
 def scheduler_jobs(home: HomeOpt = None) -> None:
     """The scheduled jobs and their next run times."""
+    import pandas as pd
+
     from vfr.retraining import next_runs
 
     out.print(rich_table(pd.DataFrame(next_runs(make_settings(home))), "Schedule"))

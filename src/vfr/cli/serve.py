@@ -32,17 +32,18 @@ def serve(
     if log_level not in LOG_LEVELS:
         fail(UsageError(f"--log-level {log_level!r} is invalid: expected one of {', '.join(LOG_LEVELS)}"))
     settings = make_settings(home)
-    if not settings.jwt_secret:
-        err.print("[yellow]warning:[/] VFR_JWT_SECRET is not set: /api/ml/* and /api/admin/* will refuse every "
-                  "token", soft_wrap=True)
+    if not (settings.jwt_secret or settings.jwt_secret_file):
+        err.print("[yellow]warning:[/] neither VFR_JWT_SECRET nor VFR_JWT_SECRET_FILE is set: /api/ml/* and "
+                  "/api/admin/* will refuse every token", soft_wrap=True)
+    # the app decides which X-Forwarded-For to trust (VFR_API_TRUSTED_PROXIES), not uvicorn
     if workers > 1:
         import os
 
         os.environ["VFR_HOME"] = str(settings.home)
         uvicorn.run("vfr.serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+                    log_level=log_level, proxy_headers=False)
     else:
-        uvicorn.run(create_app(settings, warm=True), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings, warm=True), host=host, port=port, log_level=log_level, proxy_headers=False)
 
 
 @auth_app.command("token")

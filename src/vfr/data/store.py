@@ -265,9 +265,13 @@ class MarketStore:
     row per (symbol, date)), ``securities`` (symbol, name, sector), ``universe_membership``
     and any derived table written with :meth:`replace_table`. Table names are letters, digits
     and underscore and are stored lower case. Use as a context manager or call :meth:`close`.
+
+    A DuckDB store that wrote publishes a read-only snapshot when it is closed
+    (:mod:`vfr.data.snapshot`); long-running readers open that with :meth:`reader`, so they
+    never hold the file writers need.
     """
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, **engine_kwargs: Any) -> None:
         parsed = sa.engine.make_url(url)
         self.url = url
         #: the URL with any password masked (for logs, lineage records and messages)
@@ -275,12 +279,22 @@ class MarketStore:
         self.backend = parsed.get_backend_name()
         if self.backend not in ("duckdb", "postgresql"):
             raise ValueError(f"unsupported store backend {self.backend!r} (use duckdb or postgresql)")
+        self.read_only = read_only
+        #: the DuckDB file (None for PostgreSQL and in-memory DuckDB)
+        self.db_file: Path | None = None
+        #: the snapshot a :meth:`reader` store reads (None otherwise)
+        self.snapshot: Path | None = None
+        self._dirty = False
         if self.backend == "duckdb":
             db = parsed.database or ":memory:"
             if db == ":memory:":
                 engine_kwargs.setdefault("poolclass", sa.pool.StaticPool)
             else:
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                self.db_file = Path(db).expanduser()
+                if not read_only:
+                    self.db_file.parent.mkdir(parents=True, exist_ok=True)
+            if read_only:
+                engine_kwargs.setdefault("connect_args", {})["read_only"] = True
         elif parsed.get_driver_name() != "psycopg":
             raise ValueError("PostgreSQL stores need the psycopg (3) driver: "
                              "postgresql+psycopg://...")
@@ -291,9 +305,70 @@ class MarketStore:
         """Store at ``settings.resolved_store_url`` (DuckDB file in VFR home by default)."""
         return cls(settings.resolved_store_url)
 
+    @classmethod
+    def reader(cls, url: str, **engine_kwargs: Any) -> MarketStore:
+        """A store for a long-running reader that never blocks writers.
+
+        DuckDB file: the latest published snapshot, opened read-only (one is published first
+        when there is none yet). PostgreSQL (and in-memory DuckDB): the store itself.
+
+        Raises
+        ------
+        StageError
+            No snapshot exists and the store file is held by a writer (or does not exist).
+        """
+        from vfr.data import snapshot
+
+        probe = sa.engine.make_url(url)
+        db = probe.database or ":memory:"
+        if probe.get_backend_name() != "duckdb" or db == ":memory:":
+            return cls(url, **engine_kwargs)
+        snap = snapshot.current(db)
+        if snap is None:
+            if not Path(db).expanduser().exists():
+                raise StageError(f"the store {db} does not exist yet; run `vfr data ingest` first")
+            with cls(url) as store:
+                store.publish_snapshot()
+            snap = snapshot.current(db)
+        store = cls(f"duckdb:///{snap}", read_only=True, **engine_kwargs)
+        store.db_file, store.snapshot = Path(db).expanduser(), snap
+        return store
+
+    def snapshot_is_stale(self) -> bool:
+        """Whether a newer snapshot than the one this :meth:`reader` store reads was published."""
+        if self.snapshot is None or self.db_file is None:
+            return False
+        from vfr.data import snapshot
+
+        latest = snapshot.current(self.db_file)
+        return latest is not None and latest != self.snapshot
+
+    def publish_snapshot(self) -> Path | None:
+        """Publish this DuckDB store's content as the readers' snapshot (None for other backends)."""
+        if self.db_file is None or self.read_only or self.snapshot is not None:
+            return None
+        from vfr.data import snapshot
+
+        fairy = self.engine.raw_connection()
+        try:
+            path = snapshot.publish(self.db_file, fairy.driver_connection)
+        finally:
+            fairy.close()
+        self._dirty = False
+        return path
+
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
-        """Close all connections (the DuckDB file is released)."""
+        """Publish a snapshot when this DuckDB store wrote, then close all connections (the
+        DuckDB file is released). A failed publish is logged: the writes are committed and
+        readers keep the previous snapshot until the next one."""
+        if self._dirty:
+            try:
+                self.publish_snapshot()
+            except Exception:  # noqa: BLE001 - the data are committed; only the readers' copy is late
+                import logging
+
+                logging.getLogger(__name__).exception("could not publish a snapshot of %s", self.db_file)
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -331,6 +406,7 @@ class MarketStore:
                 con.execute("COMMIT")
             else:
                 con.commit()
+            self._dirty = True
         finally:
             fairy.close()
 

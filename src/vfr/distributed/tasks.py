@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from vfr.distributed.cluster import task_map
+from vfr.errors import VFRError
 
 
 def _partitioned(X: pd.DataFrame, y: pd.Series, client: Any, partitions: int | None):
@@ -79,7 +80,10 @@ def fit_xgboost_dask(X: pd.DataFrame, y: pd.Series, client: Any, *, params: dict
         all-reduces the gradient histograms of every worker, so for the same data and
         parameters it matches a single-process fit up to the sketch of the bin edges.
     """
-    from xgboost import dask as dxgb
+    try:
+        from xgboost import dask as dxgb
+    except ImportError as exc:
+        raise VFRError("fit_xgboost_dask needs xgboost, which is not installed: pip install 'vfr[xgboost]'") from exc
 
     dtrain = dxgb.DaskDMatrix(client, *_partitioned(X, y, client, partitions))
     params = {"objective": "binary:logistic", "tree_method": "hist"} | params

@@ -29,6 +29,12 @@ SURPRISE_FEATURES: tuple[str, ...] = (
     "last_surprise_pct", "mean_surprise_pct_4", "std_surprise_pct_4", "beat20_share_4",
     "beat_share_8", "n_past_reports", "days_since_last_report", "eps_growth_yoy")
 
+#: The 11 GICS sectors in a fixed order: ``sector_code`` is the position (-1 unknown), so the
+#: code of a sector does not depend on which sectors a universe happens to hold.
+GICS_SECTORS: tuple[str, ...] = (
+    "Communication Services", "Consumer Discretionary", "Consumer Staples", "Energy", "Financials",
+    "Health Care", "Industrials", "Information Technology", "Materials", "Real Estate", "Utilities")
+
 #: Minimum days between fiscal quarter end and report (bad dates in the source below this).
 MIN_REPORT_GAP_DAYS = 5
 
@@ -95,7 +101,7 @@ def past_surprise_features(reports: pd.DataFrame, symbols: Sequence[str],
     g = rep.groupby("symbol", sort=False)
     sp = rep["surprise_pct"].clip(-100, 100)
     hist = pd.DataFrame({
-        "symbol": rep["symbol"], "reported_date": rep["reported_date"],
+        "symbol": rep["symbol"].astype(object), "reported_date": rep["reported_date"],
         "last_surprise_pct": rep["surprise_pct"],
         "mean_surprise_pct_4": sp.groupby(rep["symbol"]).transform(
             lambda s: s.rolling(4, min_periods=1).mean()),
@@ -116,7 +122,7 @@ def past_surprise_features(reports: pd.DataFrame, symbols: Sequence[str],
     # usable from the day after publication: as-of key reported_date + 1 day, backward join
     hist["usable_from"] = (hist["reported_date"] + pd.Timedelta(days=1)).astype("datetime64[ns]")
     hist = hist.sort_values("usable_from", kind="stable")
-    query = pd.DataFrame({"symbol": list(symbols),
+    query = pd.DataFrame({"symbol": pd.Series(list(symbols), dtype=object),
                           "asof": pd.to_datetime(pd.Series(list(asof))).astype(
                               "datetime64[ns]").to_numpy()})
     query["_row"] = np.arange(len(query))
@@ -167,8 +173,8 @@ def build_event_dataset(earnings: pd.DataFrame, prices: pd.DataFrame, *,
     prices : pandas.DataFrame
         Canonical (adjusted) prices frame; its dates are the trading calendar.
     sectors : pandas.DataFrame, optional
-        ``symbol`` and ``sector`` (GICS sector name); becomes the integer column
-        ``sector_code`` (-1 when unknown).
+        ``symbol`` and ``sector`` (GICS sector name); becomes the column ``sector_code``
+        (:func:`sector_codes`).
     lead : int
         Trading days between the as-of date and the report (default 7).
     threshold : float
@@ -206,13 +212,7 @@ def build_event_dataset(earnings: pd.DataFrame, prices: pd.DataFrame, *,
     c1 = ev[["symbol", "report_day"]].merge(px, left_on=["symbol", "report_day"],
                                             right_on=["symbol", "date"], how="left")["close"]
     ev["ret_to_report"] = c1.to_numpy() / c0.to_numpy() - 1.0
-    if sectors is not None:
-        names = sorted(sectors["sector"].dropna().unique())
-        code = {n: i for i, n in enumerate(names)}
-        smap = sectors.set_index("symbol")["sector"].map(code)
-        ev["sector_code"] = ev["symbol"].map(smap).fillna(-1).astype(float)
-    else:
-        ev["sector_code"] = -1.0
+    ev["sector_code"] = sector_codes(ev["symbol"], sectors)
     cols = ["symbol", "fiscal_date_ending", "reported_date", "asof_date", "surprise_pct",
             "label", "ret_to_report", *SURPRISE_FEATURES, *feature_names(), "sector_code"]
     return ev[cols].sort_values(["reported_date", "symbol"], kind="stable").reset_index(
@@ -222,3 +222,23 @@ def build_event_dataset(earnings: pd.DataFrame, prices: pd.DataFrame, *,
 def model_feature_columns() -> list[str]:
     """Feature columns the early-signal model uses (surprise history, technical, sector)."""
     return [*SURPRISE_FEATURES, *feature_names(), "sector_code"]
+
+
+def sector_codes(symbols: pd.Series, sectors: pd.DataFrame | None) -> np.ndarray:
+    """Position of each symbol's GICS sector in :data:`GICS_SECTORS` (float; -1 when unknown).
+
+    Parameters
+    ----------
+    symbols : pandas.Series of str, shape (n,)
+    sectors : pandas.DataFrame, optional
+        ``symbol`` and ``sector`` (GICS sector name, case-insensitive).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+    """
+    if sectors is None:
+        return np.full(len(symbols), -1.0)
+    code = {name.lower(): float(i) for i, name in enumerate(GICS_SECTORS)}
+    by_symbol = sectors.drop_duplicates("symbol").set_index("symbol")["sector"].str.lower().map(code)
+    return pd.Series(symbols).map(by_symbol).fillna(-1.0).to_numpy(float)

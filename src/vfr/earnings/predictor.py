@@ -1,14 +1,17 @@
 """Serving the early signal with a fallback chain.
 
-Order for each row: the current model, then earlier model versions (newest first), then a
-rule (last known surprise above ``rule_threshold`` percent -> positive, low confidence), then
-an explicit null with the reasons every level failed.
+Order for each row: the champion, then the previous version, then a rule (last known
+surprise above ``rule_threshold`` percent -> positive with probability ``rule_probability``,
+confidence LOW), then an explicit null (``error`` true) with the reasons every level failed.
+A model whose inputs are more than ``max_missing_share`` missing or non-finite for a row fails
+for that row: it never guesses from mostly imputed inputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +19,17 @@ import pandas as pd
 from vfr.earnings.model import EarlySignalModel
 
 #: Columns of :meth:`EarlySignalPredictor.predict` output.
-PREDICTION_COLUMNS: tuple[str, ...] = ("prediction", "probability", "confidence", "source",
-                                       "reason")
+PREDICTION_COLUMNS: tuple[str, ...] = ("prediction", "probability", "confidence", "confidence_level",
+                                       "source", "fallback_level", "error", "reason")
+
+#: ``fallback_level`` of each source: 0 champion, 1 previous version, 2 rule, 3 none.
+LEVELS = ("champion", "previous", "rule", "none")
+
+
+def confidence_level(confidence: np.ndarray) -> np.ndarray:
+    """HIGH (>= 0.5), MEDIUM (>= 0.2), LOW (> 0) or NONE (0) from a confidence in [0, 1]."""
+    c = np.asarray(confidence, float)
+    return np.select([c >= 0.5, c >= 0.2, c > 0], ["HIGH", "MEDIUM", "LOW"], "NONE").astype(object)
 
 
 @dataclass
@@ -26,15 +38,20 @@ class EarlySignalPredictor:
 
     Parameters
     ----------
-    models : sequence of EarlySignalModel
-        Newest (serving) first, then previous versions. May be empty.
+    models : sequence
+        Champion first, then the previous version (:class:`EarlySignalModel` or
+        :class:`vfr.earnings.walkforward.CalibratedSignal`: anything with ``version``,
+        ``features``, ``threshold`` and ``predict_proba``). May be empty.
     rule_threshold : float
         Rule: ``last_surprise_pct > rule_threshold`` (percent) -> positive (default 15).
+    rule_probability : float
+        Probability reported by the rule when it says positive (default 0.7; ``1 - 0.7``
+        when it says negative), with confidence ``rule_confidence``.
     rule_confidence : float
-        Confidence reported for rule answers (default 0.1: low).
+        Confidence of rule answers (default 0.1: LOW).
     max_missing_share : float
-        A model declines a row when more than this share of its features is NaN (default
-        0.5).
+        A model fails for a row when more than this share of its features is missing or
+        non-finite (default 0.1).
 
     Notes
     -----
@@ -43,10 +60,11 @@ class EarlySignalPredictor:
     ``(c - p) / c`` below it.
     """
 
-    models: Sequence[EarlySignalModel]
+    models: Sequence[EarlySignalModel | Any]
     rule_threshold: float = 15.0
+    rule_probability: float = 0.7
     rule_confidence: float = 0.1
-    max_missing_share: float = 0.5
+    max_missing_share: float = 0.1
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Predict for event rows (features as of the as-of date).
@@ -58,20 +76,23 @@ class EarlySignalPredictor:
 
         Returns
         -------
-        pandas.DataFrame, shape (n, 5), index of ``rows``
-            ``prediction`` (boolean, NA when no level answered), ``probability`` (float, NaN
-            for the rule and null answers), ``confidence`` (float in [0, 1]; 0 for null),
-            ``source`` (``"model:v<version>"``, ``"rule"`` or ``"none"``) and ``reason``
-            (why earlier levels were skipped; empty for the serving model).
+        pandas.DataFrame, shape (n, 8), index of ``rows``
+            ``prediction`` (boolean, NA when no level answered), ``probability`` (float; the
+            rule's fixed probability for rule answers; NaN for null answers), ``confidence``
+            (float in [0, 1]; 0 for null), ``confidence_level`` (HIGH/MEDIUM/LOW/NONE),
+            ``source`` (``"model:v<version>"``, ``"rule"`` or ``"none"``), ``fallback_level``
+            (0 champion, 1 previous version, 2 rule, 3 none), ``error`` (true when no level
+            answered) and ``reason`` (why earlier levels were skipped; empty for the champion).
         """
         n = len(rows)
         pred = pd.array([pd.NA] * n, dtype="boolean")
         prob = np.full(n, np.nan)
         conf = np.zeros(n)
         source = np.array(["none"] * n, dtype=object)
+        level = np.full(n, 3, dtype=int)
         reasons: list[list[str]] = [[] for _ in range(n)]
         todo = np.ones(n, dtype=bool)
-        for model in self.models:
+        for rank, model in enumerate(self.models):
             if not todo.any():
                 break
             tag = f"model:v{model.version}"
@@ -82,7 +103,7 @@ class EarlySignalPredictor:
                 for i in np.flatnonzero(todo):
                     reasons[i].append(f"{tag} failed: {type(exc).__name__}: {exc}")
                 continue
-            missing = np.isnan(x).mean(axis=1) if x.shape[1] else np.ones(n)
+            missing = (~np.isfinite(x)).mean(axis=1) if x.shape[1] else np.ones(n)
             ok = todo & np.isfinite(p) & (missing <= self.max_missing_share)
             for i in np.flatnonzero(todo & ~ok):
                 why = (f"{missing[i]:.0%} of features missing" if missing[i] > self.max_missing_share
@@ -95,6 +116,7 @@ class EarlySignalPredictor:
             conf[idx] = np.where(p[idx] >= c, (p[idx] - c) / max(1 - c, 1e-9),
                                  (c - p[idx]) / max(c, 1e-9)).clip(0, 1)
             source[idx] = tag
+            level[idx] = min(rank, 1)
             todo &= ~ok
         if todo.any():
             if "last_surprise_pct" in rows.columns:
@@ -104,8 +126,10 @@ class EarlySignalPredictor:
             ok = todo & np.isfinite(last)
             idx = np.flatnonzero(ok)
             pred[idx] = last[idx] > self.rule_threshold
+            prob[idx] = np.where(last[idx] > self.rule_threshold, self.rule_probability, 1 - self.rule_probability)
             conf[idx] = self.rule_confidence
             source[idx] = "rule"
+            level[idx] = 2
             for i in np.flatnonzero(todo & ~ok):
                 reasons[i].append("rule declined: no past surprise known")
             todo &= ~ok
@@ -113,5 +137,6 @@ class EarlySignalPredictor:
             for row in range(n):
                 reasons[row].insert(0, "no model available")
         return pd.DataFrame({"prediction": pred, "probability": prob, "confidence": conf,
-                             "source": source, "reason": ["; ".join(r) for r in reasons]},
-                            index=rows.index)
+                             "confidence_level": confidence_level(conf), "source": source,
+                             "fallback_level": level, "error": level == 3,
+                             "reason": ["; ".join(r) for r in reasons]}, index=rows.index)

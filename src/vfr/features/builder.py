@@ -36,12 +36,21 @@ def _append(result: pd.DataFrame, part: pd.DataFrame, codes: np.ndarray) -> list
     return names
 
 
+def _check_aligned(group: str, part: pd.DataFrame, tech: pd.DataFrame) -> None:
+    """Raise unless ``part`` has ``tech``'s (symbol, date) rows in ``tech``'s order."""
+    if not (np.array_equal(part["date"].to_numpy(), tech["date"].to_numpy())
+            and np.array_equal(part["symbol"].astype(object).to_numpy(),
+                               tech["symbol"].astype(object).to_numpy())):
+        raise DataValidationError(f"{group} features are not aligned with the technical frame",
+                                  column="date")
+
+
 def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = None,
                        macro: MacroData | None = None, universe: pd.DataFrame | None = None,
                        ratios: pd.DataFrame | None = None,
                        eps_split_factors: Mapping[str, float] | None = None,
                        progress: Callable[[int], object] | None = None,
-                       membership: pd.DataFrame | None = None) -> pd.DataFrame:
+                       membership: pd.DataFrame | None = None, alpha158: bool = False) -> pd.DataFrame:
     """Every available feature group of every price row, point in time.
 
     Parameters
@@ -70,6 +79,13 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         interactions built on them), the market return of ``beta_mkt_252d`` and the sector
         indices of ``sector_rel_*`` are taken over the date's members only, and only the rows
         of members are returned. ``None``: a static universe (every row).
+    alpha158 : bool
+        Also build the opt-in group ``alpha158``: Qlib's Alpha158 factors
+        (:func:`vfr.features.alpha158.alpha158`; 157 float32 columns named as in Qlib, e.g.
+        ``KMID``, ``ROC5``, ``CORD60``, plus ``VWAP0`` when ``prices`` has a ``vwap`` column).
+        Each stock's own time series, so not ranked and unaffected by ``membership`` except that
+        only members' rows are returned. Off by default (about 1.4 GB of float32 on the full
+        development set).
 
     Returns
     -------
@@ -78,7 +94,8 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         (fundamental, macro, alternative, interaction) its float32 feature columns and
         ``<name>_rank`` for stock-level features only (market-wide macro and calendar values
         are not ranked; see each :class:`~vfr.features.FeatureDef`'s ``ranked``). Interactions
-        are products of centred ranks (:mod:`vfr.features.interactions`). ``attrs
+        are products of centred ranks (:mod:`vfr.features.interactions`); the ``alpha158``
+        columns (only with ``alpha158=True``) come last, unranked. ``attrs
         ["groups_present"]`` lists the groups with columns. Alternative features are always
         present (calendar effects need only dates); fundamental needs ``earnings``, macro
         needs ``macro``.
@@ -99,11 +116,7 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
     extra: dict[str, pd.Series] = {}
     groups = ["technical"]
     for group, part in parts.items():
-        if not (np.array_equal(part["date"].to_numpy(), tech["date"].to_numpy())
-                and np.array_equal(part["symbol"].astype(object).to_numpy(),
-                                   tech["symbol"].astype(object).to_numpy())):
-            raise DataValidationError(f"{group} features are not aligned with the technical frame",
-                                      column="date")
+        _check_aligned(group, part, tech)
         frame = pd.DataFrame(index=tech.index)
         _append(frame, part, codes)
         extra.update({c: frame[c] for c in frame.columns})
@@ -117,5 +130,15 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         groups.append("interaction")
     if members is not None:  # result rows are tech's rows, in tech's order
         result = result.loc[members].reset_index(drop=True)
+    if alpha158:  # opt-in; per-stock time series in Qlib's scale-free form: no ranks
+        from vfr.features.alpha158 import alpha158 as alpha158_features  # scipy.ndimage: import on use
+
+        part = alpha158_features(prices)
+        _check_aligned("alpha158", part, tech)
+        values = part.iloc[:, 2:]  # every column but symbol, date
+        if members is not None:
+            values = values.loc[members]
+        result = pd.concat([result, values.set_axis(result.index)], axis=1)
+        groups.append("alpha158")
     result.attrs["groups_present"] = groups
     return result

@@ -525,7 +525,8 @@ class ModelRegistry:
                 model = _load_folder(local)
         except Exception as exc:
             raise RegistryError(f"model {name!r} v{mv.version}: artifact at {mv.source} is unreadable: {exc}") from exc
-        if check_features:
+        # the early-signal model's inputs (surprise history) are built by vfr.earnings, not the feature registry
+        if check_features and metadata.get("kind") != "early_signal":
             unknown = [c for c in metadata["feature_columns"] if c not in known_feature_columns()]
             if unknown:
                 raise RegistryError(

@@ -7,6 +7,7 @@ with the registered version (``ModelRegistry.register(..., artifacts={"report": 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import pandas as pd
 from vfr.ml.calibration import brier_score, reliability_curve
 from vfr.ml.evaluate import classification_metrics, ic_by_date, ic_summary
 from vfr.ml.tuning import top_decile_returns
+
+logger = logging.getLogger(__name__)
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -81,16 +84,21 @@ def shap_importance(model: Any, X: pd.DataFrame, max_rows: int = 2000, seed: int
 
     Tree models (LightGBM, XGBoost, CatBoost, random forest) use ``shap.TreeExplainer``
     (exact, fast); other models fall back to their own ``feature_importances()`` (named
-    ``importance`` rather than ``shap`` so the caller knows).
+    ``importance`` rather than ``shap`` so the caller knows), and so do all models when SHAP
+    (the ``shap`` extra: ``pip install 'vfr[shap]'``) is not installed (one warning is logged).
     """
-    import shap
-
-    rows = X.sample(min(len(X), max_rows), random_state=seed) if len(X) > max_rows else X
-    A = rows[model.feature_columns].to_numpy(dtype=np.float32)
     inner = {"lightgbm": lambda m: m.booster, "xgboost": lambda m: m.booster, "catboost": lambda m: m.estimator,
              "random_forest": lambda m: m.estimator[-1]}.get(getattr(model, "algorithm", ""))
     if inner is None:
         return model.feature_importances()
+    try:
+        import shap
+    except ImportError:
+        logger.warning("SHAP is not installed (pip install 'vfr[shap]'): reporting the model's own importances")
+        return model.feature_importances()
+
+    rows = X.sample(min(len(X), max_rows), random_state=seed) if len(X) > max_rows else X
+    A = rows[model.feature_columns].to_numpy(dtype=np.float32)
     if model.algorithm == "random_forest":
         A = model.estimator[0].transform(A)
     values = shap.TreeExplainer(inner(model)).shap_values(A)

@@ -23,6 +23,10 @@ Storage (:mod:`vfr.monitoring.store` over :mod:`vfr.opsdb`, tables ``ml_drift`` 
     ``recent_alerts(engine, limit=50) -> DataFrame``
 Outcomes (:mod:`vfr.monitoring.outcomes`, table ``ml_outcomes``)
     ``fill_outcomes(engine, read_prices) -> int``
+Early-signal feedback loop (:mod:`vfr.monitoring.early_signal`)
+    ``fill_earnings_outcomes(engine, reports, read_prices, *, model_name, label_threshold=20) -> int``
+    ``early_signal_performance(outcomes, *, label_threshold=20, reference=None) -> DataFrame``
+    ``early_signal_alerts(performance, version, *, scope) -> list[Alert]``, ``EARLY_SIGNAL_ALERT_RULES``
 
 The tables live in the operations database (:mod:`vfr.opsdb`); monitoring never imports
 :mod:`vfr.serving` or :mod:`vfr.retraining`.
@@ -49,13 +53,19 @@ from vfr.monitoring.drift import (
     reference_sample,
     rolling_performance,
 )
+from vfr.monitoring.early_signal import (
+    EARLY_SIGNAL_ALERT_RULES,
+    early_signal_alerts,
+    early_signal_performance,
+    fill_earnings_outcomes,
+)
 from vfr.monitoring.outcomes import fill_outcomes
 from vfr.monitoring.store import latest_drift, recent_alerts, save_drift_report
 
 __all__ = [
-    "DEFAULT_ALERT_RULES", "Alert", "AlertManager", "AlertRule", "DriftReport", "DriftThresholds", "LogFileSink",
-    "WebhookSink", "alert_key", "alert_sinks_from_settings", "check_drift", "evaluate_rules", "fill_outcomes",
-    "ks_drift",
-    "latest_drift", "monitored_features", "psi", "recent_alerts", "reference_sample", "rolling_performance",
-    "save_drift_report",
+    "DEFAULT_ALERT_RULES", "EARLY_SIGNAL_ALERT_RULES", "Alert", "AlertManager", "AlertRule", "DriftReport",
+    "DriftThresholds", "LogFileSink", "WebhookSink", "alert_key", "alert_sinks_from_settings", "check_drift",
+    "early_signal_alerts", "early_signal_performance", "evaluate_rules", "fill_earnings_outcomes", "fill_outcomes",
+    "ks_drift", "latest_drift", "monitored_features", "psi", "recent_alerts", "reference_sample",
+    "rolling_performance", "save_drift_report",
 ]

@@ -26,8 +26,9 @@ Drift and alerts (:mod:`vfr.opsdb.drift`, :mod:`vfr.opsdb.alerts`)
     ``claim_alert(engine, ...)``, ``record_delivery(...)``, ``release_alert(...)``,
     ``recent_alerts(engine, limit=50)``
 Retraining runs and job locks (:mod:`vfr.opsdb.runs`)
-    ``claim``, ``release``, ``exclusive``, ``holder``, ``is_running``, ``start_run``,
-    ``finish_run``, ``recent_runs``, ``run_rows``, ``RUN_FIELDS``, ``ACTIVE``
+    ``claim``, ``release``, ``exclusive`` (a lease with a heartbeat), ``holder``, ``is_running``,
+    ``stale_reason``, ``start_run``, ``finish_run``, ``recent_runs``, ``run_rows``, ``RUN_FIELDS``,
+    ``ACTIVE``, ``LEASE_TTL_S``
 """
 
 from vfr.opsdb.alerts import (
@@ -62,6 +63,7 @@ from vfr.opsdb.predictions import (
 )
 from vfr.opsdb.runs import (
     ACTIVE,
+    LEASE_TTL_S,
     RUN_FIELDS,
     claim,
     exclusive,
@@ -72,6 +74,7 @@ from vfr.opsdb.runs import (
     recent_runs,
     release,
     run_rows,
+    stale_reason,
     start_run,
 )
 from vfr.opsdb.schema import (
@@ -91,12 +94,12 @@ from vfr.opsdb.schema import (
 )
 
 __all__ = [
-    "ACTIVE", "ALERTS", "ALERTS_TABLE", "ALERT_COLUMNS", "DRIFT", "DRIFT_COLUMNS", "DRIFT_TABLE", "LOCKS",
-    "LOCKS_TABLE", "OUTCOMES", "OUTCOMES_TABLE", "OUTCOME_COLUMNS", "PREDICTIONS", "PREDICTIONS_TABLE",
+    "ACTIVE", "ALERTS", "ALERTS_TABLE", "ALERT_COLUMNS", "DRIFT", "DRIFT_COLUMNS", "DRIFT_TABLE", "LEASE_TTL_S",
+    "LOCKS", "LOCKS_TABLE", "OUTCOMES", "OUTCOMES_TABLE", "OUTCOME_COLUMNS", "PREDICTIONS", "PREDICTIONS_TABLE",
     "PREDICTION_COLUMNS", "RUNS", "RUNS_TABLE", "RUN_FIELDS", "TABLES", "OpsDBUnavailable", "claim", "claim_alert",
     "confidence_level", "connect", "ensure_schema", "evaluated_outcomes", "exclusive", "finish_run", "has_table",
     "holder", "insert_drift", "insert_ignore", "insert_outcomes", "insert_predictions", "is_running",
     "is_unavailable", "latest_drift", "migrate", "open_predictions", "owner_id", "prediction_counts",
     "recent_alerts", "recent_runs", "record_delivery", "release", "release_alert", "revision", "run_rows",
-    "served_features", "start_run", "utcnow",
+    "served_features", "stale_reason", "start_run", "utcnow",
 ]

@@ -25,7 +25,8 @@ from vfr.opsdb.schema import OUTCOMES, PREDICTIONS
 PREDICTION_COLUMNS = ("served_at", "request_id", "symbol", "feature_date", "model_name", "model_version", "horizon",
                       "predicted_class", "probability", "confidence", "confidence_level", "features")
 #: Columns of a row of ``ml_outcomes`` as :func:`insert_outcomes` takes it.
-OUTCOME_COLUMNS = ("prediction_id", "horizon_end", "realised_return", "excess_return", "correct", "evaluated_at")
+OUTCOME_COLUMNS = ("prediction_id", "horizon_end", "realised_return", "excess_return", "correct", "evaluated_at",
+                   "surprise_pct")
 
 
 def confidence_level(confidence: float) -> str:
@@ -71,15 +72,17 @@ def open_predictions(engine: sa.Engine) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``id``, ``symbol``, ``date`` (feature date, datetime64), ``horizon``, ``predicted_class``.
+        ``id``, ``symbol``, ``date`` (feature date, datetime64), ``horizon``, ``predicted_class``,
+        ``model_name``.
     """
     ensure_schema(engine)
     q = (sa.select(PREDICTIONS.c.id, PREDICTIONS.c.symbol, PREDICTIONS.c.feature_date, PREDICTIONS.c.horizon,
-                   PREDICTIONS.c.predicted_class)
+                   PREDICTIONS.c.predicted_class, PREDICTIONS.c.model_name)
          .select_from(PREDICTIONS.outerjoin(OUTCOMES, OUTCOMES.c.prediction_id == PREDICTIONS.c.id))
          .where(OUTCOMES.c.prediction_id.is_(None)))
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=["id", "symbol", "date", "horizon", "predicted_class"])
+        frame = pd.DataFrame(conn.execute(q).all(),
+                             columns=["id", "symbol", "date", "horizon", "predicted_class", "model_name"])
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
 
@@ -136,18 +139,20 @@ def evaluated_outcomes(engine: sa.Engine, *, model_name: str, start: date | str 
     -------
     DataFrame
         ``date`` (feature date), ``horizon_end``, ``probability``, ``predicted_class``,
-        ``excess_return``, ``correct``: the input of :func:`vfr.monitoring.rolling_performance`.
+        ``excess_return``, ``correct`` (the input of :func:`vfr.monitoring.rolling_performance`),
+        ``symbol``, ``model_version`` and ``surprise_pct`` (early-signal outcomes; else NaN).
     """
     ensure_schema(engine)
     q = (sa.select(PREDICTIONS.c.feature_date.label("date"), OUTCOMES.c.horizon_end, PREDICTIONS.c.probability,
-                   PREDICTIONS.c.predicted_class, OUTCOMES.c.excess_return, OUTCOMES.c.correct)
+                   PREDICTIONS.c.predicted_class, OUTCOMES.c.excess_return, OUTCOMES.c.correct, PREDICTIONS.c.symbol,
+                   PREDICTIONS.c.model_version, OUTCOMES.c.surprise_pct)
          .select_from(PREDICTIONS.join(OUTCOMES, OUTCOMES.c.prediction_id == PREDICTIONS.c.id))
          .where(PREDICTIONS.c.model_name == model_name, OUTCOMES.c.horizon_end >= _day(start),
                 OUTCOMES.c.horizon_end <= _day(end)))
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(q).mappings().all(),
                              columns=["date", "horizon_end", "probability", "predicted_class", "excess_return",
-                                      "correct"])
+                                      "correct", "symbol", "model_version", "surprise_pct"])
     frame["date"] = pd.to_datetime(frame["date"])
     frame["correct"] = frame["correct"].astype(bool)
     return frame

@@ -19,7 +19,7 @@ DRIFT_TABLE = "ml_drift"
 ALERTS_TABLE = "ml_alerts"
 #: Retraining runs and their decisions.
 RUNS_TABLE = "ml_retraining_runs"
-#: Scheduler locks, one row per (job, occurrence).
+#: Scheduler locks, one row per (job, occurrence); the retraining lease refreshes ``heartbeat_at``.
 LOCKS_TABLE = "ops_job_locks"
 #: Every table of the operations database, in creation order.
 TABLES = (PREDICTIONS_TABLE, OUTCOMES_TABLE, DRIFT_TABLE, ALERTS_TABLE, RUNS_TABLE, LOCKS_TABLE)
@@ -45,6 +45,8 @@ OUTCOMES = sa.Table(
     sa.Column("horizon_end", sa.Date(), nullable=False), sa.Column("realised_return", sa.Float(), nullable=False),
     sa.Column("excess_return", sa.Float(), nullable=False), sa.Column("correct", sa.Boolean(), nullable=False),
     sa.Column("evaluated_at", sa.DateTime(), nullable=False),
+    # early-signal model only: the report's EPS surprise, percent (revision 0005)
+    sa.Column("surprise_pct", sa.Float(), nullable=True),
 )
 DRIFT = sa.Table(
     DRIFT_TABLE, METADATA,
@@ -78,4 +80,5 @@ LOCKS = sa.Table(
     LOCKS_TABLE, METADATA,
     sa.Column("job_id", sa.String(64), primary_key=True), sa.Column("run_key", sa.String(64), primary_key=True),
     sa.Column("owner", sa.String(128), nullable=False), sa.Column("acquired_at", sa.DateTime(), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime()), sa.Column("run_id", ID_TYPE),
 )

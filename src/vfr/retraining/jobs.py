@@ -53,6 +53,49 @@ def collect_outcomes(settings: Settings, as_of: str | pd.Timestamp | None = None
                              lambda start: store.read_prices(columns=["symbol", "date", "close"], start=start, end=end))
 
 
+def collect_earnings_outcomes(settings: Settings, as_of: str | pd.Timestamp | None = None) -> int:
+    """Settle the early-signal predictions whose report is in the store (0 without an earnings table)."""
+    from vfr.monitoring.early_signal import fill_earnings_outcomes
+
+    end = pd.Timestamp(as_of) if as_of is not None else None
+    with MarketStore.from_settings(settings) as store:
+        if not store.has_table(tables.EARNINGS):
+            return 0
+        reports = store.read_table(tables.EARNINGS)
+        if end is not None:
+            reports = reports[reports["reported_date"] <= end]
+        return fill_earnings_outcomes(
+            _engine(settings), reports,
+            lambda start: store.read_prices(columns=["symbol", "date", "close"], start=start, end=end),
+            model_name=settings.earnings_model_name, label_threshold=settings.earnings_label_threshold)
+
+
+def early_signal_monitoring(settings: Settings, as_of: str | pd.Timestamp | None = None,
+                            window_days: int = 365) -> dict[str, Any]:
+    """Settle early-signal predictions, measure each version over the last ``window_days`` of
+    settled reports, and publish the champion's alerts (:data:`vfr.monitoring.EARLY_SIGNAL_ALERT_RULES`).
+
+    Returns
+    -------
+    dict
+        ``written`` (outcomes settled), ``performance`` (records of
+        :func:`vfr.monitoring.early_signal_performance`), ``alerts`` (messages delivered).
+    """
+    from vfr.earnings.stage import walk_forward_probabilities
+    from vfr.monitoring import early_signal_alerts, early_signal_performance
+
+    written = collect_earnings_outcomes(settings, as_of)
+    end = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now().normalize()
+    outcomes = evaluated_outcomes(_engine(settings), model_name=settings.earnings_model_name,
+                                  start=end - pd.Timedelta(days=window_days), end=end)
+    champion = ModelRegistry.from_settings(settings).champion_version(settings.earnings_model_name)
+    perf = early_signal_performance(outcomes, label_threshold=settings.earnings_label_threshold,
+                                    reference=walk_forward_probabilities(settings, champion))
+    alerts = early_signal_alerts(perf, champion, scope=settings.earnings_model_name)
+    delivered = AlertManager.from_settings(settings, _engine(settings)).publish(alerts) if alerts else []
+    return {"written": written, "performance": perf.to_dict("records"), "alerts": [a.message for a in delivered]}
+
+
 @dataclass
 class DriftCheck:
     """One drift check: the report, where it was stored, and the alerts actually delivered."""
@@ -126,8 +169,14 @@ def daily_monitoring(settings: Settings | dict[str, Any], as_of: str | None = No
     if not runs.claim(_engine(settings), "daily_monitoring", key):
         return {"job": "daily_monitoring", "run_key": key, "ran": False}
     written = collect_outcomes(settings, as_of)
+    try:
+        settled = early_signal_monitoring(settings, as_of)["written"]
+    except Exception as exc:  # noqa: BLE001 - the return model's monitoring still runs
+        log.error("early-signal monitoring failed: %s", exc)
+        settled = 0
     check = drift_check(settings, as_of)
     out = {"job": "daily_monitoring", "run_key": key, "ran": True, "outcomes_written": written,
+           "early_signal_outcomes_written": settled,
            "drift_action": check.action, "alerts_sent": len(check.delivered), "note": check.note,
            "reasons": check.report.reasons if check.report else []}
     if retrain_on_drift and check.action in ("urgent_retraining", "schedule_retraining"):
@@ -144,9 +193,25 @@ def monthly_retraining(settings: Settings | dict[str, Any], as_of: str | None = 
 
 
 def earnings_season_retraining(settings: Settings | dict[str, Any], as_of: str | None = None) -> dict[str, Any]:
-    """Retraining once most companies have reported (once per quarter)."""
-    return _periodic(settings, "earnings_season_retraining", "earnings_season", as_of,
-                     lambda day: f"{day.year}-Q{day.quarter}")
+    """Retraining once most companies have reported (once per quarter): the return model, then the
+    early-signal model (:func:`vfr.earnings.stage.stage_earnings_retrain`, its own deploy rule)."""
+    out = _periodic(settings, "earnings_season_retraining", "earnings_season", as_of,
+                    lambda day: f"{day.year}-Q{day.quarter}")
+    if out["ran"]:
+        out["early_signal"] = _retrain_early_signal(_as_settings(settings))
+    return out
+
+
+def _retrain_early_signal(settings: Settings) -> dict[str, Any]:
+    from vfr.earnings.stage import stage_earnings_retrain
+
+    try:
+        decision = stage_earnings_retrain(settings)
+    except Exception as exc:  # noqa: BLE001 - recorded; the scheduler keeps going
+        log.error("early-signal retraining failed: %s", exc)
+        return {"status": "failed", "reason": str(exc)}
+    return {"status": "finished", "action": decision.action, "reason": decision.reason,
+            "challenger": decision.challenger, "champion_after": decision.champion_after}
 
 
 def _periodic(settings: Settings | dict[str, Any], job: str, trigger: str, as_of: str | None, key_of) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 One run, in order (each step recorded in ``ml_retraining_runs`` and in a JSON report):
 
-1. take the database lock (one retraining at a time across processes and machines);
+1. take the database lock (one retraining at a time across processes and machines), a lease
+   whose heartbeat the run refreshes: a run that crashes blocks the next one for at most
+   ``retrain_lock_ttl_s`` (and is then marked failed, "holder died");
 2. rebuild the features from the store (optional) and read features and prices up to ``as_of``
    (labels are computed from those prices only, so a label is known only once its horizon
    has passed by ``as_of``);
@@ -215,7 +217,7 @@ def run_retraining(settings: Settings, *, trigger: str = "manual", config: Train
     decision = RetrainingDecision(run_id=run_id, trigger=trigger, status="running", action=None, reason="",
                                   champion_before=champion_before)
     try:
-        with runs.exclusive(engine, "retrain") as got:
+        with runs.exclusive(engine, "retrain", ttl_s=settings.retrain_lock_ttl_s, run_id=run_id) as got:
             if not got:
                 decision.status, decision.reason = "busy", "another retraining run holds the lock"
                 return _finish(settings, engine, decision)

@@ -18,20 +18,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vfr.config import Settings
 from vfr.serving import metrics
+from vfr.serving.auth import check_keys
 from vfr.serving.docs import add_docs
 from vfr.serving.engine import ServingEngine
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, StoreUnavailable
+from vfr.serving.guards import BodyLimit, ClientAddress
 from vfr.serving.metrics import ApiMetrics, ServiceWatch, route_label
 from vfr.serving.ratelimit import TierLimiter
-from vfr.serving.routers import admin, dashboard, health, ml, retraining, stocks
+from vfr.serving.routers import admin, dashboard, earnings, health, ml, retraining, stocks
 
 log = logging.getLogger("vfr.serving")
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 #: How long start-up waits for the warm-up before serving anyway (``create_app(warmup_wait_s=...)``).
 WARMUP_WAIT_S = 30.0
 _ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 422: "validation_error", 429: "rate_limited",
-                503: "unavailable"}
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 422: "validation_error",
+                429: "rate_limited", 503: "unavailable"}
 
 
 def _field(loc: tuple) -> str:
@@ -130,6 +132,11 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
     -------
     FastAPI
         OpenAPI docs at ``/docs`` and ``/redoc`` with local assets (schema at ``/openapi.json``).
+
+    Raises
+    ------
+    vfr.errors.SettingsError
+        An HS256 ``jwt_secret`` shorter than 32 bytes, or an unreadable key file.
     """
 
     @asynccontextmanager
@@ -146,6 +153,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
             watch.stop()
         app.state.engine.close()
 
+    check_keys(settings)  # a short HS256 secret or an unreadable key file stops start-up here
     app = FastAPI(title="VFR API", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Stock selection and analysis: classic factor scores blended with ML predictions.")
     app.state.settings = settings
@@ -156,6 +164,10 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
 
     app.state.metrics = ApiMetrics(app.state.engine)
+    # outermost last: request id and metrics see every answer, the 413s included; the body limit
+    # and the client address apply before any route, dependency or body parser runs
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(ClientAddress, trusted=settings.api_trusted_proxies)
     app.add_middleware(RequestContext, latency=app.state.engine.latency, metrics=app.state.metrics)
 
     @app.exception_handler(RequestValidationError)
@@ -190,7 +202,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _body(request, "internal_error", "internal error; quote the request id when reporting it", 500)
 
-    for module in (health, stocks, ml, retraining, admin, dashboard, metrics):
+    for module in (health, stocks, earnings, ml, retraining, admin, dashboard, metrics):
         app.include_router(module.router)
     add_docs(app)
     return app

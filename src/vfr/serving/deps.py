@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vfr.config import Settings
 from vfr.serving.auth import AuthError, Principal, verify_token
+from vfr.serving.earnings import EarningsService
 from vfr.serving.engine import ServingEngine
 from vfr.serving.features import FeatureService
 from vfr.serving.models import ModelService
@@ -45,6 +46,10 @@ async def get_models(request: Request) -> ModelService:
 
 async def get_ranking(request: Request) -> RankingService:
     return request.app.state.engine.ranking
+
+
+async def get_earnings(request: Request) -> EarningsService:
+    return request.app.state.engine.earnings
 
 
 async def get_ops(request: Request) -> OpsService:
@@ -108,6 +113,7 @@ Features = Annotated[FeatureService, Depends(get_features)]
 Models = Annotated[ModelService, Depends(get_models)]
 Ranking = Annotated[RankingService, Depends(get_ranking)]
 Ops = Annotated[OpsService, Depends(get_ops)]
+Earnings = Annotated[EarningsService, Depends(get_earnings)]
 RequestId = Annotated[str, Depends(request_id)]
 AnyCaller = Annotated[Principal, Depends(rate_limited)]
 Member = Annotated[Principal, Depends(require_tier("free", "pro", "admin"))]

@@ -36,6 +36,7 @@ import pandas as pd
 
 from vfr.config import Settings
 from vfr.serving.cache import MemoryTTL, TTLCache
+from vfr.serving.earnings import EarningsService
 from vfr.serving.errors import public_reason
 from vfr.serving.features import FeatureService
 from vfr.serving.models import ModelService
@@ -89,6 +90,8 @@ class ServingEngine:
     models : ModelService
     ranking : RankingService
     ops : OpsService
+    earnings : EarningsService
+        The early-signal model (champion -> previous -> rule -> none), per date.
     predlog : PredictionLogger
     cache : TTLCache
         Features and predictions (Redis when configured).
@@ -108,7 +111,8 @@ class ServingEngine:
         self.features = FeatureService(settings, self.cache)
         self.models = ModelService(settings, self.cache, self.meta, registry)
         self.ranking = RankingService(settings, self.features, self.models, self.predlog, self.meta)
-        self.ops = OpsService(self.predlog, self.features, self.cache)
+        self.earnings = EarningsService(settings, self.features, self.models, self.predlog, self.meta)
+        self.ops = OpsService(self.predlog, self.features, self.cache, lock_ttl_s=settings.retrain_lock_ttl_s)
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,11 +11,14 @@ import pandas as pd
 
 from vfr.config import Settings
 from vfr.data import MarketStore, tables
+from vfr.errors import StageError
 from vfr.serving.cache import TTLCache
 from vfr.serving.errors import MLUnavailable, NotFound, StoreUnavailable, is_store_down
 
 #: Table of the features the models and the classic scores read.
 FEATURES_TABLE = tables.FEATURES
+#: How often (seconds) the reader looks for a newer snapshot of an embedded store.
+SNAPSHOT_CHECK_S = 2.0
 T = TypeVar("T")
 
 
@@ -36,22 +40,41 @@ class FeatureService:
         self.settings = settings
         self.cache = cache
         self._store: MarketStore | None = None
+        self._retired: list[MarketStore] = []
+        self._checked = 0.0
         self._lock = threading.Lock()
 
     @property
     def store(self) -> MarketStore:
-        """The market store (opened on first use)."""
-        if self._store is None:
+        """The market store, opened on first use as a reader (:meth:`MarketStore.reader`: the
+        latest read-only snapshot of an embedded DuckDB store, so writers are never locked out).
+
+        Every ``SNAPSHOT_CHECK_S`` seconds the snapshot pointer is re-read; when a writer has
+        published a newer one, the service switches to it and drops its cached latest date and
+        universe (the snapshot it leaves is closed at the next switch, after its last reads).
+        """
+        now = time.monotonic()
+        if self._store is None or (self._store.snapshot is not None and now - self._checked > SNAPSHOT_CHECK_S):
             with self._lock:
                 if self._store is None:
                     url = self.settings.resolved_store_url
                     kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}} \
                         if url.startswith("postgresql") else {}
-                    self._store = MarketStore(url, **kwargs)
+                    self._store = MarketStore.reader(url, **kwargs)
+                elif now - self._checked > SNAPSHOT_CHECK_S and self._store.snapshot_is_stale():
+                    for old in self._retired:
+                        old.close()
+                    self._retired = [self._store]
+                    self._store = MarketStore.reader(self.settings.resolved_store_url)
+                    self.cache.invalidate("latest")
+                    self.cache.invalidate("universe")
+                self._checked = now
         return self._store
 
     def close(self) -> None:
         """Release the store."""
+        for old in self._retired:
+            old.close()
         if self._store is not None:
             self._store.close()
 
@@ -67,6 +90,8 @@ class FeatureService:
             return fn(self.store)
         except (NotFound, MLUnavailable):
             raise
+        except StageError as exc:  # no store file yet: nothing to serve
+            raise NotFound(str(exc)) from exc
         except Exception as exc:
             if is_store_down(exc):
                 raise StoreUnavailable("the market store is not reachable; try again later") from exc
@@ -87,6 +112,7 @@ class FeatureService:
         NotFound
             The store has no features.
         """
+        self.read(lambda s: None)  # switches to a newer snapshot (dropping this cached date) when one was published
         cached = self.cache.get("latest")
         if cached is not None:
             return pd.Timestamp(cached)
@@ -134,6 +160,7 @@ class FeatureService:
 
     def universe(self) -> pd.DataFrame | None:
         """The ``securities`` table (symbol, name, sector), or None when absent (cached)."""
+        self.read(lambda s: None)
         cached = self.cache.get("universe")
         if cached is not None:
             return cached["u"]

@@ -25,7 +25,7 @@ from vfr.config import Settings
 from vfr.ml.registry import (
     AB_TAG as TRAFFIC_TAG,  # one A/B tag for the registry and the API
 )
-from vfr.ml.registry import PREVIOUS_TAG
+from vfr.ml.registry import PREVIOUS_TAG, RegistryError
 from vfr.serving.cache import MemoryTTL, TTLCache
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, public_reason
 
@@ -392,14 +392,26 @@ class ModelService:
         return out
 
     def promote(self, name: str, version: str) -> dict[str, Any]:
-        """Make ``version`` the champion (after checking it loads); the previous one is remembered."""
+        """Make ``version`` the champion (after checking it loads); the previous one is remembered.
+
+        Raises
+        ------
+        NotFound
+            No such model or version.
+        Conflict
+            ``version`` is already the champion, or its artifact cannot be loaded.
+        """
         versions = [v["version"] for v in self._known(name)]
         if version not in versions:
             raise NotFound(f"model {name!r} has no version {version}")
         previous = self.champion(name)
         if previous == version:
             raise Conflict(f"version {version} is already the champion of {name!r}")
-        self.registry.load(name, version)  # refuse to promote an unloadable version
+        try:  # refuse to promote an unloadable version
+            self.registry.load(name, version)
+        except RegistryError as exc:
+            raise Conflict(f"version {version} of {name!r} cannot be loaded ({public_reason(exc)}); "
+                           "it was not promoted") from exc
         self.registry.set_champion(name, version)  # also remembers the previous champion (PREVIOUS_TAG)
         self.registry.client.set_model_version_tag(name, version, TRAFFIC_TAG, "0")
         self.invalidate(name)
@@ -443,11 +455,17 @@ class ModelService:
         ------
         NotFound
             ``name`` has no champion yet.
+        Conflict
+            The champion's artifact cannot be loaded (corrupt, altered or missing).
         """
         version = self.champion(name)
         if version is None:
             raise NotFound(f"model {name!r} has no champion yet; run `vfr train`")
-        model = self.load(name, version)
+        try:
+            model = self.load(name, version)
+        except RegistryError as exc:
+            raise Conflict(f"the champion v{version} of {name!r} cannot be loaded ({public_reason(exc)}); "
+                           "promote a working version or roll back") from exc
         metrics = {k.removeprefix("wf.model."): float(v) for k, v in self.registry.run_metrics(name, version).items()
                    if k.startswith("wf.model.")}
         challenger, share = self.routing(name)

@@ -35,12 +35,17 @@ class OpsService:
         The market store (inventory, prices for outcomes).
     cache : TTLCache
         Reported by :meth:`data_sources`.
+    lock_ttl_s : float
+        Lease time of the retraining lock (``settings.retrain_lock_ttl_s``): a lease not
+        refreshed for longer does not count as a running retraining.
     """
 
-    def __init__(self, predlog: PredictionLogger, features: FeatureService, cache: TTLCache) -> None:
+    def __init__(self, predlog: PredictionLogger, features: FeatureService, cache: TTLCache,
+                 lock_ttl_s: float = opsdb.LEASE_TTL_S) -> None:
         self.predlog = predlog
         self.features = features
         self.cache = cache
+        self.lock_ttl_s = lock_ttl_s
 
     @property
     def db(self) -> sa.Engine:
@@ -105,8 +110,8 @@ class OpsService:
         return self._guard(lambda db: opsdb.run_rows(opsdb.recent_runs(db, limit=limit, model_name=model_name)))
 
     def retraining_running(self, job_id: str = "retrain") -> bool:
-        """Whether a retraining holds its lock now."""
-        return self._guard(lambda db: opsdb.is_running(db, job_id))
+        """Whether a live retraining holds its lock now (a stale lease does not count)."""
+        return self._guard(lambda db: opsdb.is_running(db, job_id, self.lock_ttl_s))
 
     def record_rollback(self, name: str, change: dict[str, Any], user: str) -> int:
         """Record an API rollback (``change`` from the model service) as a finished run; returns its id."""

@@ -2,10 +2,13 @@
 operations database (:mod:`vfr.opsdb`, which owns the table); a job fills ``ml_outcomes`` once
 the horizon has passed (:func:`vfr.monitoring.fill_outcomes`).
 
-Writes never happen on the request path: requests append a batch to an in-process buffer and a
-background thread writes it. When the database is down the batches stay in the buffer and are
-written when it returns; at shutdown anything still unwritten is spilled to a JSON-lines file
-in VFR home and read back at the next start, so no prediction is silently dropped.
+Writes to the database never happen on the request path. A request appends its new rows, as
+one JSON line, to an append-only spool file in VFR home (``<home>/predlog-spill/predlog-spool.jsonl``)
+and fsyncs it before the answer is returned; a background thread replays the spool into the
+database and removes what it wrote. When the database is down the rows wait on disk, not in
+memory (no cap, nothing lost to a crash or a kill), and are written when it returns or at the
+next start. Replays are idempotent (the database skips rows already logged), so a crash
+between a write and the spool's truncation writes nothing twice.
 
 A prediction is identified by (model name, model version, horizon, feature date, symbol): a
 model's output for a stock on a date is one prediction however often it is served. The log
@@ -15,12 +18,15 @@ skipped in process and by a unique key in the database.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +45,211 @@ from vfr.opsdb import (
 log = logging.getLogger(__name__)
 
 
+class Spool:
+    """Batches of prediction rows not yet in the database, oldest first.
+
+    With a ``folder``: each spool (one per logger; every worker process of ``vfr serve
+    --workers N`` has its own) is an append-only JSON-lines file, one batch per line, written
+    with a single ``O_APPEND`` write and fsynced on every append. :meth:`replay` renames it
+    aside (appends go on into a fresh file), writes its batches in order and deletes it; a
+    failure keeps the batches not written (rewritten atomically) for the next replay. A torn
+    line (a crash in the middle of an append, whose answer was therefore never sent) is skipped.
+
+    Each spool holds an exclusive ``flock`` on its ``.lock`` file while its logger lives; a new
+    spool adopts the files of every spool whose lock it can take (its process died or closed)
+    and the shutdown spills of earlier versions (``predlog-spill-*.jsonl``). Without a folder
+    the batches are kept in process memory (not durable).
+    """
+
+    PREFIX = "predlog-spool-"
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._memory: deque[list[dict[str, Any]]] = deque()
+        self._lock = threading.Lock()
+        self.rows = 0
+        self._lock_fd: int | None = None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.token = uuid.uuid4().hex[:12]
+            self._lock_fd = os.open(self._name(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._adopt()
+            self.rows = sum(len(b) for path in self._files() for b, _ in _batches(path))
+
+    def _name(self, suffix: str, token: str | None = None) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{self.PREFIX}{token or self.token}{suffix}"
+
+    def _files(self) -> list[Path]:
+        """This spool's files to replay, oldest first, then the one appended to."""
+        replays = sorted(self.folder.glob(f"{self.PREFIX}{self.token}.replay-*.jsonl")) if self.folder else []
+        active = self._name(".jsonl")
+        return replays + ([active] if active.exists() else [])
+
+    def append(self, batch: list[dict[str, Any]]) -> None:
+        """Add a batch; on disk when this returns (written and fsynced)."""
+        with self._lock:
+            if self.folder is None:
+                self._memory.append(batch)
+            else:
+                data = (json.dumps(batch, default=str, separators=(",", ":")) + "\n").encode()
+                path = self._name(".jsonl")
+                new = not path.exists()
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if new:
+                    _fsync_dir(self.folder)
+            self.rows += len(batch)
+
+    def replay(self, write: Callable[[list[dict[str, Any]]], int]) -> int:
+        """``write`` every batch, oldest first; returns the rows written (0 when empty).
+
+        Raises
+        ------
+        Exception
+            Whatever ``write`` raised; the batches not written stay in the spool.
+        """
+        if self.folder is None:
+            return self._replay_memory(write)
+        with self._lock:  # appends from now on go to a fresh file
+            active = self._name(".jsonl")
+            if active.exists():
+                os.replace(active, self._name(f".replay-{time.time_ns():020d}.jsonl"))
+            files = self._files()
+        done = 0
+        for path in files:
+            written_here = 0
+            for batch, offset in _batches(path):
+                try:
+                    write(batch)
+                except Exception:
+                    if written_here:
+                        _keep_from(path, offset)
+                    raise
+                written_here += len(batch)
+                done += len(batch)
+                with self._lock:
+                    self.rows -= len(batch)
+            path.unlink()
+        return done
+
+    def _replay_memory(self, write: Callable[[list[dict[str, Any]]], int]) -> int:
+        done = 0
+        while self._memory:
+            batch = self._memory[0]
+            write(batch)
+            self._memory.popleft()
+            done += len(batch)
+            with self._lock:
+                self.rows -= len(batch)
+        return done
+
+    def _adopt(self) -> None:
+        """Take over the files of spools whose owner is gone (their lock is free) and old spills."""
+        assert self.folder is not None
+        for lock in sorted(self.folder.glob(f"{self.PREFIX}*.lock")):
+            token = lock.name.removeprefix(self.PREFIX).removesuffix(".lock")
+            if token == self.token:
+                continue
+            try:
+                fd = os.open(lock, os.O_RDWR)
+            except FileNotFoundError:  # adopted by another spool meanwhile
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # its logger is alive
+                    continue
+                for path in sorted(self.folder.glob(f"{self.PREFIX}{token}.replay-*.jsonl")) + \
+                        [self._name(".jsonl", token)]:
+                    self._take(path)
+                lock.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+        for path in sorted(self.folder.glob("predlog-spill-*.jsonl")):
+            self._take(path)
+
+    def _take(self, path: Path) -> None:
+        try:
+            os.replace(path, self._name(f".replay-{time.time_ns():020d}.jsonl"))
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        """Release the lock: the files left are adopted by the next spool of this folder."""
+        if self._lock_fd is not None:
+            if not self._files():
+                self._name(".lock").unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _batches(path: Path) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """``(batch, byte offset of its line)`` of each complete line of ``path`` (none when it is absent)."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        offset = 0
+        for line in fh:
+            start, offset = offset, offset + len(line)
+            try:
+                batch = json.loads(line)
+            except ValueError:
+                log.warning("prediction log: skipped a torn line of %s (a crash in the middle of an append)",
+                            path.name)
+                continue
+            for row in batch:
+                row["served_at"] = datetime.fromisoformat(row["served_at"])
+                row["feature_date"] = pd.Timestamp(row["feature_date"]).date()
+            yield batch, start
+
+
+def _keep_from(path: Path, offset: int) -> None:
+    """Drop the first ``offset`` bytes of ``path`` (the batches written), atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        src.seek(offset)
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a file's creation or rename in ``folder`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class PredictionLogger:
-    """Buffered, background writer of the prediction log.
+    """Background writer of the prediction log, with a durable spool in front of the database.
 
     Parameters
     ----------
     url : str
         SQLAlchemy URL of the operations database (SQLite file or PostgreSQL).
     spill_dir : Path, optional
-        Where unwritten rows are saved at shutdown (and read back at start).
+        Folder of the spool (see :class:`Spool`); read back at start. Without one, unwritten
+        rows wait in process memory only.
     flush_interval_s : float
         Seconds between background flushes; 0 disables the thread (call :meth:`flush`).
     """
@@ -56,7 +258,7 @@ class PredictionLogger:
         #: The operations database (also read by the other serving services through :mod:`vfr.opsdb`).
         self.engine = connect(url)
         self.spill_dir = spill_dir
-        self._buffer: deque[list[dict[str, Any]]] = deque()
+        self.spool = Spool(spill_dir)
         self._seen: dict[tuple, set[str]] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -64,7 +266,6 @@ class PredictionLogger:
         self.failures = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
-        self._load_spill()
         self._thread = None
         if flush_interval_s > 0:
             self._thread = threading.Thread(target=self._run, args=(flush_interval_s,), name="vfr-predlog",
@@ -74,8 +275,10 @@ class PredictionLogger:
     # -- request path -----------------------------------------------------------------
     def log(self, *, symbols: list[str], probabilities: np.ndarray, confidences: np.ndarray,
             features: pd.DataFrame, feature_columns: list[str], model_name: str, model_version: str,
-            horizon: str, feature_date: pd.Timestamp, request_id: str | None) -> int:
-        """Queue the served predictions not logged before by this process.
+            horizon: str, feature_date: pd.Timestamp, request_id: str | None,
+            classes: np.ndarray | None = None) -> int:
+        """Spool the served predictions not logged before by this process (on disk, fsynced, when
+        this returns: call it before answering).
 
         Parameters
         ----------
@@ -84,11 +287,14 @@ class PredictionLogger:
         features : DataFrame
             Features of the date (``symbol`` and the model's ``feature_columns``), recorded with
             each new prediction.
+        classes : sequence of int, optional
+            Predicted class of each row (default ``probability >= 0.5``; a model with its own
+            decision threshold, such as the early signal, passes its classes).
 
         Returns
         -------
         int
-            Rows queued.
+            Rows spooled.
         """
         key = (model_name, str(model_version), horizon, pd.Timestamp(feature_date).date())
         with self._lock:
@@ -112,20 +318,21 @@ class PredictionLogger:
             c = None if c is None or not np.isfinite(c) else float(c)
             rows.append({"served_at": served, "request_id": request_id, "symbol": str(symbols[i]),
                          "feature_date": key[3], "model_name": model_name, "model_version": key[1],
-                         "horizon": horizon, "predicted_class": int(p >= 0.5), "probability": p, "confidence": c,
+                         "horizon": horizon, "predicted_class": int(p >= 0.5) if classes is None else int(classes[i]),
+                         "probability": p, "confidence": c,
                          "confidence_level": None if c is None else confidence_level(c),
                          "features": json.dumps(by_symbol.get(symbols[i], {}), separators=(",", ":"))})
-        self._buffer.append(rows)
+        self.spool.append(rows)
         return len(rows)
 
     # -- writer -------------------------------------------------------------------------
     @property
     def pending(self) -> int:
-        """Rows waiting to be written."""
-        return sum(len(b) for b in list(self._buffer))
+        """Rows spooled and not yet written."""
+        return self.spool.rows
 
     def flush(self) -> int:
-        """Write every buffered batch; on failure keep what was not written.
+        """Write every spooled batch; on failure keep what was not written.
 
         Returns
         -------
@@ -135,70 +342,49 @@ class PredictionLogger:
         Raises
         ------
         sqlalchemy.exc.SQLAlchemyError
-            The database is unreachable (the rows stay buffered).
+            The database is unreachable (the rows stay spooled).
         """
         done = 0
         with self._flush_lock:
-            while self._buffer:
-                batch = self._buffer[0]
+            for _ in range(10):  # appends made during a replay go to the next pass
                 try:
-                    insert_predictions(self.engine, batch)  # one transaction: all of the batch or none
+                    n = self.spool.replay(self._write)
                 except Exception as exc:
                     self.failures += 1
                     self.last_error = f"{exc.__class__.__name__}: database unreachable or write failed"
                     raise
-                self._buffer.popleft()
-                done += len(batch)
-                self.written += len(batch)
+                done += n
+                if not n:
+                    break
             self.last_error = None
         return done
+
+    def _write(self, batch: list[dict[str, Any]]) -> int:
+        n = insert_predictions(self.engine, batch)  # one transaction: all of the batch or none
+        self.written += n
+        return n
 
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
                 self.flush()
             except Exception as exc:  # noqa: BLE001 - retried at the next tick
-                log.warning("prediction log: %d rows buffered, write failed (%s)", self.pending,
+                log.warning("prediction log: %d rows spooled, write failed (%s)", self.pending,
                             exc.__class__.__name__)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the thread, try a last flush, spill what is left to disk."""
+        """Stop the thread and try a last flush; what is left stays in the spool for the next start."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
         try:
             self.flush()
         except Exception:  # noqa: BLE001
-            self._spill()
+            where = "in the spool (written at next start)" if self.spill_dir is not None else \
+                "in memory only (no spool folder): lost"
+            log.error("prediction log: %d unwritten rows %s", self.pending, where)
+        self.spool.close()
         self.engine.dispose()
-
-    def _spill(self) -> None:
-        if not self._buffer or self.spill_dir is None:
-            if self._buffer:
-                log.error("prediction log: %d rows could not be written and no spill folder is set", self.pending)
-            return
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        path = self.spill_dir / f"predlog-spill-{time.time_ns()}.jsonl"
-        tmp = path.with_name(f".{path.name}.tmp")  # renamed when complete: a spill is read whole or not at all
-        with tmp.open("w") as fh:
-            for batch in self._buffer:
-                fh.write(json.dumps(batch, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        log.error("prediction log: %d unwritten rows saved to %s (written at next start)", self.pending, path)
-
-    def _load_spill(self) -> None:
-        if self.spill_dir is None or not self.spill_dir.exists():
-            return
-        for path in sorted(self.spill_dir.glob("predlog-spill-*.jsonl")):
-            for line in path.read_text().splitlines():
-                batch = json.loads(line)
-                for row in batch:
-                    row["served_at"] = datetime.fromisoformat(row["served_at"])
-                    row["feature_date"] = pd.Timestamp(row["feature_date"]).date()
-                self._buffer.append(batch)
-            path.unlink()
 
     def counts(self) -> dict[str, int]:
         """Rows in ``ml_predictions`` and ``ml_outcomes`` (raises when unreachable)."""

@@ -132,6 +132,42 @@ class MLPrediction(BaseModel):
     top_contributions: list[Contribution]
 
 
+class EarlySignal(BaseModel):
+    """The early-signal model's answer for one symbol: will its next EPS surprise exceed the label
+    threshold (20% by default)? Scored as of the request's date, through champion -> previous
+    version -> rule -> none."""
+
+    probability: float | None = Field(
+        description="Calibrated probability of a surprise above the label threshold (0..1); the rule answers "
+        "0.7 or 0.3; null when no level answered.", examples=[0.42])
+    predicted_class: int | None = Field(description="1 = large positive surprise expected; null when no answer.")
+    confidence: float = Field(description="Distance of the probability from the decision threshold, 0..1 "
+                              "(0.1 for the rule, 0 for no answer).")
+    confidence_level: str = Field(description="HIGH (>= 0.5), MEDIUM (>= 0.2), LOW or NONE.", examples=["MEDIUM"])
+    expected_report_date: dt.date | None = Field(
+        description="Next report date: from the store's earnings calendar, else estimated from past report gaps.")
+    report_date_source: str | None = Field(description="calendar or estimated.")
+    days_to_report: int | None = Field(description="Business days from the date to the expected report.")
+    model_name: str | None
+    model_version: str | None = Field(description="Version that answered (null for the rule or no answer).")
+    source: str = Field(description="model:v<version>, rule or none.")
+    fallback_level: int = Field(description="0 champion, 1 previous version, 2 rule, 3 none.")
+    fallback: str = Field(description="champion, previous, rule or none.")
+    error: bool = Field(description="True when no level could answer (see reason).")
+    reason: str = Field(description="Why earlier levels of the chain did not answer; empty for the champion.")
+
+
+class EarlySignalRow(EarlySignal):
+    symbol: str
+
+
+class EarlySignalResponse(BaseModel):
+    date: dt.date
+    within_days: int
+    count: int
+    results: list[EarlySignalRow]
+
+
 class Analysis(BaseModel):
     symbol: str
     sector: str | None
@@ -142,6 +178,8 @@ class Analysis(BaseModel):
     ml_prediction: MLPrediction | None
     composite: float | None
     recommendation: str | None
+    early_signal: EarlySignal | None = Field(
+        default=None, description="The early-signal earnings model's answer (null when it could not be computed).")
 
 
 class AnalyzeResponse(BaseModel):

@@ -5,9 +5,10 @@ Each model is a :class:`Model` with ``fit``, ``predict``, ``predict_proba``, ``s
 and engine never branch on the algorithm. Build one with :func:`make_model` and read one
 back with :func:`load_model`.
 
-Algorithms (:data:`ALGORITHMS`): ``lightgbm``, ``xgboost``, ``catboost``, ``random_forest``,
-``linear`` (logistic regression for classification, ridge for regression; scikit-learn)
-and ``lstm`` (PyTorch CPU, imported lazily; the ``torch`` extra).
+Algorithms (:data:`ALGORITHMS`): ``lightgbm``, ``xgboost``, ``catboost`` (the ``xgboost`` and
+``catboost`` extras, imported lazily), ``random_forest``, ``linear`` (logistic regression for
+classification, ridge for regression; scikit-learn) and ``lstm`` (PyTorch CPU, imported
+lazily; the ``torch`` extra).
 
 Objectives (:data:`OBJECTIVES`): ``classification`` (the direction label, 0/1) and
 ``regression`` (a forward or excess return, fraction).

@@ -28,6 +28,21 @@ class ModelError(VFRError, ValueError):
     """A model was misused (unknown algorithm, unfitted, missing features) or its files are unusable."""
 
 
+def require(module: str, extra: str, what: str) -> Any:
+    """Import the optional ``module`` or raise :class:`ModelError` naming the extra that installs it.
+
+    XGBoost, CatBoost and SHAP are extras (``pip install 'vfr[xgboost]'``, ``'vfr[catboost]'``,
+    ``'vfr[shap]'``, or ``'vfr[all]'``), imported only when a model of theirs is fitted or loaded.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ModelError(f"{what} needs {module.split('.')[0]}, which is not installed: "
+                         f"pip install 'vfr[{extra}]'") from exc
+
+
 class Model(ABC):
     """One algorithm behind the common interface.
 
@@ -334,7 +349,7 @@ class XGBoostModel(Model):
                 "max_bin": 64}
 
     def _fit(self, X, y, valid) -> None:
-        import xgboost as xgb
+        xgb = require("xgboost", "xgboost", "the xgboost model")
 
         Xa, ya = self._labelled(X, y)
         p = dict(self.params)
@@ -351,7 +366,7 @@ class XGBoostModel(Model):
         self.best_iteration = int(getattr(self.booster, "best_iteration", rounds - 1)) + 1 if kwargs else rounds
 
     def _raw(self, X):
-        import xgboost as xgb
+        xgb = require("xgboost", "xgboost", "the xgboost model")
 
         d = xgb.DMatrix(self._matrix(X), feature_names=self.feature_columns, nthread=self.num_threads)
         return self.booster.predict(d, iteration_range=(0, int(self.best_iteration)))
@@ -361,7 +376,7 @@ class XGBoostModel(Model):
         return [gain.get(c, 0.0) for c in self.feature_columns]
 
     def _contributions(self, X):
-        import xgboost as xgb
+        xgb = require("xgboost", "xgboost", "the xgboost model")
 
         d = xgb.DMatrix(self._matrix(X), feature_names=self.feature_columns, nthread=self.num_threads)
         return self.booster.predict(d, pred_contribs=True, iteration_range=(0, int(self.best_iteration)))[:, :-1]
@@ -370,7 +385,7 @@ class XGBoostModel(Model):
         self.booster.save_model(str(path / "model.ubj"))
 
     def _load_native(self, path):
-        import xgboost as xgb
+        xgb = require("xgboost", "xgboost", "the xgboost model")
 
         self.booster = xgb.Booster(model_file=str(path / "model.ubj"))
         self.booster.set_param({"nthread": self.num_threads})
@@ -386,7 +401,8 @@ class CatBoostModel(Model):
                 "early_stopping_rounds": 30, "border_count": 64}
 
     def _estimator(self):
-        from catboost import CatBoostClassifier, CatBoostRegressor
+        catboost = require("catboost", "catboost", "the catboost model")
+        CatBoostClassifier, CatBoostRegressor = catboost.CatBoostClassifier, catboost.CatBoostRegressor
 
         p = dict(self.params)
         p.pop("early_stopping_rounds")
@@ -415,9 +431,7 @@ class CatBoostModel(Model):
         return self.estimator.get_feature_importance()
 
     def _contributions(self, X):
-        from catboost import Pool
-
-        pool = Pool(self._matrix(X))
+        pool = require("catboost", "catboost", "the catboost model").Pool(self._matrix(X))
         return self.estimator.get_feature_importance(pool, type="ShapValues", thread_count=self.num_threads)[:, :-1]
 
     def _save_native(self, path):

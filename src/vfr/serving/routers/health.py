@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from vfr.serving.deps import Features, Ops
-from vfr.serving.errors import StoreUnavailable
+from vfr.serving.errors import NotFound, StoreUnavailable
 from vfr.serving.schemas import Health
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -14,12 +14,15 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(features: Features, ops: Ops):
-    """``ok`` when the market store answers; 503 ``degraded`` otherwise. Cache and log state."""
+    """``ok`` when the market store answers (``store: empty`` before anything was ingested); 503
+    ``degraded`` when it is unreachable. Cache and log state."""
     try:
         features.ping()
         store = "ok"
     except StoreUnavailable:
         store = "unreachable"
+    except NotFound:  # no store file yet (nothing ingested): alive, nothing to serve
+        store = "empty"
     body = {"status": "ok" if store != "unreachable" else "degraded", "store": store,
             "cache": features.cache.backend, "prediction_log": ops.log_stats()}
     return JSONResponse(body, status_code=200 if store != "unreachable" else 503)

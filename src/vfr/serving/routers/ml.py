@@ -29,7 +29,8 @@ from vfr.serving.schemas import (
 
 router = APIRouter(prefix="/api/ml", tags=["ml"])
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-                                            404: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                                            404: {"model": ErrorBody}, 409: {"model": ErrorBody},
+                                            413: {"model": ErrorBody}, 422: {"model": ErrorBody},
                                             429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 ModelName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
 
@@ -56,7 +57,10 @@ def model(name: ModelName, service: Models, caller: Member) -> dict:
 
 @router.post("/models/{name}/promote", response_model=ChampionChange, responses=ERRORS)
 def promote(name: ModelName, req: PromoteRequest, service: Models, caller: Admin) -> dict:
-    """Make a version the champion (admin). The previous champion is remembered for rollback."""
+    """Make a version the champion (admin). The previous champion is remembered for rollback.
+
+    409 when the version is already the champion or its artifact cannot be loaded (corrupt).
+    """
     return service.promote(name, req.version)
 
 

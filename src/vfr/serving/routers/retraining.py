@@ -101,7 +101,10 @@ def rollback(ops: Ops, models: Models, settings: SettingsDep, caller: Admin) -> 
 
 @router.get("/model/info", response_model=ModelInfo, responses=ERRORS)
 def model_info(ops: Ops, models: Models, settings: SettingsDep, caller: Member) -> dict:
-    """The champion: training window, data fingerprint, features, metrics, lineage, routing, last retraining."""
+    """The champion: training window, data fingerprint, features, metrics, lineage, routing, last retraining.
+
+    409 when the champion's artifact cannot be loaded; 503 when the operations database is down.
+    """
     name = settings.model_name
     info = models.info(name)
     model = info["model"]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from vfr.serving.deps import AnyCaller, Ranking, RequestId
+from vfr.serving.deps import AnyCaller, Earnings, Ranking, RequestId
+from vfr.serving.earnings import EarningsService
 from vfr.serving.models import parse_models
 from vfr.serving.ranking import RankingService
 from vfr.serving.schemas import (
@@ -21,6 +23,7 @@ from vfr.serving.schemas import (
     SelectResponse,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/stocks", tags=["stocks"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody},
                                             429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
@@ -82,7 +85,7 @@ def select_post(req: SelectRequest, ranking: Ranking, caller: AnyCaller, rid: Re
 
 @router.get("/analyze", response_model=AnalyzeResponse, responses=ERRORS)
 def analyze(
-    ranking: Ranking, caller: AnyCaller, rid: RequestId,
+    ranking: Ranking, earnings: Earnings, caller: AnyCaller, rid: RequestId,
     symbols: Annotated[str, Query(description=f"Comma-separated symbols (at most {MAX_ANALYZE_SYMBOLS}).",
                                   max_length=600)],
     ml_models: Annotated[str | None, Query(max_length=700)] = None,
@@ -91,7 +94,7 @@ def analyze(
     date: dt.date | None = None,
 ) -> dict:
     """Factor scores, ML prediction (probability, confidence, model version, top feature
-    contributions), composite and recommendation of each symbol."""
+    contributions), composite, recommendation and the early-signal earnings block of each symbol."""
     req = _build(SelectRequest, "query", symbols=_split(symbols), ml_models=_split(ml_models), ml_horizon=ml_horizon,
                  ml_confidence_threshold=ml_confidence_threshold, date=date)
     if not req.symbols:
@@ -100,6 +103,22 @@ def analyze(
     if len(req.symbols) > MAX_ANALYZE_SYMBOLS:
         raise RequestValidationError([{"type": "too_long", "loc": ("query", "symbols"),
                                        "msg": f"at most {MAX_ANALYZE_SYMBOLS} symbols", "input": None}])
-    return ranking.analyze(symbols=req.symbols, date=req.date, horizon=req.ml_horizon,
-                           ml_models=parse_models(req.ml_models, ranking.settings.model_name),
-                           threshold=req.ml_confidence_threshold, request_id=rid)
+    out = ranking.analyze(symbols=req.symbols, date=req.date, horizon=req.ml_horizon,
+                          ml_models=parse_models(req.ml_models, ranking.settings.model_name),
+                          threshold=req.ml_confidence_threshold, request_id=rid)
+    signals = early_signals(earnings, out["date"], rid)
+    for row in out["results"]:
+        row["early_signal"] = signals.get(row["symbol"])
+    return out
+
+
+def early_signals(earnings: EarningsService, day: Any, rid: str) -> dict[str, dict[str, Any]]:
+    """The early-signal blocks of a date; an empty dict (blocks null) when they cannot be computed,
+    so the classic and ML answer never fails because of it."""
+    import pandas as pd
+
+    try:
+        return earnings.for_date(pd.Timestamp(day), rid)
+    except Exception:  # noqa: BLE001 - logged; the analysis is still answered
+        log.exception("early signal unavailable for %s", day)
+        return {}
