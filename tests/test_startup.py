@@ -14,7 +14,7 @@ import pytest
 
 #: Imported only inside the functions that use them (see docs/decisions.md, "Ground floor").
 HEAVY = ("mlflow", "optuna", "shap", "dask", "distributed", "torch", "lightgbm", "xgboost", "catboost",
-         "sklearn", "playwright")
+         "sklearn", "playwright", "quantstats", "alphalens")
 
 #: Prints, as JSON, the heavy top-level packages (and vfr subpackages) loaded after running CODE.
 _PROBE = """
@@ -78,3 +78,22 @@ def test_lazy_ml_names_resolve_to_their_definitions() -> None:
     assert callable(vfr.ml.train) and vfr.ml.train.__name__ == "train"
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         vfr.ml.not_a_name  # noqa: B018
+
+
+def test_import_vfr_loads_only_itself_and_the_facade_resolves_lazily() -> None:
+    """`import vfr` loads no vfr subpackage and no pandas (issue 19); the notebook names and the
+    callable ``vfr.backtest`` resolve on first use, and ``import vfr.backtest`` keeps its attributes."""
+    loaded = _loaded("import vfr")
+    assert loaded["vfr"] == [] and loaded["heavy"] == []
+    _loaded("import sys, vfr\nassert 'pandas' not in sys.modules")
+    code = """
+import sys, vfr
+import vfr.backtest
+from vfr import notebook
+assert vfr.load_prices is notebook.load_prices and vfr.score is notebook.score and vfr.evaluate is notebook.evaluate
+assert callable(vfr.backtest) and vfr.backtest.run_backtest.__module__ == "vfr.backtest.engine"
+assert "quantstats" not in sys.modules and "alphalens" not in sys.modules
+"""
+    assert _loaded(code)["heavy"] == []
+    # the attribute is the callable module whichever comes first, ``vfr.backtest`` or ``import vfr.backtest``
+    _loaded("import vfr\nb = vfr.backtest\nimport vfr.backtest\nassert vfr.backtest is b and callable(b)")

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
         default=7, ge=1, le=60, description="Early signal: trading days between the as-of date and the report.")
     earnings_label_threshold: float = Field(
         default=20.0, description="Early signal: the label is an EPS surprise above this many percent.")
+    feature_alpha158: bool = Field(
+        default=False, description="`vfr features build` also builds Qlib's Alpha158 factors (opt-in group alpha158).")
     horizon: str = Field(default="1w", description="Default label horizon: one of 1d, 1w, 1m.")
     top_n: int = Field(default=20, ge=1, description="Stocks held by the top-N selection and backtest.")
     commission_bps: float = Field(default=5.0, ge=0, description="Commission per unit traded, basis points.")

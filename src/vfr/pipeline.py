@@ -29,11 +29,15 @@ from rich.progress import (
 )
 
 from vfr.backtest import (
+    QUANTSTATS_FILE,
     BacktestConfig,
     BacktestResult,
     evaluate_factor,
     period_table,
+    require_tearsheet_libraries,
     run_backtest,
+    write_factor_tearsheet,
+    write_quantstats_tearsheet,
     write_report,
 )
 from vfr.config import Settings
@@ -500,7 +504,8 @@ def _report_tables(results: dict[str, BacktestResult], comparison: pd.DataFrame,
 def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, benchmark: pd.Series | None = None,
                    title: str = "VFR backtest", model_metrics: pd.DataFrame | None = None,
                    console: Console | None = None, split: str | None = None,
-                   factor_eval: bool = True) -> BacktestOutcome:
+                   factor_eval: bool = True, tearsheet: bool = False,
+                   factor_tearsheet: bool = False) -> BacktestOutcome:
     """Backtest classic, ML and composite selections out of sample and write one report.
 
     ML scores are the walk-forward out-of-sample probabilities (each made by a model fitted
@@ -525,6 +530,12 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
         Adds a table of metrics before / from that date.
     factor_eval : bool, default True
         Adds IC decay and quantile returns.
+    tearsheet : bool, default False
+        Also writes QuantStats' tear sheet of the main strategy
+        (:data:`vfr.backtest.tearsheet.QUANTSTATS_FILE`) beside the report, linked from it.
+    factor_tearsheet : bool, default False
+        Also writes alphalens' factor tear sheet of the main strategy's score over the window
+        (:data:`vfr.backtest.tearsheet.FACTOR_FILE` and its PNGs), linked from the report.
 
     Returns
     -------
@@ -540,9 +551,13 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     UsageError
         The window (``config.start`` / ``config.end``) lies after or before the stored
         scores and prices (the dates they end / start on are named).
+    TearsheetError
+        A tear sheet was asked for and its library is missing (checked before any backtest
+        runs; the message names the extra ``vfr[tearsheet]``).
     """
     console = _console(console)
     config = BacktestConfig.from_settings(settings) if config is None else config
+    require_tearsheet_libraries(quantstats=tearsheet, alphalens=factor_tearsheet)
     inputs = _read_backtest_inputs(settings, config)
     _check_window(inputs, config)
     strategies = _strategy_scores(inputs.features, inputs.oos, settings.ml_weight)
@@ -555,15 +570,22 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     fwd = make_labels(inputs.prices, {horizon: settings.horizon_days}, membership=inputs.membership)
     ic = ic_by_date(strategies[main].merge(fwd, on=["date", "symbol"]), "score", f"fwd_excess_{horizon}")
     factor = None
+    in_window = strategies[main][strategies[main]["date"].between(pd.Timestamp(config.start or "1900-01-01"),
+                                                                  pd.Timestamp(config.end or "2262-01-01"))]
     if factor_eval:
-        in_window = strategies[main][strategies[main]["date"].between(pd.Timestamp(config.start or "1900-01-01"),
-                                                                      pd.Timestamp(config.end or "2262-01-01"))]
         factor = evaluate_factor(in_window, inputs.prices, horizons=(1, 5, 10, 21))
     out_dir = settings.reports_dir / f"backtest-{pd.Timestamp.now().strftime('%Y%m%d-%H%M%S')}"
+    links = {}
+    if tearsheet:
+        path = write_quantstats_tearsheet(results[main], out_dir / QUANTSTATS_FILE, title=f"{title}: {main} strategy")
+        links[f"QuantStats tear sheet ({main} strategy, net of costs)"] = path.name
+    if factor_tearsheet:
+        path = write_factor_tearsheet(in_window, inputs.prices, out_dir, title=f"Factor tear sheet: {main} score")
+        links[f"alphalens factor tear sheet ({main} score)"] = path.name
     report = write_report(results[main], out_dir, title=f"{title}: {main} strategy", ic=ic,
                           feature_importance=_champion_importance(settings),
                           extra_tables=_report_tables(results, comparison, config, split, model_metrics),
-                          factor=factor)
+                          factor=factor, links=links)
     return BacktestOutcome(results=results, report=report, comparison=comparison, model_metrics=model_metrics)
 
 

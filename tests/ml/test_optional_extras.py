@@ -62,9 +62,11 @@ def test_extras_and_lock_files_agree_with_pyproject() -> None:
     assert {"xgboost", "catboost", "shap", "all"} <= set(extras)
     assert "vfr[all]" in extras["dev"]
     assert {"vfr[xgboost,catboost,shap,dask]"} == set(extras["all"])
+    assert "vfr[tearsheet]" in extras["dev"] and {"quantstats", "alphalens-reloaded"} <= _names(extras["tearsheet"])
     core_lock, dev_lock = _pinned(REPO / "requirements/core.lock"), _pinned(REPO / "requirements/dev.lock")
     assert core <= core_lock, f"not in requirements/core.lock (refresh it: docs/decisions.md): {core - core_lock}"
-    dev = core | {"xgboost", "catboost", "shap", "dask"} | (_names(extras["dev"]) - {"vfr"})
+    dev = core | {"xgboost", "catboost", "shap", "dask"} | _names(extras["tearsheet"])
+    dev |= _names(extras["dev"]) - {"vfr"}
     assert dev <= dev_lock, f"not in requirements/dev.lock (refresh it: docs/decisions.md): {dev - dev_lock}"
-    assert not core_lock & {"xgboost", "catboost", "shap", "pytest"}
+    assert not core_lock & {"xgboost", "catboost", "shap", "pytest", "quantstats"}
     assert "-r requirements/dev.lock" in (REPO / ".ci/run").read_text()

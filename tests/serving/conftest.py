@@ -144,7 +144,9 @@ def redis_prefix() -> Iterator[str]:
 class TcpProxy:
     """A real TCP forwarder to a server, which a test can take down and bring back.
 
-    Used to make PostgreSQL unreachable for one app without touching the shared server.
+    Used to make PostgreSQL or Redis unreachable for one app without touching the shared server:
+    :meth:`stop` refuses connections (a dead server), :meth:`hang` accepts them and never answers
+    (a network partition or a frozen server: only timeouts end the calls), :meth:`resume` ends a hang.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
@@ -153,6 +155,15 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.hanging = False
+
+    def hang(self) -> None:
+        """Stop forwarding in both directions; new connections are accepted and never answered."""
+        self.hanging = True
+
+    def resume(self) -> None:
+        """Forward again (connections that hung stay dead: their clients gave up on them)."""
+        self.hanging = False
 
     def start(self) -> None:
         listener = socket.socket()
@@ -185,6 +196,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.hanging:  # accepted, never answered
+                with self._lock:
+                    self._conns.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -195,11 +210,13 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        hung = False
         try:
             while data := a.recv(65536):
-                b.sendall(data)
+                hung = hung or self.hanging  # a connection that hung once never forwards again
+                if not hung:
+                    b.sendall(data)
         except OSError:
             pass
         finally:

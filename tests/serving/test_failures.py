@@ -158,6 +158,84 @@ def test_redis_down_serves_from_process_memory(built: Built, tmp_path: Path, sha
         assert client.app.state.engine.cache.stats()["redis_errors"] >= 1
 
 
+def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Built, tmp_path: Path,
+                                                                       redis_prefix: str) -> None:
+    """Redis behind a real TCP proxy is frozen (connections hang: only timeouts end the calls), then
+    refused, then brought back, while two clients keep sending requests: no request takes 1 s,
+    all answer 200, /api/health reports the outage (status still 200) and then the recovery."""
+    import threading
+
+    import redis
+
+    proxy = TcpProxy(("127.0.0.1", 6379))
+    proxy.start()
+    settings = make_settings(built, tmp_path, cache_url=f"redis://127.0.0.1:{proxy.port}/0", cache_prefix=redis_prefix)
+    with MarketStore(built.store_url) as store:
+        dates = [str(d.date()) for d in store.read_table("features", columns=["date"])["date"].drop_duplicates()
+                 .nlargest(40)]
+    timings: list[tuple[float, int, str]] = []
+    stop = threading.Event()
+
+    def load(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            i = k
+            while not stop.is_set():
+                i += 1
+                path, params = (("/api/stocks/select", {"include_ml": True, "top": 5}) if i % 3 == 0 else
+                                ("/api/stocks/analyze", {"symbols": "AAPL"}) if i % 3 == 1 else
+                                ("/api/stocks/select", {"date": dates[i % len(dates)], "top": 3}))
+                t0 = time.perf_counter()
+                status = c.get(path, params=params).status_code
+                timings.append((time.perf_counter() - t0, status, path))
+
+    def health() -> dict:
+        r = client.get("/api/health")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    try:
+        with client_for(settings) as client:
+            base = str(client.base_url)
+            app = client.app  # type: ignore[attr-defined]
+            assert client.get("/api/stocks/select", params={"include_ml": True}).status_code == 200
+            assert health()["cache"] == "redis" and app.state.limiter.backend == "redis"
+            workers = [threading.Thread(target=load, args=(k,), daemon=True) for k in range(2)]
+            for w in workers:
+                w.start()
+            time.sleep(1.0)
+            before = len(timings)
+            proxy.hang()  # frozen Redis: connects and reads only end by timeout
+            time.sleep(2.0)
+            assert health()["cache"] == "memory (redis down)"
+            assert app.state.limiter.backend == "memory (redis down)"
+            proxy.stop()  # dead Redis: connections refused
+            time.sleep(1.5)
+            assert health()["cache"] == "memory (redis down)"
+            during = len(timings) - before
+            proxy.resume()
+            proxy.start()
+            deadline = time.monotonic() + app.state.engine.cache.retry_after_s + 5
+            while health()["cache"] != "redis":
+                assert time.monotonic() < deadline, "the cache did not go back to Redis"
+                time.sleep(0.2)
+            time.sleep(1.0)  # requests after the recovery reach Redis again
+            stop.set()
+            for w in workers:
+                w.join(30)
+            assert app.state.limiter.backend == "redis"
+            assert app.state.engine.cache.stats()["redis_errors"] >= 1
+    finally:
+        stop.set()
+        proxy.stop()
+    slowest = max(timings)
+    assert during >= 10, f"only {during} requests were served during the outage"
+    assert slowest[0] < 1.0, f"slowest request {slowest[2]}: {slowest[0]:.2f} s"
+    assert {status for _, status, _ in timings} == {200}
+    r = redis.Redis.from_url(REDIS_URL)
+    assert list(r.scan_iter(f"{redis_prefix}:limits*")), "rate-limit counters are back in Redis"
+    r.close()
+
+
 @pytest.fixture(scope="module")
 def pg_store(built: Built) -> str:
     """The session store copied into its own PostgreSQL schema (dropped afterwards)."""

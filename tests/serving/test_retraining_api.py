@@ -198,3 +198,56 @@ def test_a_triggered_run_that_fails_answers_with_its_record(built: Built, tmp_pa
         assert body["status"] == "failed" and body["run"]["status"] == "failed"
         assert "train" in body["run"]["reason"] and body["run"]["challenger_version"] is None
         assert client.get("/api/health").status_code == 200  # the API keeps serving
+
+
+def _status(client, headers) -> dict:
+    r = client.get("/api/ml/retraining/status", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_triggered_run_trains_in_a_worker_process_and_a_dead_worker_is_reported(built: Built,
+                                                                                   tmp_path: Path) -> None:
+    """The trigger answers at once with the pid of a separate worker process, which holds the
+    retraining lease and records its run; the API's process never trains. A worker killed
+    mid-run is reported as a failed run ("holder died") and the lock is free again."""
+    import os
+    import signal
+    import socket
+
+    settings = private_copy(built, tmp_path)
+    admin, member = auth(settings, "admin"), auth(settings, "free")
+    with client_for(settings) as client:
+        t0 = time.perf_counter()
+        r = client.post("/api/ml/retraining/trigger", json={"rebuild_features": False}, headers=admin)
+        assert r.status_code == 202, r.text
+        assert time.perf_counter() - t0 < 2.0  # answered before the worker even imported its modules
+        pid = r.json()["worker_pid"]
+        assert r.json()["status"] == "started" and isinstance(pid, int) and pid != os.getpid()
+        job = client.app.state.engine.retraining.jobs[-1]  # type: ignore[attr-defined]
+        assert job.pid == pid and job.wait(180), "the worker did not finish"
+        assert job.returncode == 0 and job.result["decision"]["trigger"] == "api"
+        runs = _status(client, member)["runs"]
+        assert runs[0]["trigger"] == "api" and runs[0]["status"] == job.result["decision"]["status"]
+        assert runs[0]["status"] not in ("running", "failed") and runs[0]["finished_at"] is not None
+
+        # killed while it holds the lease (rebuilding features first keeps it busy for a while)
+        r = client.post("/api/ml/retraining/trigger", json={"rebuild_features": True}, headers=admin)
+        assert r.status_code == 202, r.text
+        pid = r.json()["worker_pid"]
+        deadline = time.monotonic() + 120
+        while (status := _status(client, member))["lease_owner"] != f"{socket.gethostname()}:{pid}":
+            assert time.monotonic() < deadline, "the worker never took the retraining lease"
+            assert pid in client.app.state.engine.retraining.running(), "the worker exited early"  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert status["running"] is True and status["runs"][0]["status"] == "running"
+        assert client.post("/api/ml/retraining/trigger", json={}, headers=admin).status_code == 409
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (status := _status(client, member))["runs"][0]["status"] == "running":
+            assert time.monotonic() < deadline, "the dead worker's run was not reported"
+            time.sleep(0.1)
+        last = status["runs"][0]
+        assert last["status"] == "failed" and "holder died" in last["reason"] and str(pid) in last["reason"]
+        assert status["running"] is False and status["lease_owner"] is None
+        assert client.get("/api/health").status_code == 200  # the API kept serving

@@ -12,7 +12,9 @@ Public interface::
     buffered_selection(score, eligible, held, *, top_n, buffer_n, max_drops) -> bool mask
     cap_sector_weights(w, sector_codes, max_share, *, gross, max_weight) -> weights
     vol_target_scale(returns, target_vol, *, max_leverage, min_obs) -> float
-    write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor) -> Path
+    write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links) -> Path
+    write_quantstats_tearsheet(result, path, *, title) -> Path   (QuantStats; extra vfr[tearsheet])
+    write_factor_tearsheet(scores, prices, out_dir, *, periods, quantiles) -> Path  (alphalens; same extra)
     evaluate_factor(scores, prices, *, horizons, quantiles) -> FactorReport
     period_table(results, periods) -> DataFrame  (before/after costs, per sub-period)
     cagr, annual_volatility, sharpe_ratio, sortino_ratio, max_drawdown, calmar_ratio,
@@ -54,12 +56,23 @@ from vfr.backtest.metrics import (
     turnover,
 )
 from vfr.backtest.report import monthly_returns, write_report
+from vfr.backtest.tearsheet import (
+    FACTOR_FILE,
+    QUANTSTATS_FILE,
+    TearsheetError,
+    require_tearsheet_libraries,
+    write_factor_tearsheet,
+    write_quantstats_tearsheet,
+)
 
 __all__ = [
+    "FACTOR_FILE",
+    "QUANTSTATS_FILE",
     "BacktestConfig",
     "BacktestResult",
     "CostModel",
     "FactorReport",
+    "TearsheetError",
     "Turnover",
     "alpha_beta",
     "annual_volatility",
@@ -82,6 +95,7 @@ __all__ = [
     "profit_factor",
     "relative_metrics",
     "run_backtest",
+    "require_tearsheet_libraries",
     "select_weights",
     "sharpe_ratio",
     "sortino_ratio",
@@ -90,5 +104,7 @@ __all__ = [
     "trade_costs",
     "turnover",
     "vol_target_scale",
+    "write_factor_tearsheet",
+    "write_quantstats_tearsheet",
     "write_report",
 ]

@@ -68,6 +68,12 @@ img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 <body>
 <h1>{{ title }}</h1>
 <p class="meta">Period {{ period }} &middot; {{ params }} &middot; generated {{ generated }}</p>
+{% if links %}
+<h2>Tear sheets</h2>
+<ul class="links">
+{% for link in links %}<li><a href="{{ link.href }}">{{ link.title }}</a></li>
+{% endfor %}</ul>
+{% endif %}
 <h2>Metrics</h2>
 {{ metrics_table }}
 <p class="meta">Strategy metrics are over the invested period (first entry to end); each
@@ -285,6 +291,7 @@ def write_report(
     extra_tables: dict[str, pd.DataFrame] | None = None,
     ic_window: int = 63,
     factor: FactorReport | None = None,
+    links: dict[str, str] | None = None,
 ) -> Path:
     """Write ``report.html`` and its PNG charts into ``out_dir``.
 
@@ -308,6 +315,10 @@ def write_report(
     factor : FactorReport, optional
         Output of :func:`vfr.backtest.factor.evaluate_factor`; adds ``ic_decay.png``,
         ``quantile_returns.png`` and their tables.
+    links : dict[str, str], optional
+        Title -> address (relative to ``out_dir``) of companion pages, such as the QuantStats
+        and alphalens tear sheets of :mod:`vfr.backtest.tearsheet`; listed under
+        "Tear sheets" above the metrics.
 
     Returns
     -------
@@ -371,6 +382,7 @@ def write_report(
         metrics_table=Markup(_metrics_table(result.metrics)),
         charts=charts,
         tables=tables,
+        links=[{"title": t, "href": h} for t, h in (links or {}).items()],
     )
     path = out / "report.html"
     path.write_text(html, encoding="utf-8")

@@ -90,7 +90,7 @@ def demo(home: HomeOpt = None) -> None:
         _fail(exc)
     out.print(_table(result.backtest.comparison.reset_index(names="strategy")[
         ["strategy", "cagr", "sharpe_ratio", "max_drawdown"]], "Demo backtest"))
-    out.print(f"report: {result.report}")
+    out.print(f"report: {result.report}", soft_wrap=True)  # a path is never wrapped
 
 
 @pipeline_app.command("run")
@@ -111,7 +111,7 @@ def pipeline_run(
                               console=err)
     except VFRError as exc:
         _fail(exc)
-    out.print(f"report: {result.report}")
+    out.print(f"report: {result.report}", soft_wrap=True)  # a path is never wrapped
 
 
 @data_app.command("ingest-fundamentals")
@@ -150,12 +150,19 @@ def data_ingest(
 
 
 @features_app.command("build")
-def features_build(home: HomeOpt = None) -> None:
-    """Build the technical features (and cross-sectional ranks) for every stored price row."""
+def features_build(
+    alpha158: Annotated[bool | None, typer.Option(
+        "--alpha158/--no-alpha158",
+        help="Also build Qlib's Alpha158 factors (opt-in group; default VFR_FEATURE_ALPHA158).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Build every factor group the store has inputs for (and cross-sectional ranks), point in time."""
     from vfr.pipeline import stage_features
 
+    settings = _settings(home)
     try:
-        rows = stage_features(_settings(home), console=err)
+        rows = stage_features(settings, console=err,
+                              alpha158=settings.feature_alpha158 if alpha158 is None else alpha158)
     except VFRError as exc:
         _fail(exc)
     out.print(f"{rows:,} feature rows written")
@@ -260,6 +267,10 @@ def backtest_cmd(
                                                             "exposure, e.g. 0.25.")] = None,
     target_vol: Annotated[float | None, typer.Option(help="Annualised volatility target, e.g. 0.15 (scales "
                                                      "exposure down, never above 1).")] = None,
+    tearsheet: Annotated[bool, typer.Option("--tearsheet", help="Also write QuantStats' HTML tear sheet beside "
+                                            "the report (needs the extra: pip install 'vfr\\[tearsheet]').")] = False,
+    factor_tearsheet: Annotated[bool, typer.Option("--factor-tearsheet", help="Also write alphalens' factor tear "
+                                                   "sheet of the main score (same extra).")] = False,
     home: HomeOpt = None,
 ) -> None:
     """Backtest classic, ML and composite selections out of sample, weekly, with costs."""
@@ -282,10 +293,11 @@ def backtest_cmd(
     except (TypeError, ValueError) as exc:
         _fail(UsageError(str(exc)))
     try:
-        bt = stage_backtest(settings, config, console=err, split=split)
+        bt = stage_backtest(settings, config, console=err, split=split, tearsheet=tearsheet,
+                            factor_tearsheet=factor_tearsheet)
     except (VFRError, ValueError) as exc:
         _fail(exc)
     cols = [c for c in ("cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown")
             if c in bt.comparison.columns]
     out.print(_table(bt.comparison[cols].reset_index(names="strategy"), "Backtest"))
-    out.print(f"report: {bt.report}")
+    out.print(f"report: {bt.report}", soft_wrap=True)  # a path is never wrapped

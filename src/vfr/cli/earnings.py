@@ -61,7 +61,7 @@ def train_cmd(
             "brier_base_rate", "brier_skill"]
     out.print(rich_table(table[cols], f"Early signal, yearly walk-forward ({result.n_events} reports)"))
     out.print(f"registered {settings.earnings_model_name} v{result.version}: {result.reason}")
-    out.print(f"table: {result.report_path}")
+    out.print(f"table: {result.report_path}", soft_wrap=True)
 
 
 @app.command("predict")
@@ -127,7 +127,7 @@ def backtest_cmd(
     out.print(rich_table(bt.summary, "Flagged vs unflagged (excess over the equal-weighted universe, per trade)",
                          floats="{:.4f}"))
     out.print(rich_table(pd.DataFrame(bt.portfolio).T.reset_index(names="portfolio"), "Calendar-time portfolios"))
-    out.print(f"report: {bt.report_path}")
+    out.print(f"report: {bt.report_path}", soft_wrap=True)  # a path is never wrapped
 
 
 @app.command("monitor")

@@ -55,7 +55,7 @@ def retrain(
         table = pd.DataFrame({"metric": keys, "champion": [cmp["champion"].get(k) for k in keys],
                               "challenger": [cmp["challenger"].get(k) for k in keys]})
         out.print(rich_table(table, f"Fresh dates {cmp['first_date']} .. {cmp['last_date']} ({cmp['n_dates']})"))
-    out.print(f"report: {d.report_path}")
+    out.print(f"report: {d.report_path}", soft_wrap=True)  # a path is never wrapped
     _exit_unless_decided(settings, d)
 
 

@@ -78,21 +78,32 @@ def research_ml(
     algorithm: Annotated[str, typer.Option(help="Model zoo algorithm.")] = "lightgbm",
     objective: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
     target: Annotated[str, typer.Option(help="auto, direction, excess or excess_rank.")] = "auto",
+    features: Annotated[str, typer.Option(
+        help="Feature set: all (every column of the features table), no-alpha158 or alpha158.")] = "all",
     segment: SegmentOpt = "research",
     force_reason: ForceOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Walk-forward train a model on the segment only, evaluate its out-of-sample score, register the trial."""
-    from vfr.ml import ModelError, TrainConfig
-    from vfr.research.evaluate import ml_candidate_scores
+    from dataclasses import replace
 
+    from vfr.ml import ModelError, TrainConfig
+    from vfr.research.evaluate import FEATURE_SETS, feature_set_columns, ml_candidate_scores
+
+    if features not in FEATURE_SETS:
+        fail(UsageError(f"--features must be one of {', '.join(FEATURE_SETS)}, got {features!r}"))
     settings = make_settings(home)
     try:
         config = TrainConfig.from_settings(settings, algorithm=algorithm, objective=objective, target=target)
     except ModelError as exc:
         fail(UsageError(str(exc)))
-    change = f"walk-forward {algorithm} {objective} target={target} horizon={config.horizon}"
-    _run(settings, candidate, change, segment, lambda data: ml_candidate_scores(data, config), force_reason)
+    change = f"walk-forward {algorithm} {objective} target={target} horizon={config.horizon} features={features}"
+
+    def scores(data):
+        return ml_candidate_scores(data, replace(config, feature_columns=feature_set_columns(data.features,
+                                                                                             features)))
+
+    _run(settings, candidate, change, segment, scores, force_reason)
 
 
 @app.command("report")

@@ -48,7 +48,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import correlate1d
 
 from vfr.data.store import is_sorted_by
-from vfr.errors import DataValidationError
+from vfr.features.cross_section import symbol_starts
 from vfr.features.technical import check_columns
 
 #: Rolling windows of Alpha158, trading days (rows of the symbol's history).
@@ -195,15 +195,7 @@ def alpha158(prices: pd.DataFrame) -> pd.DataFrame:
     sym, _ = pd.factorize(frame["symbol"])  # integer codes: no Python string per row
     dates = frame["date"].to_numpy()
     arrays = {c: _float_values(frame[c]) for c in cols}
-    new_symbol = np.ones(n, dtype=bool)
-    if n:
-        new_symbol[1:] = sym[1:] != sym[:-1]
-        dup = ~new_symbol[1:] & (dates[1:] == dates[:-1])
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0]) + 1
-            raise DataValidationError(
-                f"duplicate (symbol, date) = ({frame['symbol'].iloc[i]}, {pd.Timestamp(dates[i]).date()})",
-                column="date")
+    new_symbol = symbol_starts(sym, dates, frame["symbol"])
     del sym
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(arrays["volume"]) & (arrays["volume"] >= 0)

@@ -175,3 +175,30 @@ MARKET_SENTIMENT_FEATURES: tuple[FeatureDef, ...] = tuple(f for f in SENTIMENT_F
 ALL_FEATURES: tuple[FeatureDef, ...] = (FEATURES + FUNDAMENTAL_FEATURES + MACRO_FEATURES
                                         + ALTERNATIVE_FEATURES + MARKET_SENTIMENT_FEATURES
                                         + INTERACTION_FEATURES)
+
+
+def alpha158_feature_defs() -> tuple[FeatureDef, ...]:
+    """Definitions of Qlib's Alpha158 columns (:mod:`vfr.features.alpha158`; opt-in group
+    ``alpha158``, not in :data:`ALL_FEATURES`; not ranked: built without ``_rank`` columns).
+
+    ``VWAP0`` is included (built only from a ``vwap`` column). Windows are the operator's
+    look-back in rows (1 for the k-bar and price ratios).
+    """
+    import re
+
+    from vfr.features.alpha158 import KBAR, alpha158_names
+
+    price = ("OPEN0", "HIGH0", "LOW0", "VWAP0")
+    out = []
+    for name in alpha158_names(vwap=True):
+        digits = re.search(r"(\d+)$", name)
+        window = int(digits.group(1)) if digits and name not in KBAR and name not in price else 1
+        kind = "k-bar shape of the day" if name in KBAR else (
+            "price / close of the day" if name in price else f"rolling {window}-day operator")
+        out.append(FeatureDef(name=name, group="alpha158", window=max(window, 1),
+                              description=f"Qlib Alpha158 {name}: {kind} (prices / close, volumes / volume; "
+                                          "NaN until the window is full)",
+                              source="Qlib Alpha158DL.get_feature_config (microsoft/qlib, "
+                                     "qlib/contrib/data/loader.py); vfr.features.alpha158",
+                              ranked=False))
+    return tuple(out)

@@ -142,6 +142,41 @@ def member_rank_groups(dates: np.ndarray, members: np.ndarray | None) -> np.ndar
     return np.where(members, codes, codes + len(uniques))
 
 
+
+def symbol_starts(codes: np.ndarray, dates: np.ndarray, symbols: pd.Series) -> np.ndarray:
+    """Where each symbol's block starts in rows sorted by (symbol, date), checking uniqueness.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray, shape (n,)
+        Symbol of each row (values or integer codes), sorted.
+    dates : numpy.ndarray, shape (n,)
+        Date of each row, ascending within a symbol.
+    symbols : pandas.Series, shape (n,)
+        Symbol names (for the error message).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+        True on the first row of each symbol.
+
+    Raises
+    ------
+    DataValidationError
+        Two rows with the same (symbol, date), naming the first.
+    """
+    n = len(codes)
+    new_symbol = np.ones(n, dtype=bool)
+    if n:
+        new_symbol[1:] = codes[1:] != codes[:-1]
+        dup = ~new_symbol[1:] & (dates[1:] == dates[:-1])
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0]) + 1
+            raise DataValidationError(
+                f"duplicate (symbol, date) = ({symbols.iloc[i]}, {pd.Timestamp(dates[i]).date()})",
+                column="date")
+    return new_symbol
+
 def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
                    membership: pd.DataFrame | None = None) -> pd.DataFrame:
     check_columns(prices)
@@ -152,15 +187,7 @@ def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | Non
     sym = frame["symbol"].to_numpy()
     dates = frame["date"].to_numpy()
     n = len(frame)
-    new_symbol = np.ones(n, dtype=bool)
-    if n:
-        new_symbol[1:] = sym[1:] != sym[:-1]
-        dup = ~new_symbol[1:] & (dates[1:] == dates[:-1])
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0]) + 1
-            raise DataValidationError(
-                f"duplicate (symbol, date) = ({sym[i]}, {pd.Timestamp(dates[i]).date()})",
-                column="date")
+    new_symbol = symbol_starts(sym, dates, frame["symbol"])
     starts = np.flatnonzero(new_symbol)
     ends = np.append(starts[1:], n) if n else starts
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Feature groups known to VFR; only ``technical`` is populated so far.
+#: Feature groups known to VFR (``alpha158``: Qlib's Alpha158 factors, an opt-in group).
 GROUPS: tuple[str, ...] = ("technical", "fundamental", "macro", "sentiment", "alternative",
-                            "interaction")
+                            "interaction", "alpha158")
 
 
 @dataclass(frozen=True)

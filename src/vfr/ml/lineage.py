@@ -36,7 +36,12 @@ import pandas as pd
 from vfr._util import json_safe
 from vfr.config import HORIZONS
 from vfr.data.store import is_sorted_by
-from vfr.features.catalogue import ALL_FEATURES, LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
+from vfr.features.catalogue import (
+    ALL_FEATURES,
+    LEVEL_RATIO_FEATURES_DEFS,
+    RATIO_FEATURES_DEFS,
+    alpha158_feature_defs,
+)
 from vfr.features.definitions import SENTIMENT_FEATURES, FeatureDef
 from vfr.ml.dataset import data_fingerprint
 
@@ -144,9 +149,11 @@ class DatasetLineage:
 # -- feature versions ----------------------------------------------------------------------
 def feature_definitions() -> dict[str, FeatureDef]:
     """Every registered feature definition by name (technical, fundamental, provider ratios,
-    the level ratios built with a split table, macro, alternative, sentiment, interaction)."""
+    the level ratios built with a split table, macro, alternative, sentiment, interaction and
+    the opt-in Alpha158 group)."""
     out: dict[str, FeatureDef] = {}
-    for d in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *LEVEL_RATIO_FEATURES_DEFS, *SENTIMENT_FEATURES):
+    for d in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *LEVEL_RATIO_FEATURES_DEFS, *SENTIMENT_FEATURES,
+              *alpha158_feature_defs()):
         out.setdefault(d.name, d)
     return out
 

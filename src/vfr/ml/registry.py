@@ -58,12 +58,13 @@ class RegistryError(VFRError, RuntimeError):
 
 def known_feature_columns() -> set[str]:
     """Columns the current feature registry defines: every feature of the catalogue
-    (``vfr.features.ALL_FEATURES``, the sentiment group, provider ratios and the level ratios
-    built with a split table) and ``<name>_rank`` for ranked ones."""
+    (``vfr.features.ALL_FEATURES``, the sentiment group, provider ratios, the level ratios
+    built with a split table and the opt-in Alpha158 group) and ``<name>_rank`` for ranked ones."""
     from vfr.features import ALL_FEATURES, SENTIMENT_FEATURES
-    from vfr.features.catalogue import LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS
+    from vfr.features.catalogue import LEVEL_RATIO_FEATURES_DEFS, RATIO_FEATURES_DEFS, alpha158_feature_defs
 
-    defs = (*ALL_FEATURES, *SENTIMENT_FEATURES, *RATIO_FEATURES_DEFS, *LEVEL_RATIO_FEATURES_DEFS)
+    defs = (*ALL_FEATURES, *SENTIMENT_FEATURES, *RATIO_FEATURES_DEFS, *LEVEL_RATIO_FEATURES_DEFS,
+            *alpha158_feature_defs())
     return {f.name for f in defs} | {f"{f.name}_rank" for f in defs if getattr(f, "ranked", True)}
 
 

@@ -27,7 +27,7 @@ Drift and alerts (:mod:`vfr.opsdb.drift`, :mod:`vfr.opsdb.alerts`)
     ``recent_alerts(engine, limit=50)``
 Retraining runs and job locks (:mod:`vfr.opsdb.runs`)
     ``claim``, ``release``, ``exclusive`` (a lease with a heartbeat), ``holder``, ``is_running``,
-    ``stale_reason``, ``start_run``, ``finish_run``, ``recent_runs``, ``run_rows``, ``RUN_FIELDS``,
+    ``stale_reason``, ``reap_stale``, ``start_run``, ``finish_run``, ``recent_runs``, ``run_rows``, ``RUN_FIELDS``,
     ``ACTIVE``, ``LEASE_TTL_S``
 """
 
@@ -71,6 +71,7 @@ from vfr.opsdb.runs import (
     holder,
     is_running,
     owner_id,
+    reap_stale,
     recent_runs,
     release,
     run_rows,
@@ -100,6 +101,6 @@ __all__ = [
     "confidence_level", "connect", "ensure_schema", "evaluated_outcomes", "exclusive", "finish_run", "has_table",
     "holder", "insert_drift", "insert_ignore", "insert_outcomes", "insert_predictions", "is_running",
     "is_unavailable", "latest_drift", "migrate", "open_predictions", "owner_id", "prediction_counts",
-    "recent_alerts", "recent_runs", "record_delivery", "release", "release_alert", "revision", "run_rows",
+    "reap_stale", "recent_alerts", "recent_runs", "record_delivery", "release", "release_alert", "revision", "run_rows",
     "served_features", "stale_reason", "start_run", "utcnow",
 ]

@@ -132,6 +132,14 @@ def _take_over_stale(engine: sa.Engine, job_id: str, ttl_s: float) -> str | None
     return why
 
 
+def reap_stale(engine: sa.Engine, job_id: str = "retrain", ttl_s: float = LEASE_TTL_S) -> str | None:
+    """Drop the :data:`ACTIVE` lease of ``job_id`` when its holder died (see :func:`stale_reason`)
+    and mark its run ``failed`` ("holder died: ..."); returns why, or None when there was nothing
+    to reap. Readers call it so a crashed worker shows as failed without waiting for the next run."""
+    ensure_schema(engine)
+    return _take_over_stale(engine, job_id, ttl_s)
+
+
 class _Heartbeat:
     """Refreshes ``heartbeat_at`` of one holding of a lease every ``interval_s`` in a daemon thread."""
 

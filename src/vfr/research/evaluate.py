@@ -174,6 +174,36 @@ def classic_candidate_scores(data: ResearchData, candidate: str) -> pd.DataFrame
     return cs[["date", "symbol"]].assign(score=cs["classic_score"].to_numpy())
 
 
+#: Feature sets a research ML trial can train on (``vfr research ml --features``).
+FEATURE_SETS = ("all", "no-alpha158", "alpha158")
+
+
+def feature_set_columns(features: pd.DataFrame, feature_set: str) -> tuple[str, ...] | None:
+    """Columns of ``feature_set``: None for ``all`` (every feature column, as ``vfr train``), the
+    columns without / only Qlib's Alpha158 factors for ``no-alpha158`` / ``alpha158``.
+
+    Raises
+    ------
+    StageError
+        Unknown set, or ``alpha158`` when the features table has none (built without ``--alpha158``).
+    """
+    from vfr.features.alpha158 import alpha158_names
+
+    if feature_set not in FEATURE_SETS:
+        raise StageError(f"research: unknown feature set {feature_set!r}; expected one of {FEATURE_SETS}")
+    if feature_set == "all":
+        return None
+    names = set(alpha158_names(vwap=True))
+    cols = [c for c in features.columns if c not in ("date", "symbol")]
+    if feature_set == "alpha158":
+        chosen = [c for c in cols if c in names]
+        if not chosen:
+            raise StageError("research: the features table has no Alpha158 columns; run "
+                             "`vfr features build --alpha158` first")
+        return tuple(chosen)
+    return tuple(c for c in cols if c not in names)
+
+
 def ml_candidate_scores(data: ResearchData, config: TrainConfig) -> pd.DataFrame:
     """Walk-forward out-of-sample predictions of ``config`` fitted on the segment's data only."""
     result = train(data.features, data.labels, config)

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vfr.config import Settings
 from vfr.serving import metrics
 from vfr.serving.auth import check_keys
-from vfr.serving.docs import add_docs
+from vfr.serving.docs import add_docs, honest_openapi
 from vfr.serving.engine import ServingEngine
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, StoreUnavailable
 from vfr.serving.guards import BodyLimit, ClientAddress
@@ -158,7 +158,7 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
                   description="Stock selection and analysis: classic factor scores blended with ML predictions.")
     app.state.settings = settings
     app.state.engine = engine or ServingEngine(settings)
-    app.state.limiter = TierLimiter(settings)
+    app.state.limiter = TierLimiter(settings, breaker=app.state.engine.cache.breaker)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
@@ -202,9 +202,11 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _body(request, "internal_error", "internal error; quote the request id when reporting it", 500)
 
-    for module in (health, stocks, earnings, ml, retraining, admin, dashboard, metrics):
-        app.include_router(module.router)
+    routers = [m.router for m in (health, stocks, earnings, ml, retraining, admin, dashboard, metrics)]
+    for router in routers:
+        app.include_router(router)
     add_docs(app)
+    honest_openapi(app, routers)
     return app
 
 

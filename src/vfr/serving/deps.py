@@ -64,15 +64,19 @@ async def request_id(request: Request) -> str:
     return request.state.request_id
 
 
-async def principal(request: Request, settings: Annotated[Settings, Depends(get_settings)],
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def principal(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> Principal:
     """The caller: from a valid bearer token, else anonymous (by client address).
+
+    The token is read here rather than through a ``Depends(_bearer)``, so that routes open to
+    anonymous callers carry no security requirement in the OpenAPI schema (the bearer scheme
+    is declared by :func:`require_tier`; ``vfr.serving.docs`` marks it optional on open routes).
 
     Raises
     ------
     HTTPException
         401 when a token is given but invalid or expired.
     """
+    credentials = await _bearer(request)
     if credentials is None:
         host = request.client.host if request.client else "unknown"
         return Principal(user=f"ip:{host}", tier="anonymous")
@@ -94,10 +98,11 @@ async def rate_limited(caller: Annotated[Principal, Depends(principal)],
     return caller
 
 
-def require_tier(*tiers: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_tier(*tiers: str) -> Callable[..., Awaitable[Principal]]:
     """Dependency: an authenticated caller in one of ``tiers`` (401 without token, 403 otherwise)."""
 
-    async def dep(caller: Annotated[Principal, Depends(rate_limited)]) -> Principal:
+    async def dep(caller: Annotated[Principal, Depends(rate_limited)],
+                  _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         if not caller.authenticated:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         if caller.tier not in tiers:

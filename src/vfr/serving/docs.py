@@ -10,13 +10,19 @@ pointed at them (FastAPI's "Self-hosting JavaScript and CSS for docs").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+
+from vfr.serving import deps
+from vfr.serving.schemas import ErrorBody, ValidationErrorBody
 
 #: Where the Swagger UI / ReDoc assets are served.
 ASSETS_URL = "/docs-assets"
@@ -56,3 +62,90 @@ def add_docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url=root + openapi_url, title=f"{app.title} - ReDoc",
                               redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
                               redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False)
+
+
+#: Descriptions of the error statuses the API answers with an :class:`~vfr.serving.schemas.ErrorBody`.
+ERROR_STATUSES = {
+    "400": "The request body could not be parsed.",
+    "401": "Missing, invalid or expired bearer token (open routes: only when a bad token is sent).",
+    "403": "The token's tier may not call this endpoint.",
+    "404": "Unknown date, symbol, sector, model or version.",
+    "409": "Conflict: a retraining already runs, or a model version whose artifact cannot be loaded.",
+    "413": "Request body over `VFR_API_MAX_BODY_BYTES` (refused before it is read).",
+    "422": "Invalid input: one entry per offending field.",
+    "429": "Over the rate limit of the caller's tier (`Retry-After` says when to retry).",
+    "500": "Unexpected error; the body carries the request id to quote, never a trace.",
+    "503": "The market store, the operations database or every model is unavailable (`Retry-After`).",
+}
+_REF = "#/components/schemas/"
+
+
+def _calls(dependant: Any) -> set[Any]:
+    out = set()
+    for d in dependant.dependencies:
+        out.add(d.call)
+        out |= _calls(d)
+    return out
+
+
+def _error(status: str, model: str) -> dict[str, Any]:
+    return {"description": ERROR_STATUSES[status],
+            "content": {"application/json": {"schema": {"$ref": _REF + model}}}}
+
+
+def honest_openapi(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Make ``app.openapi()`` describe what the app really answers (``routers``: those included in
+    ``app``, whose dependencies say which routes are rate limited and which need a token).
+
+    * Every operation documents 413 (the body limit runs before any route) and 500; those that
+      take parameters or a body document 422 with :class:`ValidationErrorBody` (the app's own
+      422 shape; FastAPI's ``HTTPValidationError`` is dropped), those with a body 400; those
+      behind the rate limiter 401 (a bad token is refused even on open routes), 429 and 503.
+    * Routes open to anonymous callers carry an *optional* bearer requirement
+      (``security: [{}, {"HTTPBearer": []}]``: a token raises the caller's rate limit, none is
+      needed); routes that need a token keep the required one.
+    """
+    limited = {}
+    for route in (r for router in routers for r in router.routes):
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            calls = _calls(route.dependant)
+            for method in route.methods or ():
+                limited[(route.path_format, method.lower())] = (deps.rate_limited in calls, deps._bearer in calls)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ErrorBody, ValidationErrorBody):
+            for name, definition in model.model_json_schema(ref_template=_REF + "{model}").get("$defs", {}).items():
+                components.setdefault(name, definition)
+            components[model.__name__] = {k: v for k, v in model.model_json_schema(
+                ref_template=_REF + "{model}").items() if k != "$defs"}
+        for path, operations in schema.get("paths", {}).items():
+            for method, op in operations.items():
+                responses = op.setdefault("responses", {})
+                rate_limited, needs_token = limited.get((path, method), (False, False))
+                wanted = ["413", "500"]
+                if op.get("parameters") or op.get("requestBody"):
+                    wanted.append("422")
+                if op.get("requestBody"):
+                    wanted.append("400")
+                if rate_limited:
+                    wanted += ["401", "429", "503"]
+                for status in wanted:
+                    if status == "503" and status in responses:
+                        continue  # /api/health documents its own 503 body
+                    responses[status] = _error(status, "ValidationErrorBody" if status == "422" else "ErrorBody")
+                for status, answer in responses.items():
+                    if status in ERROR_STATUSES and "content" in answer and status != "503":
+                        answer["description"] = ERROR_STATUSES[status]
+                if rate_limited and not needs_token:
+                    op["security"] = [{}, {"HTTPBearer": []}]
+                op["responses"] = dict(sorted(responses.items()))
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from vfr.config import Settings
-from vfr.serving.cache import MemoryTTL, TTLCache
+from vfr.serving.cache import MemoryTTL, SingleFlight, TTLCache
 from vfr.serving.earnings import EarningsService
 from vfr.serving.errors import public_reason
 from vfr.serving.features import FeatureService
@@ -43,6 +43,7 @@ from vfr.serving.models import ModelService
 from vfr.serving.operations import OpsService
 from vfr.serving.predlog import PredictionLogger
 from vfr.serving.ranking import RankingService
+from vfr.serving.retrain_worker import RetrainingWorkers, WorkerJob
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,15 @@ class ServingEngine:
     earnings : EarningsService
         The early-signal model (champion -> previous -> rule -> none), per date.
     predlog : PredictionLogger
+    retraining : RetrainingWorkers
+        Worker processes of API-triggered retraining runs (the API's process never trains).
     cache : TTLCache
         Features and predictions (Redis when configured).
     meta : MemoryTTL
         Process-local cache of registry answers and whole-universe rankings.
+    flight : SingleFlight
+        Expensive cache misses (features, predictions, rankings of a date) in progress: each is
+        computed once however many requests ask for it at the same time (``flight.computed``).
     latency : LatencyRecorder
         Per-route latencies (filled by the app's middleware).
     """
@@ -105,14 +111,24 @@ class ServingEngine:
         self.settings = settings
         self.cache = TTLCache(settings.cache_url, settings.cache_prefix)
         self.meta = MemoryTTL()
+        self.flight = SingleFlight()
         self.latency = LatencyRecorder()
         self.predlog = PredictionLogger(settings.resolved_serving_db_url, spill_dir=settings.home_dir / "predlog-spill",
                                         flush_interval_s=log_flush_interval_s)
-        self.features = FeatureService(settings, self.cache)
-        self.models = ModelService(settings, self.cache, self.meta, registry)
-        self.ranking = RankingService(settings, self.features, self.models, self.predlog, self.meta)
+        self.features = FeatureService(settings, self.cache, self.flight)
+        self.models = ModelService(settings, self.cache, self.meta, registry, flight=self.flight)
+        self.ranking = RankingService(settings, self.features, self.models, self.predlog, self.meta, self.flight)
         self.earnings = EarningsService(settings, self.features, self.models, self.predlog, self.meta)
         self.ops = OpsService(self.predlog, self.features, self.cache, lock_ttl_s=settings.retrain_lock_ttl_s)
+        self.retraining = RetrainingWorkers(settings, on_exit=self._retraining_done)
+
+    def _retraining_done(self, job: WorkerJob) -> None:
+        """A retraining worker exited: drop cached registry answers; fail its run if it died."""
+        self.models.invalidate(self.settings.model_name)
+        if job.result is None:
+            why = self.ops.reap_retraining()
+            log.error("retraining worker %d died (exit code %s)%s", job.pid, job.returncode,
+                      f"; its run was marked failed ({why})" if why else "")
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:

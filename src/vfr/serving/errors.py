@@ -13,6 +13,7 @@ exception              status  meaning
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from vfr.opsdb import is_unavailable
 
@@ -33,6 +34,18 @@ class Conflict(Exception):
 
 class MLUnavailable(Exception):
     """No ML answer could be produced (the message says why, without internal paths)."""
+
+
+def hide_paths(value: Any) -> Any:
+    """``value`` with every file path and URL inside its strings replaced by ``<hidden>``
+    (dicts and lists recursively): what an answer may say about the server's disk."""
+    if isinstance(value, str):
+        return _PATHS.sub("<hidden>", value)
+    if isinstance(value, dict):
+        return {k: hide_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [hide_paths(v) for v in value]
+    return value
 
 
 def public_reason(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from vfr.config import Settings
 from vfr.data import MarketStore, tables
 from vfr.errors import StageError
-from vfr.serving.cache import TTLCache
+from vfr.serving.cache import SingleFlight, TTLCache
 from vfr.serving.errors import MLUnavailable, NotFound, StoreUnavailable, is_store_down
 
 #: Table of the features the models and the classic scores read.
@@ -34,11 +34,15 @@ class FeatureService:
         ``resolved_store_url`` and ``feature_cache_ttl_s``.
     cache : TTLCache
         Shared with the other services (predictions are cached there too).
+    flight : SingleFlight, optional
+        Cache misses are computed once however many requests ask at the same time (a date's
+        features, the latest date, the universe); shared with the other services.
     """
 
-    def __init__(self, settings: Settings, cache: TTLCache) -> None:
+    def __init__(self, settings: Settings, cache: TTLCache, flight: SingleFlight | None = None) -> None:
         self.settings = settings
         self.cache = cache
+        self.flight = flight or SingleFlight()
         self._store: MarketStore | None = None
         self._retired: list[MarketStore] = []
         self._checked = 0.0
@@ -116,6 +120,12 @@ class FeatureService:
         cached = self.cache.get("latest")
         if cached is not None:
             return pd.Timestamp(cached)
+        return self.flight.do("latest", self._read_latest)
+
+    def _read_latest(self) -> pd.Timestamp:
+        cached = self.cache.get("latest")  # another caller may have read it just before this one
+        if cached is not None:
+            return pd.Timestamp(cached)
 
         def q(store: MarketStore):
             if not store.has_table(FEATURES_TABLE):
@@ -146,6 +156,12 @@ class FeatureService:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
+        return self.flight.do(key, lambda: self._read_features(key, day))
+
+    def _read_features(self, key: str, day: pd.Timestamp) -> pd.DataFrame:
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
 
         def q(store: MarketStore):
             if not store.has_table(FEATURES_TABLE):
@@ -164,9 +180,16 @@ class FeatureService:
         cached = self.cache.get("universe")
         if cached is not None:
             return cached["u"]
-        frame = self.read(lambda s: s.read_universe() if s.has_table("securities") else None)
-        self.cache.set("universe", {"u": frame}, self.settings.feature_cache_ttl_s)
-        return frame
+
+        def load() -> pd.DataFrame | None:
+            again = self.cache.get("universe")
+            if again is not None:
+                return again["u"]
+            frame = self.read(lambda s: s.read_universe() if s.has_table("securities") else None)
+            self.cache.set("universe", {"u": frame}, self.settings.feature_cache_ttl_s)
+            return frame
+
+        return self.flight.do("universe", load)
 
     def table(self, name: str) -> pd.DataFrame | None:
         """A whole table of the store (not cached), or None when it does not exist."""

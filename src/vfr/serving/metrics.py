@@ -20,6 +20,9 @@ Series (times in seconds, memory in bytes):
     Read from the engine when scraped (:class:`EngineCollector`): hits, misses and hit ratio of
     the feature/prediction cache, Redis errors, entries in process memory, loaded models, and
     the prediction log's written/pending rows and failed flushes.
+``vfr_singleflight_computations_total`` (counter; ``kind``) and ``vfr_singleflight_shared_total``
+    Expensive cache misses computed (``feat``, ``latest``, ``universe``, ``pred``, ``classic``,
+    ``scored``) and the requests that waited for a computation already running instead.
 ``process_*``
     ``prometheus_client.ProcessCollector``: resident memory (``process_resident_memory_bytes``),
     CPU seconds, open file descriptors (Linux).
@@ -100,6 +103,18 @@ class EngineCollector(Collector):
         entries = GaugeMetricFamily("vfr_cache_memory_entries", "Entries held in process memory.", labels=["cache"])
         entries.add_metric(["data"], float(stats["memory_entries"]))
         yield entries
+        flight = getattr(self.engine, "flight", None)
+        if flight is not None:
+            computed = CounterMetricFamily(
+                "vfr_singleflight_computations", "Expensive cache misses computed (features, latest date, universe, "
+                "predictions, rankings of a date), by kind; concurrent requests for one key share one.",
+                labels=["kind"])
+            for kind, n in sorted(flight.computed.items()):
+                computed.add_metric([kind], float(n))
+            yield computed
+            yield CounterMetricFamily("vfr_singleflight_shared",
+                                      "Requests that waited for another's computation instead of computing.",
+                                      value=float(flight.shared))
         yield GaugeMetricFamily("vfr_models_loaded", "Model versions held in the model LRU cache.",
                                 value=float(len(self.engine.models.loaded())))
         log = self.engine.ops.log_stats()

@@ -26,7 +26,7 @@ from vfr.ml.registry import (
     AB_TAG as TRAFFIC_TAG,  # one A/B tag for the registry and the API
 )
 from vfr.ml.registry import PREVIOUS_TAG, RegistryError
-from vfr.serving.cache import MemoryTTL, TTLCache
+from vfr.serving.cache import MemoryTTL, SingleFlight, TTLCache
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, public_reason
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,11 @@ class ModelService:
         services drop what they cached from the old routing).
     """
 
-    def __init__(self, settings: Settings, cache: TTLCache, meta: MemoryTTL, registry: Any = None) -> None:
+    def __init__(self, settings: Settings, cache: TTLCache, meta: MemoryTTL, registry: Any = None,
+                 flight: SingleFlight | None = None) -> None:
         self.settings = settings
         self.cache = cache
+        self.flight = flight or SingleFlight()
         self.meta = meta
         self.observers: list[MLObserver] = []
         self.on_change: list[Callable[[str], None]] = []
@@ -247,8 +249,15 @@ class ModelService:
             return [{"name": n, "version": v} for n, v in self._models]
 
     def predict_date(self, model, day: pd.Timestamp, features: pd.DataFrame) -> pd.Series:
-        """Probabilities of every symbol of ``day`` (one vectorised call; cached)."""
+        """Probabilities of every symbol of ``day`` (one vectorised call; cached; computed once for
+        all the requests that miss the cache at the same time)."""
         key = f"pred:{model.name}:{model.version}:{day:%Y-%m-%d}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        return self.flight.do(key, lambda: self._predict_date(key, model, features))
+
+    def _predict_date(self, key: str, model, features: pd.DataFrame) -> pd.Series:
         cached = self.cache.get(key)
         if cached is not None:
             return cached

@@ -113,6 +113,16 @@ class OpsService:
         """Whether a live retraining holds its lock now (a stale lease does not count)."""
         return self._guard(lambda db: opsdb.is_running(db, job_id, self.lock_ttl_s))
 
+    def reap_retraining(self, job_id: str = "retrain") -> str | None:
+        """Fail the run of a retraining whose worker died holding the lock (see
+        :func:`vfr.opsdb.reap_stale`); returns why, or None when nothing was reaped."""
+        return self._guard(lambda db: opsdb.reap_stale(db, job_id, self.lock_ttl_s))
+
+    def retraining_holder(self, job_id: str = "retrain") -> str | None:
+        """``host:pid`` of the process holding the retraining lock, or None."""
+        row = self._guard(lambda db: opsdb.holder(db, job_id))
+        return None if row is None else str(row["owner"])
+
     def record_rollback(self, name: str, change: dict[str, Any], user: str) -> int:
         """Record an API rollback (``change`` from the model service) as a finished run; returns its id."""
         def run(db: sa.Engine) -> int:

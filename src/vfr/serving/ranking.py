@@ -18,7 +18,7 @@ import pandas as pd
 
 from vfr.config import Settings
 from vfr.scoring import GROUP_SIGNALS, ml_components, select
-from vfr.serving.cache import MemoryTTL
+from vfr.serving.cache import MemoryTTL, SingleFlight
 from vfr.serving.errors import MLUnavailable, NotFound, public_reason
 from vfr.serving.features import FeatureService
 from vfr.serving.models import MLResult, ModelService, ModelSpecs
@@ -84,11 +84,15 @@ class RankingService:
         Where served predictions are queued.
     meta : MemoryTTL
         Process-local cache of whole-universe rankings and explanations.
+    flight : SingleFlight, optional
+        Whole-universe rankings missing from ``meta`` are computed once however many requests
+        ask for them at the same time (the others wait and share the answer).
     """
 
     def __init__(self, settings: Settings, features: FeatureService, models: ModelService, predlog: PredictionLogger,
-                 meta: MemoryTTL) -> None:
+                 meta: MemoryTTL, flight: SingleFlight | None = None) -> None:
         self.settings = settings
+        self.flight = flight or SingleFlight()
         self.features = features
         self.models = models
         self.predlog = predlog
@@ -124,14 +128,23 @@ class RankingService:
                              request_id=request_id)
 
     def _scored(self, key: str, build) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        """A whole-universe ranking and its response rows, cached in process memory."""
+        """A whole-universe ranking and its response rows, cached in process memory (computed once
+        for all the requests that miss it at the same time)."""
         hit = self.meta.get(key)
-        if hit is None:
+        if hit is not None:
+            return hit
+
+        def compute() -> tuple:
+            again = self.meta.get(key)
+            if again is not None:
+                return again
             table = build()
             rows = response_rows(table)
-            hit = (table, rows, {r["symbol"]: r for r in rows}, {})
-            self.meta.set(key, hit, self.settings.prediction_cache_ttl_s)
-        return hit
+            fresh: tuple = (table, rows, {r["symbol"]: r for r in rows}, {})
+            self.meta.set(key, fresh, self.settings.prediction_cache_ttl_s)
+            return fresh
+
+        return self.flight.do(key, compute)
 
     def _select(self, features, day, universe, include_ml, predictor, wanted, w, ml_error=None):
         try:

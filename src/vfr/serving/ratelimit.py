@@ -1,7 +1,8 @@
 """Rate limits per tier with the ``limits`` library (Redis-backed when configured).
 
-When Redis fails, the limiter switches to process memory for a while rather than failing the
-request (each process then counts on its own).
+When Redis fails, the limiter switches to process memory rather than failing the request (each
+process then counts on its own) until the shared :class:`~vfr.serving.cache.RedisBreaker` lets a
+probe through and Redis answers again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from vfr.config import Settings
+from vfr.serving.cache import RedisBreaker, redis_options
 
 log = logging.getLogger(__name__)
 
@@ -40,39 +42,44 @@ class TierLimiter:
     ----------
     settings : Settings
         ``rate_limit_<tier>`` strings (``"60/minute"``), ``cache_url`` and ``cache_prefix``.
+    breaker : RedisBreaker, optional
+        Shared with the caches (``engine.cache.breaker``), so one Redis failure moves both to
+        process memory; default a breaker of its own.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, breaker: RedisBreaker | None = None) -> None:
         self.items = {"anonymous": parse(settings.rate_limit_anonymous), "free": parse(settings.rate_limit_free),
                       "pro": parse(settings.rate_limit_pro), "admin": parse(settings.rate_limit_admin)}
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._shared = None
-        self._down_until = 0.0
+        self.breaker = breaker or RedisBreaker()
         if settings.cache_url and settings.cache_url.startswith(("redis://", "rediss://")):
             storage = storage_from_string(settings.cache_url, key_prefix=f"{settings.cache_prefix}:limits",
-                                          socket_timeout=0.25, socket_connect_timeout=0.25)
+                                          **redis_options())
             self._shared = SlidingWindowCounterRateLimiter(storage)
 
     @property
     def backend(self) -> str:
         if self._shared is None:
             return "memory"
-        return "redis" if time.monotonic() >= self._down_until else "memory (redis down)"
+        return "memory (redis down)" if self.breaker.down else "redis"
 
     def hit(self, tier: str, key: str) -> Decision:
         """Count one call of ``key`` in ``tier``; say whether it is allowed."""
         item = self.items.get(tier, self.items["anonymous"])
         limiter = self._memory
-        if self._shared is not None and time.monotonic() >= self._down_until:
+        if self._shared is not None and self.breaker.allow():
             limiter = self._shared
         try:
-            return self._decide(limiter, item, tier, key)
+            decision = self._decide(limiter, item, tier, key)
         except Exception as exc:  # noqa: BLE001 - Redis down: count in memory instead
             if limiter is self._memory:
                 raise
-            log.warning("rate limits: Redis unavailable (%s); counting in process memory", exc.__class__.__name__)
-            self._down_until = time.monotonic() + 5.0
+            self.breaker.failure(exc, "rate limits")
             return self._decide(self._memory, item, tier, key)
+        if limiter is not self._memory:
+            self.breaker.success()
+        return decision
 
     @staticmethod
     def _decide(limiter: SlidingWindowCounterRateLimiter, item, tier: str, key: str) -> Decision:

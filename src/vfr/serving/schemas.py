@@ -259,8 +259,24 @@ class OutcomesRun(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: str
+    """Every error answer: a short code, what went wrong, and the request id to quote."""
+
+    error: str = Field(description="bad_request, unauthorized, forbidden, not_found, conflict, payload_too_large, "
+                                   "rate_limited, store_unavailable, ml_unavailable, internal_error, ...")
     detail: str | list[dict] | None = None
+    request_id: str | None = None
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending input (``symbols.0``, ``date``, ``body``).")
+    message: str
+
+
+class ValidationErrorBody(BaseModel):
+    """The 422 answer to invalid input (the app's own shape, not FastAPI's default)."""
+
+    error: Literal["validation_error"]
+    detail: list[FieldError]
     request_id: str | None = None
 
 
@@ -402,6 +418,8 @@ class RetrainingStatus(BaseModel):
     model: str
     champion: str | None
     running: bool = Field(description="A retraining run holds the database lock now.")
+    lease_owner: str | None = Field(default=None, description="host:pid of the process holding the retraining lock "
+                                                              "(an API-triggered run: its worker process).")
     runs: list[RetrainingRun] = Field(description="Newest first.")
     schedule: list[ScheduledJob]
 
@@ -413,7 +431,8 @@ class RetrainingTrigger(BaseModel):
 
 
 class RetrainingStarted(BaseModel):
-    status: str = Field(description="'started' (running in the background) or the run's final status.")
+    status: str = Field(description="'started' (running in a worker process) or the run's final status.")
+    worker_pid: int | None = Field(default=None, description="Process id of the worker process running the retraining.")
     run: RetrainingRun | None = None
     decision: dict | None = Field(default=None, description="The full decision report when wait=true.")
 

@@ -1,8 +1,9 @@
 """``/api/ml/retraining`` and ``/api/ml/model/info``: the retraining loop over HTTP.
 
 Status and model info need a member token; trigger and rollback are admin-only. A triggered
-run takes the same database lock as the scheduler's jobs, so an API trigger during a
-scheduled run answers 409 instead of training twice. Runs and locks are read through
+run trains in a worker process (:mod:`vfr.serving.retrain_worker`), so the API's process keeps
+its CPU for requests; it takes the same database lock as the scheduler's jobs, so an API
+trigger during a scheduled run answers 409 instead of training twice. Runs and locks are read through
 :class:`~vfr.serving.operations.OpsService` (503 when the operations database is down).
 """
 
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
-from vfr.errors import StageError
-from vfr.serving.deps import Admin, Member, Models, Ops, SettingsDep
+from vfr.serving.deps import Admin, EngineDep, Member, Models, Ops, SettingsDep
+from vfr.serving.errors import hide_paths
 from vfr.serving.schemas import (
     ChampionChange,
     ErrorBody,
@@ -41,52 +41,47 @@ def status(ops: Ops, models: Models, settings: SettingsDep, caller: Member) -> d
     from vfr.retraining import next_runs
 
     name = settings.model_name
+    ops.reap_retraining()  # a worker that died holding the lock: its run is marked failed first
     runs = ops.runs(name, limit=20)
     try:
         champion = models.champion(name)
     except Exception:  # noqa: BLE001 - registry unreachable or empty
         champion = None
-    return {"model": name, "champion": champion, "running": ops.retraining_running(), "runs": runs,
+    running = ops.retraining_running()
+    return {"model": name, "champion": champion, "running": running,
+            "lease_owner": ops.retraining_holder() if running else None, "runs": runs,
             "schedule": next_runs(settings)}
 
 
-@router.post("/retraining/trigger", response_model=RetrainingStarted, status_code=202, responses=ERRORS)
-def trigger(req: RetrainingTrigger, ops: Ops, models: Models, settings: SettingsDep, caller: Admin):
-    """Start a retraining run (admin): 202 at once, or the decision with ``wait=true``.
+@router.post("/retraining/trigger", response_model=RetrainingStarted, status_code=202,
+             responses=ERRORS | {200: {"model": RetrainingStarted, "description": "wait=true: how the run ended."}})
+def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
+    """Start a retraining run in a worker process (admin): 202 at once with the worker's pid, or
+    the decision with ``wait=true`` (the worker still trains; this request waits for it).
 
-    409 when another run holds the lock.
+    409 when another run holds the lock. A worker that dies is reported as a failed run.
     """
-    from vfr.retraining import run_retraining
-
+    ops, settings = engine.ops, engine.settings
+    ops.reap_retraining()
     if ops.retraining_running():
         raise HTTPException(409, "a retraining run is already in progress; see /api/ml/retraining/status")
-
-    def job():
-        try:
-            return run_retraining(settings, trigger="api", rebuild_features=req.rebuild_features)
-        finally:
-            models.invalidate(settings.model_name)
-
-    def background():
-        try:
-            job()
-        except Exception as exc:  # noqa: BLE001 - recorded as a failed run; the API keeps serving
-            log.error("retraining triggered through the API failed: %s", exc)
-
+    job = engine.retraining.start(rebuild_features=req.rebuild_features)
     if not req.wait:
-        threading.Thread(target=background, name="vfr-retrain", daemon=True).start()
-        return {"status": "started"}
-    try:
-        decision = job()
-    except StageError:  # recorded as a failed run with its reason: answer with that record
+        return {"status": "started", "worker_pid": job.pid}
+    job.wait()
+    result = job.result or {}
+    decision = result.get("decision")
+    if decision is None:  # failed and recorded so, or the worker died (its run reaped as failed)
         run = ops.runs(settings.model_name, limit=1)
-        body = RetrainingStarted(status="failed", run=RetrainingRun.model_validate(run[0]) if run else None)
+        body = RetrainingStarted(status="failed", worker_pid=job.pid,
+                                 run=RetrainingRun.model_validate(run[0]) if run else None)
         return JSONResponse(body.model_dump(mode="json"), status_code=200)
-    if decision.status == "busy":
-        raise HTTPException(409, decision.reason)
+    if decision["status"] == "busy":
+        raise HTTPException(409, decision["reason"])
     run = ops.runs(settings.model_name, limit=1)
-    body = RetrainingStarted(status=decision.status, run=RetrainingRun.model_validate(run[0]) if run else None,
-                             decision=decision.to_dict())
+    body = RetrainingStarted(status=decision["status"], worker_pid=job.pid,
+                             run=RetrainingRun.model_validate(run[0]) if run else None,
+                             decision=hide_paths(decision))  # report paths stay on the server
     return JSONResponse(body.model_dump(mode="json"), status_code=200)
 
 
