@@ -144,3 +144,32 @@ def test_import_vfr_is_light() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not any(f"'{name}'" in proc.stdout for name in HEAVY + ("numpy", "pydantic"))
+
+
+def test_json_prints_only_json_lines_on_stdout(tmp_path: Path) -> None:
+    import json
+
+    proc = vfr(tmp_path, "--json", "scheduler", "jobs")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    table = json.loads(lines[0])
+    assert table["table"] == "Schedule" and {r["job"] for r in table["rows"]} >= {"daily_monitoring"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_output_writes_the_table_to_a_file(tmp_path: Path, suffix: str) -> None:
+    import pandas as pd
+
+    target = tmp_path / f"jobs{suffix}"
+    proc = vfr(tmp_path, "--output", str(target), "scheduler", "jobs")
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_csv(target) if suffix == ".csv" else pd.read_parquet(target)
+    assert "daily_monitoring" in set(frame["job"]) and "Schedule" not in proc.stdout
+
+
+def test_output_needs_a_table_suffix_and_excludes_json(tmp_path: Path) -> None:
+    proc = vfr(tmp_path, "--output", str(tmp_path / "jobs.txt"), "scheduler", "jobs")
+    assert proc.returncode == 2 and ".parquet or .csv" in one_error_line(proc)
+    proc = vfr(tmp_path, "--json", "--output", str(tmp_path / "j.csv"), "scheduler", "jobs")
+    assert proc.returncode == 2 and "alternatives" in one_error_line(proc)

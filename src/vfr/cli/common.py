@@ -116,6 +116,37 @@ def fail(exc: BaseException | str, code: int | None = None, *, report: Path | st
     raise typer.Exit(code=int(code if code is not None else explained))
 
 
+def show_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> None:
+    """Print a result table: a Rich table by default; with the global ``--json`` one JSON line
+    ``{"table": title, "rows": [...]}`` on stdout; with ``--output FILE.parquet|csv`` the rows
+    written to that file (a command's later tables to ``FILE-2``, ``FILE-3``, ...)."""
+    from typer._click.globals import get_current_context  # Typer's vendored Click holds the context
+
+    ctx = get_current_context(silent=True)
+    opts = (ctx.find_root().obj or {}) if ctx is not None else {}
+    if opts.get("output"):
+        path = Path(opts["output"])
+        opts["tables"] = opts.get("tables", 0) + 1
+        if opts["tables"] > 1:
+            path = path.with_name(f"{path.stem}-{opts['tables']}{path.suffix}")
+        frame = df.reset_index(drop=True)
+        frame.columns = [str(c) for c in frame.columns]
+        if path.suffix == ".parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+        err.print(f"{title}: {len(frame)} rows written to {path}", soft_wrap=True, highlight=False)
+    elif opts.get("json"):
+        import json
+        import sys
+
+        rows = json.loads(df.reset_index(drop=True).to_json(orient="records", date_format="iso"))
+        sys.stdout.write(json.dumps({"table": title, "rows": rows}) + "\n")
+        sys.stdout.flush()
+    else:
+        out.print(rich_table(df, title, floats))
+
+
 def rich_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:
     """A Rich table of a DataFrame, floats formatted with ``floats``."""
     import pandas as pd

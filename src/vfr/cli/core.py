@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vfr.cli.common import HomeOpt, err, out
+from vfr.cli.common import HomeOpt, err, out, show_table
 from vfr.cli.common import fail as _fail
 from vfr.cli.common import make_settings as _settings
-from vfr.cli.common import rich_table as _table
 from vfr.errors import UsageError, VFRError
 
 if TYPE_CHECKING:  # pandas is imported inside the commands: `vfr --help` stays light (issue 18)
@@ -70,13 +69,29 @@ def configure_logging(level: str | None) -> None:
 
 @app.callback()
 def global_options(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                           help="Print 'vfr <version>' and exit.")] = False,
     log_level: Annotated[str | None, typer.Option(
         "--log-level", metavar="LEVEL", help=f"Log records shown on stderr: {', '.join(LOG_LEVELS)} "
         f"(default ${LOG_LEVEL_ENV}, else warnings and errors).")] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print result tables as JSON lines ({\"table\", \"rows\"}) on stdout; messages go "
+        "to stderr.")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", metavar="FILE", help="Write result tables to FILE (.parquet or .csv; later tables to "
+        "FILE-2, FILE-3, ...) instead of printing them.")] = None,
 ) -> None:
     configure_logging(log_level)
+    if output is not None and output.suffix not in (".parquet", ".csv"):
+        _fail(UsageError(f"--output {str(output)!r}: the file name must end in .parquet or .csv"))
+    if json_out and output is not None:
+        _fail(UsageError("--json and --output are alternatives: give one"))
+    ctx.obj = {"json": json_out, "output": output}
+    if json_out:  # stdout carries only the JSON lines
+        import sys
+
+        out.file = sys.stderr
 
 
 @app.command()
@@ -88,8 +103,14 @@ def demo(home: HomeOpt = None) -> None:
         result = run_demo(_settings(home), console=err)
     except VFRError as exc:
         _fail(exc)
-    out.print(_table(result.backtest.comparison.reset_index(names="strategy")[
-        ["strategy", "cagr", "sharpe_ratio", "max_drawdown"]], "Demo backtest"))
+    comparison = result.backtest.comparison
+    shown = comparison.reset_index(names="strategy")[["strategy"]].assign(
+        **{"CAGR": [f"{v:.1%}" for v in comparison["cagr"]],
+           "Sharpe ratio": [f"{v:.2f}" for v in comparison["sharpe_ratio"]],
+           "max drawdown": [f"{v:.1%}" for v in comparison["max_drawdown"]]})
+    show_table(shown, "Demo backtest (net and gross of costs)")
+    for line in result.backtest.extra.get("summary", []):
+        out.print(line)
     out.print(f"report: {result.report}", soft_wrap=True)  # a path is never wrapped
 
 
@@ -186,7 +207,7 @@ def train_cmd(
     except VFRError as exc:
         _fail(exc, report=settings.reports_dir / "quality-report.md")  # named when a quality gate blocked
     table = model_metrics_table(outcome.result)[["roc_auc", "accuracy", "rank_ic_mean", "rank_icir", "decile_spread"]]
-    out.print(_table(table.reset_index(names="predictor"), "Out-of-sample metrics", "{:.4f}"))
+    show_table(table.reset_index(names="predictor"), "Out-of-sample metrics", "{:.4f}")
     out.print(f"registered v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")
 
 
@@ -238,7 +259,7 @@ def select_cmd(
     if csv:
         sel.table.to_csv(csv, index=False)
     shown = sel.table.head(top).drop(columns=["ml_score", "groups_present"], errors="ignore").rename(columns=_SHORT)
-    out.print(_table(shown, f"Selection on {sel.date.date()}"))
+    show_table(shown, f"Selection on {sel.date.date()}")
     if "groups_present" in sel.table and len(sel.table):
         out.print(groups_present_line(sel.table["groups_present"]))
     out.print(f"ML: {sel.ml_status}" + (f" (model v{sel.model_version})" if sel.model_version else ""))
@@ -299,5 +320,5 @@ def backtest_cmd(
         _fail(exc)
     cols = [c for c in ("cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown")
             if c in bt.comparison.columns]
-    out.print(_table(bt.comparison[cols].reset_index(names="strategy"), "Backtest"))
+    show_table(bt.comparison[cols].reset_index(names="strategy"), "Backtest")
     out.print(f"report: {bt.report}", soft_wrap=True)  # a path is never wrapped

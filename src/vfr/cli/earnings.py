@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
+from vfr.cli.common import HomeOpt, err, fail, make_settings, out, show_table
 from vfr.errors import VFRError
 
 app = typer.Typer(help="Early-signal model: predict a large positive EPS surprise before the report.",
@@ -59,7 +59,7 @@ def train_cmd(
                                   on="year", how="left")
     cols = ["year", "n", "base_rate", "roc_auc", "rule_auc", "precision", "precision_top_decile", "brier",
             "brier_base_rate", "brier_skill"]
-    out.print(rich_table(table[cols], f"Early signal, yearly walk-forward ({result.n_events} reports)"))
+    show_table(table[cols], f"Early signal, yearly walk-forward ({result.n_events} reports)")
     out.print(f"registered {settings.earnings_model_name} v{result.version}: {result.reason}")
     out.print(f"table: {result.report_path}", soft_wrap=True)
 
@@ -86,7 +86,7 @@ def predict_cmd(
     cols = ["symbol", "expected_report_date", "report_date_source", "days_to_report", "probability",
             "prediction", "confidence_level", "source"]
     show = table[cols].assign(expected_report_date=table["expected_report_date"].dt.strftime("%Y-%m-%d"))
-    out.print(rich_table(show, f"Early signal as of {table['asof_date'].iloc[0]:%Y-%m-%d}"))
+    show_table(show, f"Early signal as of {table['asof_date'].iloc[0]:%Y-%m-%d}")
 
 
 @app.command("evaluate")
@@ -105,7 +105,7 @@ def evaluate_cmd(home: HomeOpt = None) -> None:
     except (VFRError, ValueError) as exc:
         fail(exc)
     version = preds["model_version"].iloc[0] if len(preds) else "?"
-    out.print(rich_table(per_year_table(preds), f"Early signal walk-forward (registered as v{version})"))
+    show_table(per_year_table(preds), f"Early signal walk-forward (registered as v{version})")
 
 
 @app.command("backtest")
@@ -124,9 +124,9 @@ def backtest_cmd(
             bt = stage_earnings_backtest(make_settings(home), cost_bps=cost_bps)
     except (VFRError, ValueError) as exc:
         fail(exc)
-    out.print(rich_table(bt.summary, "Flagged vs unflagged (excess over the equal-weighted universe, per trade)",
-                         floats="{:.4f}"))
-    out.print(rich_table(pd.DataFrame(bt.portfolio).T.reset_index(names="portfolio"), "Calendar-time portfolios"))
+    show_table(bt.summary, "Flagged vs unflagged (excess over the equal-weighted universe, per trade)",
+                         floats="{:.4f}")
+    show_table(pd.DataFrame(bt.portfolio).T.reset_index(names="portfolio"), "Calendar-time portfolios")
     out.print(f"report: {bt.report_path}", soft_wrap=True)  # a path is never wrapped
 
 
@@ -150,7 +150,7 @@ def monitor_cmd(
     if perf.empty:
         out.print("no settled early-signal predictions in the window")
     else:
-        out.print(rich_table(perf, f"Early signal, live performance (last {window_days} days)"))
+        show_table(perf, f"Early signal, live performance (last {window_days} days)")
     for message in result["alerts"]:
         out.print(f"alert: {message}")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vfr.cli.common import HomeOpt, fail, make_settings, out, rich_table
+from vfr.cli.common import HomeOpt, fail, make_settings, out, show_table
 from vfr.errors import UsageError, VFRError
 
 app = typer.Typer(help="Registered models.", no_args_is_help=True)
@@ -35,7 +35,7 @@ def models_list(name: NameOpt = None, home: HomeOpt = None) -> None:
         return
     frame = pd.DataFrame(versions)
     frame["aliases"] = frame["aliases"].map(lambda a: ",".join(a))
-    out.print(rich_table(frame.astype(str), name))
+    show_table(frame.astype(str), name)
     split = registry.ab_split(name)
     if split:
         out.print(f"A/B test: challenger v{split['challenger']} gets {split['traffic']:.0%} of traffic, "
@@ -60,9 +60,9 @@ def models_show(version: Annotated[str | None, typer.Argument(help="Version (def
     metrics = registry.run_metrics(name, loaded.version)
     if metrics:
         frame = pd.DataFrame(sorted(metrics.items()), columns=["metric", "value"])
-        out.print(rich_table(frame, "run metrics", floats="{:.4f}"))
-    out.print(rich_table(loaded.feature_importance().head(15).rename_axis("feature").reset_index(),
-                         "top feature importances"))
+        show_table(frame, "run metrics", floats="{:.4f}")
+    show_table(loaded.feature_importance().head(15).rename_axis("feature").reset_index(),
+                         "top feature importances")
 
 
 @app.command("promote")
@@ -127,12 +127,12 @@ def models_compare(leaderboard: Annotated[Path | None, typer.Option(
         key = ["model", "roc_auc", "rank_ic", "rank_icir", "sharpe", "brier", "dm_p_vs_champion", "decision"]
         if set(key) <= set(frame.columns):
             frame = frame[key]
-        out.print(rich_table(frame, f"leaderboard {leaderboard.name}", floats="{:.4f}"))
+        show_table(frame, f"leaderboard {leaderboard.name}", floats="{:.4f}")
         return
     registry, name, settings = _registry(home, name)
     frame = registry_leaderboard(registry, name)
     if frame.empty:
         out.print(f"no versions of {name} registered at {settings.resolved_tracking_uri}")
         return
-    out.print(rich_table(frame, f"{name}: walk-forward out-of-sample metrics", floats="{:.4f}"))
-    out.print(rich_table(rules_table(), "deploy rules (first match wins; otherwise keep the champion)"))
+    show_table(frame, f"{name}: walk-forward out-of-sample metrics", floats="{:.4f}")
+    show_table(rules_table(), "deploy rules (first match wins; otherwise keep the champion)")

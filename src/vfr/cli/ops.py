@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
+from vfr.cli.common import HomeOpt, err, fail, make_settings, out, show_table
 from vfr.cli.exitcodes import ExitCode
 from vfr.errors import VFRError
 
@@ -54,7 +54,7 @@ def retrain(
         keys = ["roc_auc", "directional_accuracy", "rank_ic_mean", "sharpe"]
         table = pd.DataFrame({"metric": keys, "champion": [cmp["champion"].get(k) for k in keys],
                               "challenger": [cmp["challenger"].get(k) for k in keys]})
-        out.print(rich_table(table, f"Fresh dates {cmp['first_date']} .. {cmp['last_date']} ({cmp['n_dates']})"))
+        show_table(table, f"Fresh dates {cmp['first_date']} .. {cmp['last_date']} ({cmp['n_dates']})")
     out.print(f"report: {d.report_path}", soft_wrap=True)  # a path is never wrapped
     _exit_unless_decided(settings, d)
 
@@ -105,8 +105,8 @@ def monitor_drift(as_of: AsOf = None, home: HomeOpt = None) -> None:
         out.print(check.note)  # no champion yet: nothing to monitor (exit 0)
         return
     r = check.report
-    out.print(rich_table(r.feature_drift.head(15), f"Feature drift (KS), champion v{check.model_version}, "
-                                                   f"as of {check.as_of}"))
+    show_table(r.feature_drift.head(15), f"Feature drift (KS), champion v{check.model_version}, "
+                                                   f"as of {check.as_of}")
     out.print(f"PSI of predicted probabilities: {r.psi:.4f}; Brier: {r.brier:.4f}; rolling performance: "
               f"{json.dumps(r.performance, default=str)}")
     out.print(f"action: [bold]{r.action}[/bold]" + "".join(f"\n  - {x}" for x in r.reasons))
@@ -134,7 +134,7 @@ def scheduler_jobs(home: HomeOpt = None) -> None:
 
     from vfr.retraining import next_runs
 
-    out.print(rich_table(pd.DataFrame(next_runs(make_settings(home))), "Schedule"))
+    show_table(pd.DataFrame(next_runs(make_settings(home))), "Schedule")
 
 
 @ops_app.command("replay")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
+from vfr.cli.common import HomeOpt, err, fail, make_settings, out, show_table
 from vfr.errors import UsageError, VFRError
 
 app = typer.Typer(help="Research protocol: evaluate candidates (every run is a registered trial), write the "
@@ -49,7 +49,7 @@ def _run(settings, candidate: str, change: str, segment: str, scorer, force_reas
 
     table = pd.DataFrame({"metric": list(row), "value": [str(v) if isinstance(v, str) else
                                                          "n/a" if v is None else f"{v:.4f}" for v in row.values()]})
-    out.print(rich_table(table, f"trial {row['n_trials']} of the {segment} segment"))
+    show_table(table, f"trial {row['n_trials']} of the {segment} segment")
     out.print(f"registered in {register}")
 
 

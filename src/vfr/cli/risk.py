@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vfr.cli.common import HomeOpt, err, fail, make_settings, out, rich_table
+from vfr.cli.common import HomeOpt, err, fail, make_settings, out, show_table
 from vfr.errors import UsageError, VFRError
 
 app = typer.Typer(help="Risk of a strategy's portfolio: VaR/ES, stress tests, forecasts.", no_args_is_help=True)
@@ -41,9 +41,9 @@ def risk_report_cmd(
                              max_weight=max_weight, level=level, capital=capital, window=window, windows=windows)
     except (VFRError, ValueError) as exc:
         fail(exc)
-    out.print(rich_table(rep.var.table.reset_index(), f"VaR / ES at {level:.0%}, {rep.var.date:%Y-%m-%d}"))
+    show_table(rep.var.table.reset_index(), f"VaR / ES at {level:.0%}, {rep.var.date:%Y-%m-%d}")
     st = rep.stress[["portfolio_return", "portfolio_max_drawdown", "benchmark_return", "coverage"]]
-    out.print(rich_table(st.astype(float).reset_index(), "Stress tests"))
+    show_table(st.astype(float).reset_index(), "Stress tests")
     for name, bt in rep.backtest.items():
         out.print(f"VaR backtest {name}: {bt.breaches} breaches in {bt.n} days ({bt.breach_rate:.2%}, "
                   f"Kupiec p={bt.kupiec_pvalue:.3f})")
