@@ -59,6 +59,11 @@ def test_demo_runs_end_to_end_from_the_command_line(tmp_path: Path) -> None:
     assert set(selection["symbol"]) <= {"AAPL", "GOOG", "IBM", "MSFT", "AMZN", "NVDA"}
     for stage in ("1/5 ingest", "2/5 features", "3/5 train", "4/5 select", "5/5 backtest"):
         assert stage in proc.stderr
+    # issue 17: the demo says it trains a reduced walk-forward, and its report states its evidence first
+    assert "reduced walk-forward" in proc.stderr and "reduced walk-forward" in html
+    assert html.index("Evidence summary") < html.index("<table")
+    assert "on these 6 stocks" in html.lower() and "Rank IC" in html and "ROC-AUC" in html
+    assert "On these 6 stocks" in proc.stderr and "%" in proc.stdout  # the evidence; the table in percentages
     # each stage also runs on its own against the same store
     assert _vfr("select", "--include-ml", "--top", "3", home=home).returncode == 0
     models = _vfr("models", "list", home=home)
@@ -231,3 +236,38 @@ def test_select_and_backtest_outside_the_stored_dates(settings: Settings, small_
         stage_select(settings, date="1900-01-01")
     with pytest.raises(UsageError, match=f"scores end on {last}"):
         stage_backtest(settings, BacktestConfig.from_settings(settings, start="2030-01-01"))
+
+
+def test_evidence_summary_is_computed_from_the_run() -> None:
+    """Issue 17: the verdict and its numbers come from the run (no skill / skill / not enough)."""
+    import numpy as np
+
+    from vfr.pipeline import evidence_summary
+
+    dates = pd.bdate_range("2010-01-01", periods=500)
+    noise = pd.DataFrame({"rank_ic": np.random.default_rng(0).normal(0.0, 0.2, 500)}, index=dates)
+    comparison = pd.DataFrame({"cagr": [0.10, 0.12, 0.20]},
+                              index=["classic (net)", "composite (net)", "benchmark: equal_weight"])
+    metrics = pd.DataFrame({"roc_auc": [0.49, 0.50]}, index=["model (test split)", "model (walk-forward)"])
+    lines = evidence_summary(comparison, noise, main="composite", horizon_days=5, model_metrics=metrics,
+                             n_symbols=6, notes=["a note"])
+    assert lines[0].startswith("On these 6 stocks the model shows no reliable skill.")
+    mean = noise["rank_ic"].iloc[::5].mean()
+    assert f"mean Rank IC {mean:+.3f}" in lines[0] and "over 100 non-overlapping 5-day windows" in lines[0]
+    assert "test ROC-AUC 0.490" in lines[0] and "every strategy is below equal weight" in lines[0]
+    assert lines[1] == "a note"
+    strong = noise.assign(rank_ic=noise["rank_ic"] + 0.1)
+    good = evidence_summary(comparison.assign(cagr=[0.3, 0.3, 0.2]), strong, main="composite", horizon_days=5,
+                            model_metrics=metrics.assign(roc_auc=[0.56, 0.55]), n_symbols=6)
+    assert good[0].startswith("Evidence of skill on these 6 stocks")
+    assert evidence_summary(comparison.drop(index="benchmark: equal_weight"), None, main="classic",
+                            horizon_days=5)[0].startswith("Not enough out-of-sample evidence")
+
+
+def test_demo_walk_forward_is_reduced_and_said() -> None:
+    from vfr.pipeline import DEMO_WALK_FORWARD, demo_note
+
+    config = TrainConfig(**DEMO_WALK_FORWARD)
+    assert config.retrain_every > 21 and config.date_stride > 1
+    note = demo_note(config)
+    assert f"every {config.retrain_every} trading days" in note and "reduced walk-forward" in note

@@ -173,6 +173,8 @@ class Settings(BaseSettings):
     rate_limit_pro: str = Field(default="600/minute", description="Rate limit of the pro tier (per user).")
     rate_limit_admin: str = Field(default="100000/minute", description="Rate limit of the admin tier (per user).")
     ml_timeout_ms: float = Field(default=2000.0, gt=0, description="Budget for the ML part of a request, ms.")
+    api_warmup_wait_s: float = Field(default=30.0, ge=0, description="`vfr serve` start-up waits at most this "
+                                     "many seconds for the warm-up (features, champion) before serving anyway.")
     model_cache_size: int = Field(default=5, ge=1, description="Loaded models kept in the LRU cache.")
     feature_cache_ttl_s: float = Field(default=900.0, ge=0, description="Feature cache TTL, seconds.")
     prediction_cache_ttl_s: float = Field(default=300.0, ge=0, description="Prediction cache TTL, seconds.")

@@ -100,6 +100,8 @@ def stage_ingest(settings: Settings, prices: Path, universe: Path | str | Sequen
         task = progress.add_task(f"ingest {Path(prices).name}", total=1)
         report = ingest(Path(prices), store, universe_path=universe or None)
         progress.advance(task)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
     return report
 
 
@@ -493,19 +495,99 @@ def _report_tables(results: dict[str, BacktestResult], comparison: pd.DataFrame,
     extra = {f"Strategies compared (same period, costs {config.costs.describe()}, top {config.top_n}, "
              f"{cadence})": comparison}
     if split is not None:
-        extra[f"Before / after {split} (same books, before and after costs)"] = period_table(
-            results, {f"before {split}": (None, str(pd.Timestamp(split) - pd.Timedelta(days=1))),
-                      f"from {split}": (split, None)})
+        periods = period_table(results, {f"before {split}": (None, str(pd.Timestamp(split) - pd.Timedelta(days=1))),
+                                         f"from {split}": (split, None)})
+        key = ["total_return", "cagr", "annual_volatility", "sharpe_ratio", "max_drawdown", "alpha",
+               "information_ratio"]  # the key metrics: every column would not fit the page
+        extra[f"Before / after {split} (same books, before and after costs)"] = periods[
+            [c for c in key if c in periods.columns]]
     if model_metrics is not None:
         extra["Out-of-sample model metrics vs baselines"] = model_metrics
     return extra
+
+
+def _t_stat_nonoverlap(series: pd.Series, step: int) -> tuple[float, float, int]:
+    """Mean, t-statistic and count of ``series`` on every ``step``-th date (forward windows of
+    ``step`` days then do not overlap, so the dates are close to independent)."""
+    s = pd.Series(series, dtype="float64").dropna().iloc[::max(1, int(step))]
+    n = int(s.size)
+    if n < 3 or not s.std() > 0:
+        return float(s.mean()) if n else float("nan"), float("nan"), n
+    return float(s.mean()), float(s.mean() / s.std() * np.sqrt(n)), n
+
+
+def evidence_summary(comparison: pd.DataFrame, ic: pd.DataFrame | None, *, main: str, horizon_days: int,
+                     model_metrics: pd.DataFrame | None = None, n_symbols: int | None = None,
+                     notes: Sequence[str] = ()) -> list[str]:
+    """What a backtest run shows, in plain sentences computed from the run (the report's first lines).
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        :func:`comparison_table` (rows ``<strategy> (net)``, ``benchmark: equal_weight``...).
+    ic : pandas.DataFrame, optional
+        :func:`vfr.ml.ic_by_date` of the main strategy's score against the forward excess
+        return; its Rank IC's t-statistic is taken on every ``horizon_days``-th date.
+    main : str
+        The strategy whose score ``ic`` measures (``composite`` or ``classic``).
+    horizon_days : int
+    model_metrics : pandas.DataFrame, optional
+        :func:`model_metrics_table`; the model's test and walk-forward ROC-AUC are quoted.
+    n_symbols : int, optional
+        Size of the universe, named in the verdict.
+    notes : sequence of str
+        Extra sentences appended (e.g. that the demo trained a reduced walk-forward).
+
+    Returns
+    -------
+    list of str
+        The first sentence is the verdict (skill, no reliable skill, or not enough evidence on
+        this universe) followed by the numbers it rests on; then ``notes``.
+    """
+    facts, skill = [], []
+    if ic is not None and "rank_ic" in ic.columns and ic["rank_ic"].notna().any():
+        mean, t, n = _t_stat_nonoverlap(ic["rank_ic"], horizon_days)
+        facts.append(f"{main} score: mean Rank IC {mean:+.3f} (t = {t:.2f} over {n} non-overlapping "
+                     f"{horizon_days}-day windows; t >= 2 would be significant at about 5%)")
+        skill.append(bool(np.isfinite(t) and t >= 2 and mean > 0))
+    if model_metrics is not None and "roc_auc" in model_metrics.columns:
+        for row, label in (("model (test split)", "test"), ("model (walk-forward)", "walk-forward")):
+            if row in model_metrics.index and np.isfinite(model_metrics.loc[row, "roc_auc"]):
+                auc = float(model_metrics.loc[row, "roc_auc"])
+                facts.append(f"ML model {label} ROC-AUC {auc:.3f} (0.5 = chance)")
+                if label == "test":
+                    skill.append(auc > 0.52)
+    ew = "benchmark: equal_weight"
+    if ew in comparison.index and "cagr" in comparison.columns:
+        base = float(comparison.loc[ew, "cagr"])
+        net = comparison[comparison.index.str.endswith("(net)")]["cagr"].astype("float64")
+        above = net[net > base]
+        if len(net) and len(above) == 0:
+            facts.append(f"every strategy is below equal weight after costs (net CAGR "
+                         f"{net.min():.1%} to {net.max():.1%} vs {base:.1%})")
+            skill.append(False)
+        elif len(net):
+            listed = ", ".join(f"{str(i).removesuffix(' (net)')} {v:.1%}" for i, v in net.items())
+            facts.append(f"{len(above)} of {len(net)} strategies beat equal weight after costs "
+                         f"(net CAGR {listed} vs {base:.1%})")
+            skill.append(len(above) == len(net))
+    where = f"on these {n_symbols} stocks" if n_symbols else "on this universe"
+    if not skill:
+        verdict = f"Not enough out-of-sample evidence to judge the model {where}."
+    elif all(skill):
+        verdict = f"Evidence of skill {where}: significant positive Rank IC, ROC-AUC above chance and " \
+                  "every strategy above equal weight."
+    else:
+        verdict = f"{where[0].upper()}{where[1:]} the model shows no reliable skill."
+    body = "; ".join(facts)
+    return [f"{verdict} {body[:1].upper()}{body[1:]}." if facts else verdict, *notes]
 
 
 def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, benchmark: pd.Series | None = None,
                    title: str = "VFR backtest", model_metrics: pd.DataFrame | None = None,
                    console: Console | None = None, split: str | None = None,
                    factor_eval: bool = True, tearsheet: bool = False,
-                   factor_tearsheet: bool = False) -> BacktestOutcome:
+                   factor_tearsheet: bool = False, notes: Sequence[str] = ()) -> BacktestOutcome:
     """Backtest classic, ML and composite selections out of sample and write one report.
 
     ML scores are the walk-forward out-of-sample probabilities (each made by a model fitted
@@ -536,6 +618,8 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     factor_tearsheet : bool, default False
         Also writes alphalens' factor tear sheet of the main strategy's score over the window
         (:data:`vfr.backtest.tearsheet.FACTOR_FILE` and its PNGs), linked from the report.
+    notes : sequence of str
+        Sentences added to the report's evidence summary (after :func:`evidence_summary`'s).
 
     Returns
     -------
@@ -582,11 +666,15 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     if factor_tearsheet:
         path = write_factor_tearsheet(in_window, inputs.prices, out_dir, title=f"Factor tear sheet: {main} score")
         links[f"alphalens factor tear sheet ({main} score)"] = path.name
+    summary = evidence_summary(comparison, ic, main=main, horizon_days=settings.horizon_days,
+                               model_metrics=model_metrics, n_symbols=int(inputs.prices["symbol"].nunique()),
+                               notes=notes)
     report = write_report(results[main], out_dir, title=f"{title}: {main} strategy", ic=ic,
                           feature_importance=_champion_importance(settings),
                           extra_tables=_report_tables(results, comparison, config, split, model_metrics),
-                          factor=factor, links=links)
-    return BacktestOutcome(results=results, report=report, comparison=comparison, model_metrics=model_metrics)
+                          factor=factor, links=links, summary=summary)
+    return BacktestOutcome(results=results, report=report, comparison=comparison, model_metrics=model_metrics,
+                           extra={"summary": summary})
 
 
 def model_metrics_table(result: TrainResult) -> pd.DataFrame:
@@ -617,9 +705,11 @@ class PipelineResult:
 def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequence[Path | str] | None = None, *,
                  config: TrainConfig | None = None,
                  top_n: int | None = None, title: str = "VFR pipeline", earnings: Path | None = None,
-                 macro: Path | None = None, console: Console | None = None) -> PipelineResult:
+                 macro: Path | None = None, console: Console | None = None,
+                 notes: Sequence[str] = ()) -> PipelineResult:
     """Run every stage in order on ``prices`` (any supported layout), with earnings and macro
-    data when given (they enable the fundamental and macro factor groups)."""
+    data when given (they enable the fundamental and macro factor groups). ``notes`` are
+    added to the report's evidence summary."""
     console = _console(console)
     console.rule("[bold]1/5 ingest")
     report = stage_ingest(settings, prices, universe, console)
@@ -639,7 +729,8 @@ def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequen
                   f"{', '.join(selection.table['symbol'].head(5))}")
     console.rule("[bold]5/5 backtest")
     bt = stage_backtest(settings, BacktestConfig.from_settings(settings, **({"top_n": top_n} if top_n else {})),
-                        title=title, model_metrics=model_metrics_table(outcome.result), console=console)
+                        title=title, model_metrics=model_metrics_table(outcome.result), console=console,
+                        notes=notes)
     (bt.report.parent / "selection.csv").write_text(selection.table.to_csv(index=False))
     (bt.report.parent / "summary.json").write_text(json.dumps(
         {"model_version": outcome.version, "champion": outcome.champion, "selection_date": str(selection.date.date()),
@@ -647,14 +738,35 @@ def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequen
     return PipelineResult(report, rows, outcome, selection, bt)
 
 
+#: The demo's reduced walk-forward (a full run retrains every ``retrain_every`` = 21 dates on
+#: every date with up to 200 boosting rounds): sized so ``vfr demo`` takes about a minute on
+#: two cores.
+DEMO_WALK_FORWARD: dict[str, Any] = {"train_window": 756, "retrain_every": 63, "date_stride": 3, "max_rounds": 40,
+                                     "early_stopping_rounds": 10,
+                                     "params": {"min_data_in_leaf": 50, "num_leaves": 15}}
+
+
+def demo_note(config: TrainConfig) -> str:
+    """The demo's walk-forward in words (printed and written in the report)."""
+    stride = {1: "every date", 2: "every 2nd date", 3: "every 3rd date"}.get(config.date_stride,
+                                                                          f"every {config.date_stride}th date")
+    return (f"Demo settings: a reduced walk-forward so the demo runs in about a minute: the model is retrained "
+            f"every {config.retrain_every} trading days (full run: 21) on {stride} of a {config.train_window}-day "
+            f"window, with at most {config.max_rounds} boosting rounds; `vfr pipeline run` and `vfr train` train "
+            "the full walk-forward.")
+
+
 def run_demo(settings: Settings, console: Console | None = None) -> PipelineResult:
     """The whole pipeline on six real stocks shipped by PyPI packages (AAPL, GOOG, IBM, MSFT,
-    AMZN, NVDA; 2000-03 to 2013-03), with a walk-forward sized for the small universe."""
+    AMZN, NVDA; 2000-03 to 2013-03), with a reduced walk-forward (:data:`DEMO_WALK_FORWARD`,
+    said in the output and the report) so it runs in about a minute."""
     console = _console(console)
     folder = settings.home_dir / "demo-data"
     write_demo_csvs(folder)
     universe = settings.home_dir / "demo-universe.csv"
     DEMO_UNIVERSE.rename(columns={"symbol": "Symbol", "name": "Name", "sector": "Sector"}).to_csv(universe, index=False)
-    config = TrainConfig.from_settings(settings, train_window=756, date_stride=1, max_rounds=100,
-                                       params={"min_data_in_leaf": 50, "num_leaves": 15})
-    return run_pipeline(settings, folder, universe, config=config, top_n=2, title="VFR demo", console=console)
+    config = TrainConfig.from_settings(settings, **DEMO_WALK_FORWARD)
+    note = demo_note(config)
+    console.print(note, soft_wrap=True, highlight=False)
+    return run_pipeline(settings, folder, universe, config=config, top_n=2, title="VFR demo", console=console,
+                        notes=[note])

@@ -163,3 +163,33 @@ def test_a_csv_named_after_a_symbol_outside_the_universe_is_refused(tmp_path: Pa
         assert ingest(folder, store, uni).symbols == 1  # a file named after a listed symbol is read
         # without a universe file the file name is the only source of the symbol (documented)
         assert ingest(ibm, store).symbols == 1
+
+
+def test_file_name_symbols_without_a_universe_warn_in_one_line(tmp_path: Path, duck_url: str) -> None:
+    """Issue 17: with no universe to check them, csv file names are trusted as symbols, and the
+    ingest says so (one line, printed by `vfr data ingest`); with a universe, or for Parquet
+    (which has a symbol column), it does not."""
+    import io
+
+    from rich.console import Console
+
+    from vfr.config import Settings
+    from vfr.pipeline import stage_ingest
+
+    folder = tmp_path / "yahoo"
+    write_yahoo(synthetic_raw(("IBM", "KO")), folder)
+    uni = tmp_path / "u.csv"
+    uni.write_text("Symbol,Name,Sector\nIBM,IBM Corp,Information Technology\nKO,Coca-Cola,Consumer Staples\n")
+    parquet = tmp_path / "p.parquet"
+    synthetic_raw(("IBM",)).to_parquet(parquet)
+    with MarketStore(duck_url) as store:
+        (warning,) = ingest(folder, store).warnings
+        assert "2 symbol(s) (IBM, KO)" in warning and "file names" in warning and "--universe" in warning
+        assert "\n" not in warning
+        assert ingest(folder, store, uni).warnings == ()
+        assert ingest(parquet, store).warnings == ()
+    buf = io.StringIO()
+    settings = Settings(home=tmp_path / "home")
+    stage_ingest(settings, folder, console=Console(file=buf, width=80))
+    lines = [line for line in buf.getvalue().splitlines() if "warning:" in line]
+    assert len(lines) == 1 and "taken from csv file names" in lines[0], buf.getvalue()

@@ -44,3 +44,19 @@ def test_risk_report_written(tmp_path, prices_and_scores):
     bt = rep.backtest["historical 95%"]
     assert 0.02 < bt.breach_rate < 0.1
     assert rep.sharpe is not None and rep.sharpe.lower < rep.sharpe.sharpe < rep.sharpe.upper
+
+
+def test_kupiec_verdict_in_words() -> None:
+    """Issue 17: the VaR backtest's Kupiec test gets a verdict sentence, not just a p-value."""
+    from vfr.risk.report import kupiec_verdict
+    from vfr.risk.var import VaRBacktest, kupiec_pof
+
+    def bt(breaches: int, n: int = 1000, level: float = 0.99) -> VaRBacktest:
+        lr, p = kupiec_pof(breaches, n, level)
+        return VaRBacktest(frame=pd.DataFrame(), level=level, breaches=breaches, n=n, breach_rate=breaches / n,
+                           kupiec_lr=lr, kupiec_pvalue=p)
+
+    assert kupiec_verdict(bt(30)).startswith("rejected at 5%: the VaR model under-predicts losses")
+    assert "30 breaches in 1,000 days, 10.0 expected" in kupiec_verdict(bt(30))
+    assert kupiec_verdict(bt(0)).startswith("rejected at 5%: the VaR model over-predicts losses")
+    assert kupiec_verdict(bt(10)).startswith("not rejected at 5%")

@@ -104,3 +104,30 @@ def test_docs_pages_load_only_local_assets(shared_api: httpx.Client, page: str) 
 
 def test_swagger_oauth2_redirect_is_served(shared_api: httpx.Client) -> None:
     assert shared_api.get("/docs/oauth2-redirect").status_code == 200
+
+
+def test_warmup_wait_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 17: start-up's wait for the warm-up is ``api_warmup_wait_s`` (VFR_API_WARMUP_WAIT_S,
+    default 30 s); ``create_app(warmup_wait_s=...)`` still overrides it."""
+    import vfr.serving.app as app_module
+    from vfr.config import Settings
+
+    waits: list[float] = []
+
+    async def fake_warm_up(engine, wait_s: float) -> bool:
+        waits.append(wait_s)
+        return True
+
+    monkeypatch.setattr(app_module, "warm_up", fake_warm_up)
+    monkeypatch.setenv("VFR_API_WARMUP_WAIT_S", "2.5")
+    assert Settings(home=tmp_path).api_warmup_wait_s == 2.5
+    monkeypatch.delenv("VFR_API_WARMUP_WAIT_S")
+    assert Settings(home=tmp_path).api_warmup_wait_s == 30.0 == app_module.WARMUP_WAIT_S
+    for kwargs, expected in (({}, 7.0), ({"warmup_wait_s": 0.5}, 0.5)):
+        settings = Settings(home=tmp_path, api_warmup_wait_s=7.0, service_alert_interval_s=0)
+        with running(app_module.create_app(settings, warm=True, **kwargs)):
+            pass
+        assert waits[-1] == expected
+    root = Path(__file__).resolve().parents[2]
+    for doc in ("README.md", "docs/api.md"):
+        assert "VFR_API_WARMUP_WAIT_S" in (root / doc).read_text(encoding="utf-8"), doc

@@ -12,7 +12,8 @@ Public interface::
     buffered_selection(score, eligible, held, *, top_n, buffer_n, max_drops) -> bool mask
     cap_sector_weights(w, sector_codes, max_share, *, gross, max_weight) -> weights
     vol_target_scale(returns, target_vol, *, max_leverage, min_obs) -> float
-    write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links) -> Path
+    write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links,
+                 summary) -> Path
     write_quantstats_tearsheet(result, path, *, title) -> Path   (QuantStats; extra vfr[tearsheet])
     write_factor_tearsheet(scores, prices, out_dir, *, periods, quantiles) -> Path  (alphalens; same extra)
     evaluate_factor(scores, prices, *, horizons, quantiles) -> FactorReport

@@ -8,15 +8,17 @@ referenced by relative file names so the folder can be moved or zipped as a whol
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
+from vfr.backtest.formatting import format_value, html_table
 from vfr.backtest.metrics import drawdown_series
 
 if TYPE_CHECKING:
@@ -50,6 +52,32 @@ METRIC_ROWS: dict[str, tuple[str, str]] = {
     "n_periods": ("Days", "int"),
 }
 
+#: Metric key -> label shown in table headers.
+METRIC_LABELS: dict[str, str] = {k: label for k, (label, _) in METRIC_ROWS.items()}
+#: Metric key -> cell format (:func:`vfr.backtest.formatting.format_value`).
+METRIC_KINDS: dict[str, str] = {k: kind for k, (_, kind) in METRIC_ROWS.items()}
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """A backtest's settings in words for a report header: ``top 2, every 5 trading days, costs
+    10 bps per unit traded, ...`` (no Python dicts; unset and off settings left out)."""
+    shown = []
+    for key, value in params.items():
+        if value is None or value is False or key in ("cost_bps",):
+            continue
+        if isinstance(value, Mapping):
+            inner = ", ".join(f"{k.replace('_', ' ')} {format_value(v, 'num').removesuffix('.000')}"
+                              for k, v in value.items() if v not in (None, 0, 0.0, False))
+            shown.append(f"{key.replace('_', ' ')}: {inner or 'none'}")
+        elif isinstance(value, float):
+            shown.append(f"{key.replace('_', ' ')} {format_value(value, 'num').removesuffix('.000')}")
+        else:
+            shown.append(f"{key.replace('_', ' ')} {value}")
+    if "cost_bps" in params:
+        shown.append(f"proportional cost charged {format_value(params['cost_bps'], 'num').removesuffix('.000')} bp")
+    return "; ".join(shown)
+
+
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -60,14 +88,24 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th { background: #f3f3f3; }
+td { white-space: nowrap; }
 td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .meta { color: #666; font-size: 0.85em; }
+.evidence li { margin: 0.3em 0; }
+tbody th { text-align: left; font-weight: normal; background: #fafafa; }
 </style>
 </head>
 <body>
 <h1>{{ title }}</h1>
-<p class="meta">Period {{ period }} &middot; {{ params }} &middot; generated {{ generated }}</p>
+<p class="meta">Period {{ period }} &middot; generated {{ generated }}</p>
+{% if summary %}
+<h2>Evidence summary</h2>
+<ul class="evidence">
+{% for line in summary %}<li>{{ line }}</li>
+{% endfor %}</ul>
+{% endif %}
+<p class="meta">Settings: {{ params }}</p>
 {% if links %}
 <h2>Tear sheets</h2>
 <ul class="links">
@@ -95,7 +133,7 @@ def _fmt(value: float, kind: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "&ndash;"
     if kind == "pct":
-        return f"{value:.2%}"
+        return format_value(value, "pct")  # 12.34%, or 1,111% from 10 (1,000%) on
     if kind == "times":
         return f"{value:.2f}&times;"
     if kind == "int":
@@ -147,6 +185,8 @@ def _equity_chart(result: BacktestResult, path: Path) -> None:
             eq = (1 + r.loc[first:last].fillna(0.0)).cumprod() * base
             ax.plot(eq.index, eq.to_numpy(), label=col, lw=1.0, color=f"C{i}")
     ax.set_yscale("log")
+    ax.set_title("Growth of 1 USD: strategy vs benchmarks")
+    ax.set_xlabel("date")
     ax.set_ylabel("growth of 1 (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left")
@@ -161,6 +201,8 @@ def _drawdown_chart(result: BacktestResult, path: Path) -> None:
     ew = result.benchmarks.get("equal_weight")
     if ew is not None and ew.notna().any():
         ax.plot(dd.index, drawdown_series(ew).to_numpy(), color="C1", lw=0.8, label="equal_weight")
+    ax.set_title("Drawdown from the previous peak")
+    ax.set_xlabel("date")
     ax.set_ylabel("drawdown")
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.grid(True, alpha=0.3)
@@ -179,6 +221,8 @@ def _rolling_sharpe_chart(result: BacktestResult, path: Path, window: int = 252)
         sr = roll.mean() / roll.std() * np.sqrt(252)
         ax.plot(sr.index, sr.to_numpy(), lw=1.3 if i == 0 else 0.8, label=name, color=f"C{i}")
     ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_title(f"Rolling {window}-day Sharpe ratio (annualised)")
+    ax.set_xlabel("date")
     ax.set_ylabel(f"rolling {window}-day Sharpe")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
@@ -216,8 +260,10 @@ def _monthly_heatmap(result: BacktestResult, path: Path) -> None:
     for (i, j), v in np.ndenumerate(vals):
         if np.isfinite(v):
             ax.text(j, i, f"{v:.1%}", ha="center", va="center", fontsize=6)
-    fig.colorbar(im, ax=ax, format=lambda v, _: f"{v:.0%}")
-    ax.set_title("monthly net returns")
+    fig.colorbar(im, ax=ax, format=lambda v, _: f"{v:.0%}", label="net return of the month")
+    ax.set_title("Monthly net returns")
+    ax.set_xlabel("month")
+    ax.set_ylabel("year")
     save_figure(fig, path)
 
 
@@ -230,8 +276,9 @@ def _ic_decay_chart(factor: FactorReport, path: Path) -> None:
     ax.bar(x + 0.2, d["rank_ic_mean"].to_numpy(), width=0.4, label="Rank IC")
     ax.set_xticks(x, [f"{h}d" for h in d.index])
     ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_title("IC decay: mean correlation of score and forward return")
     ax.set_xlabel("forward horizon (trading days)")
-    ax.set_ylabel("mean over dates")
+    ax.set_ylabel("mean correlation over dates")
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
     save_figure(fig, path)
@@ -247,8 +294,12 @@ def _quantile_chart(factor: FactorReport, path: Path) -> None:
         h = int(str(col).split("_")[-1])
         ax.bar(x + (i - (q.shape[1] - 1) / 2) * width, q[col].to_numpy() / h * 1e4, width=width,
                label=f"{col} (bp/day)")
-    ax.set_xticks(x, [f"Q{v}" for v in q.index])
+    top = int(max(q.index)) if len(q) else 0
+    ax.set_xticks(x, [f"Q{v}" + (" (lowest scores)" if int(v) == 1 else " (top scores)" if int(v) == top else "")
+                      for v in q.index])
     ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_title(f"Mean excess return by score quantile (Q{top} holds the top scores)")
+    ax.set_xlabel("score quantile at the date (Q1 = lowest)")
     ax.set_ylabel("excess return vs universe, bp per day")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
@@ -265,6 +316,8 @@ def _ic_chart(ic: pd.DataFrame, path: Path, window: int) -> None:
         ax.plot(roll.index, roll.to_numpy(), lw=1.4, color=f"C{i}",
                 label=f"{col} ({window}-date rolling mean; overall mean {s.mean():.3f})")
     ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_title("Correlation of the score with the forward excess return, by date")
+    ax.set_xlabel("date")
     ax.set_ylabel("correlation")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left")
@@ -276,7 +329,9 @@ def _importance_chart(importance: pd.Series, path: Path, top: int = 30) -> None:
     fig = _figure(figsize=(8, max(2.5, 0.28 * len(s) + 1)))
     ax = fig.add_subplot()
     ax.barh([str(i) for i in s.index], s.to_numpy(), color="C2")
+    ax.set_title(f"Top {len(s)} features of the champion model")
     ax.set_xlabel(str(importance.name) if importance.name is not None else "importance")
+    ax.set_ylabel("feature")
     ax.grid(True, axis="x", alpha=0.3)
     save_figure(fig, path)
 
@@ -292,6 +347,7 @@ def write_report(
     ic_window: int = 63,
     factor: FactorReport | None = None,
     links: dict[str, str] | None = None,
+    summary: Sequence[str] | None = None,
 ) -> Path:
     """Write ``report.html`` and its PNG charts into ``out_dir``.
 
@@ -319,6 +375,9 @@ def write_report(
         Title -> address (relative to ``out_dir``) of companion pages, such as the QuantStats
         and alphalens tear sheets of :mod:`vfr.backtest.tearsheet`; listed under
         "Tear sheets" above the metrics.
+    summary : sequence of str, optional
+        Sentences stating what the run shows (e.g. :func:`vfr.pipeline.evidence_summary`),
+        shown first, under "Evidence summary".
 
     Returns
     -------
@@ -343,7 +402,8 @@ def write_report(
         _ic_decay_chart(factor, out / "ic_decay.png")
         _quantile_chart(factor, out / "quantile_returns.png")
         charts += [{"title": "IC decay over horizons", "file": "ic_decay.png"},
-                   {"title": "Quantile returns (excess of the universe mean)", "file": "quantile_returns.png"}]
+                   {"title": f"Quantile returns (excess of the universe mean; Q{len(factor.quantile_returns)} "
+                             "holds the top scores)", "file": "quantile_returns.png"}]
     if ic is not None and len(ic) > 0:
         _ic_chart(ic, out / "ic.png", int(ic_window))
         charts.append({"title": "Information coefficient (IC, Rank IC) by date", "file": "ic.png"})
@@ -359,20 +419,23 @@ def write_report(
             "t_stat": ic[cols].mean() / ic[cols].std() * np.sqrt(ic[cols].count()),
             "share_positive": (ic[cols] > 0).sum() / ic[cols].count(), "dates": ic[cols].count(),
         })
-        tables.append({"title": "IC summary", "html": Markup(stats.to_html(float_format="{:.4f}".format))})
+        tables.append({"title": "IC summary (t-stat over all dates; overlapping forward windows inflate it)",
+                       "html": html_table(stats, kinds={"mean": "num", "std": "num"}, index_name="series")})
     if factor is not None:
-        tables.append({"title": "Factor evaluation: IC decay", "html": Markup(
-            factor.decay.to_html(float_format="{:.4f}".format))})
+        tables.append({"title": "Factor evaluation: IC decay", "html": html_table(
+            factor.decay, index_name="horizon (days)")})
         qt = factor.quantile_returns.assign(turnover=factor.turnover)
+        qt.index = [f"Q{q}" + (" (top scores)" if q == max(qt.index) else " (lowest scores)" if q == 1 else "")
+                    for q in qt.index]
         tables.append({"title": "Factor evaluation: quantile mean excess returns and turnover "
                                 f"(rank autocorrelation {factor.rank_autocorrelation:.3f})",
-                       "html": Markup(qt.to_html(float_format="{:.4f}".format))})
+                       "html": html_table(qt, index_name="quantile")})
     for name, frame in (extra_tables or {}).items():
-        tables.append({"title": name, "html": Markup(
-            pd.DataFrame(frame).to_html(float_format="{:.4f}".format, na_rep="–", max_rows=200))})
+        tables.append({"title": name, "html": html_table(pd.DataFrame(frame).head(200), labels=METRIC_LABELS,
+                                                                     kinds=METRIC_KINDS)})
 
     daily = result.daily
-    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if v is not None)
+    params = describe_params(result.params)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.from_string(_TEMPLATE).render(
         title=title,
@@ -382,6 +445,7 @@ def write_report(
         metrics_table=Markup(_metrics_table(result.metrics)),
         charts=charts,
         tables=tables,
+        summary=list(summary or []),
         links=[{"title": t, "href": h} for t, h in (links or {}).items()],
     )
     path = out / "report.html"

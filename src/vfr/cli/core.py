@@ -109,8 +109,8 @@ def demo(home: HomeOpt = None) -> None:
            "Sharpe ratio": [f"{v:.2f}" for v in comparison["sharpe_ratio"]],
            "max drawdown": [f"{v:.1%}" for v in comparison["max_drawdown"]]})
     show_table(shown, "Demo backtest (net and gross of costs)")
-    for line in result.backtest.extra.get("summary", []):
-        out.print(line)
+    for line in result.backtest.extra.get("summary", []):  # a message (stderr): stdout keeps --json clean
+        err.print(line, soft_wrap=True, highlight=False)
     out.print(f"report: {result.report}", soft_wrap=True)  # a path is never wrapped
 
 

@@ -49,6 +49,9 @@ class IngestReport:
         Price rows of this ingest whose (symbol, date) lies outside the point-in-time universe
         (kept in the store for features; left out of training, evaluation, selection and
         backtests). None without a point-in-time universe.
+    warnings : tuple of str
+        One-line warnings about the ingest (e.g. symbols taken from csv file names with no
+        universe given to check them), printed by ``vfr data ingest``.
     """
 
     source: str
@@ -60,6 +63,7 @@ class IngestReport:
     seconds: float = 0.0
     membership: Membership | None = None
     outside_universe: int | None = None
+    warnings: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         text = (f"ingested {self.rows:,} price rows of {self.symbols} symbols "
@@ -94,6 +98,17 @@ def _check_file_symbols(path: str | Path, listed: dict[str, set[str]]) -> None:
                 f"symbol {symbol!r} is taken from the file name (a csv has no symbol column) and is not in the "
                 f"universe ({', '.join(listed)}); rename the file to the ticker its rows belong to, or add "
                 f"{symbol!r} to the universe", source=str(file), column="symbol")
+
+
+def _unchecked_file_symbols(path: str | Path, listed: dict[str, set[str]]) -> tuple[str, ...]:
+    """A one-line warning when csv file names are trusted as symbols with no universe list to check them."""
+    from_names = symbols_from_file_names(path)
+    if listed or not from_names:
+        return ()
+    names = sorted(from_names)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return (f"{len(names)} symbol(s) ({shown}) are taken from csv file names, unchecked: no universe list was "
+            "given, so a misnamed file is stored under the wrong ticker; pass --universe to check them",)
 
 
 def ingest(path: str | Path, store: MarketStore,
@@ -149,6 +164,7 @@ def ingest(path: str | Path, store: MarketStore,
             universe = read_universe(spec)
             listed[str(spec)] = set(universe["symbol"])
     _check_file_symbols(path, listed)
+    warnings = _unchecked_file_symbols(path, listed)
     prices = adjust_prices(raw)
     del raw
     outside = None
@@ -166,4 +182,4 @@ def ingest(path: str | Path, store: MarketStore,
         source=str(path), rows=rows, symbols=int(prices["symbol"].nunique()),
         start=dates.min() if rows else pd.NaT, end=dates.max() if rows else pd.NaT,
         universe_rows=universe_rows, seconds=time.perf_counter() - t0, membership=membership,
-        outside_universe=outside)
+        outside_universe=outside, warnings=warnings)

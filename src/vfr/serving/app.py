@@ -29,8 +29,9 @@ from vfr.serving.routers import admin, dashboard, earnings, health, ml, retraini
 
 log = logging.getLogger("vfr.serving")
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-#: How long start-up waits for the warm-up before serving anyway (``create_app(warmup_wait_s=...)``).
-WARMUP_WAIT_S = 30.0
+#: Default of the setting ``api_warmup_wait_s`` (``VFR_API_WARMUP_WAIT_S``): how long start-up waits
+#: for the warm-up before serving anyway (``create_app(warmup_wait_s=...)`` overrides it).
+WARMUP_WAIT_S = Settings.model_fields["api_warmup_wait_s"].default
 _ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 422: "validation_error",
                 429: "rate_limited", 503: "unavailable"}
@@ -111,7 +112,7 @@ async def warm_up(engine: ServingEngine, wait_s: float) -> bool:
 
 
 def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm: bool = False,
-               warmup_wait_s: float = WARMUP_WAIT_S) -> FastAPI:
+               warmup_wait_s: float | None = None) -> FastAPI:
     """Build the VFR HTTP API.
 
     Parameters
@@ -124,9 +125,10 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
         At start-up, before serving, load the latest features, the champion (and challenger) and
         their predictions (``vfr serve`` does), so that the first ML request does not spend its
         ``ml_timeout_ms`` budget loading the model (see :func:`warm_up`).
-    warmup_wait_s : float
+    warmup_wait_s : float, optional
         With ``warm``: the longest start-up waits for the warm-up; after that the app serves
-        (health checks answer) while the warm-up finishes in the background.
+        (health checks answer) while the warm-up finishes in the background. Default the
+        setting ``api_warmup_wait_s`` (``VFR_API_WARMUP_WAIT_S``, 30 s).
 
     Returns
     -------
@@ -142,7 +144,8 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if warm:
-            await warm_up(app.state.engine, warmup_wait_s)
+            await warm_up(app.state.engine,
+                          settings.api_warmup_wait_s if warmup_wait_s is None else warmup_wait_s)
         watch = None
         if settings.service_alert_interval_s > 0:
             watch = ServiceWatch(settings, app.state.metrics, app.state.engine.latency,
