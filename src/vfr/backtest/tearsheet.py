@@ -30,7 +30,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from vfr.backtest.report import save_figure
+from vfr.backtest.report import REPORT_CSS, save_figure
 from vfr.errors import VFRError
 from vfr.metrics import ic_by_date
 
@@ -137,11 +137,7 @@ _FACTOR_TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <title>{{ title }}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-th { background: #f3f3f3; }
-img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+""" + REPORT_CSS + """img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .meta { color: #666; font-size: 0.85em; }
 </style>
 </head>
