@@ -5,7 +5,9 @@ read-only, never both. A long-running reader (``vfr serve``, any number of worke
 therefore lock every writer out (``vfr data ingest``, ``vfr features build``, ``vfr train``).
 So readers never open the store file itself:
 
-* after a :class:`vfr.data.MarketStore` that wrote has committed, it publishes a snapshot
+* once a reader has asked for one (the first :meth:`vfr.data.MarketStore.reader` publishes the
+  first snapshot and so creates the snapshot folder; a store nobody serves pays nothing), every
+  :class:`vfr.data.MarketStore` that wrote publishes a new snapshot when it is closed
   (:func:`publish`): ``CHECKPOINT`` (the write-ahead log is merged into the file), then, still
   holding DuckDB's exclusive lock so no other writer can change the file meanwhile, the file is
   copied to ``<store>.snapshots/<stem>-<ns>.duckdb`` (written to a ``.tmp`` name, fsynced, renamed)
@@ -27,8 +29,9 @@ import shutil
 import time
 from pathlib import Path
 
-#: Snapshots kept besides the current one (readers switching late still find theirs).
-KEEP = 2
+#: Snapshots kept besides the current one (a reader that has not switched yet still has its file;
+#: one that already had it open keeps reading it after the unlink anyway).
+KEEP = 1
 POINTER = "CURRENT"
 
 

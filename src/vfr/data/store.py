@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from vfr.data import tables
 from vfr.data.adjust import PRICES_COLUMNS
+from vfr.data.snapshot import snapshot_dir
 from vfr.errors import DataValidationError, StageError
 
 if TYPE_CHECKING:
@@ -266,9 +267,9 @@ class MarketStore:
     and any derived table written with :meth:`replace_table`. Table names are letters, digits
     and underscore and are stored lower case. Use as a context manager or call :meth:`close`.
 
-    A DuckDB store that wrote publishes a read-only snapshot when it is closed
-    (:mod:`vfr.data.snapshot`); long-running readers open that with :meth:`reader`, so they
-    never hold the file writers need.
+    Long-running readers (the API) open a read-only snapshot with :meth:`reader`, so they never
+    hold the DuckDB file writers need; once one has, a store that wrote publishes a new snapshot
+    when it is closed (:mod:`vfr.data.snapshot`).
     """
 
     def __init__(self, url: str, *, read_only: bool = False, **engine_kwargs: Any) -> None:
@@ -359,10 +360,10 @@ class MarketStore:
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
-        """Publish a snapshot when this DuckDB store wrote, then close all connections (the
-        DuckDB file is released). A failed publish is logged: the writes are committed and
+        """Publish a snapshot when this DuckDB store wrote and readers use snapshots, then close
+        all connections (the DuckDB file is released). A failed publish is logged: the writes are committed and
         readers keep the previous snapshot until the next one."""
-        if self._dirty:
+        if self._dirty and self.db_file is not None and snapshot_dir(self.db_file).exists():
             try:
                 self.publish_snapshot()
             except Exception:  # noqa: BLE001 - the data are committed; only the readers' copy is late
