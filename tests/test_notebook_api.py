@@ -56,7 +56,7 @@ def test_score_is_classic_scores_with_a_score_column(slice_) -> None:
 
 def test_backtest_wraps_run_backtest_with_metrics_as_a_dataframe(slice_) -> None:
     prices, features, scores = slice_
-    bt = vfr.backtest(scores, prices, top_n=5, rebalance="monthly", slippage_bps=10)
+    bt = vfr.backtest_scores(scores, prices, top_n=5, rebalance="monthly", slippage_bps=10)
     assert isinstance(bt, BacktestReport)
     config = BacktestConfig(top_n=5, rebalance="monthly", costs=CostModel(slippage_bps=10))
     direct = run_backtest(prices, scores[["date", "symbol", "score"]], config)
@@ -68,13 +68,13 @@ def test_backtest_wraps_run_backtest_with_metrics_as_a_dataframe(slice_) -> None
     assert html.startswith("<div>") and "strategy_net" in html and "sharpe_ratio" in html and "top 5" in html
     assert "cagr=" in repr(bt)
     # a features frame is scored first; the classic_score column is found by name
-    from_features = vfr.backtest(features, prices, config=config)
+    from_features = vfr.backtest_scores(features, prices, config=config)
     pd.testing.assert_series_equal(from_features.equity, bt.equity)
-    assert vfr.backtest(scores.drop(columns="score"), prices, config=config).equity.equals(bt.equity)
+    assert vfr.backtest_scores(scores.drop(columns="score"), prices, config=config).equity.equals(bt.equity)
     with pytest.raises(UsageError, match="unknown backtest option"):
-        vfr.backtest(scores, prices, top=5)
+        vfr.backtest_scores(scores, prices, top=5)
     with pytest.raises(UsageError, match="either config"):
-        vfr.backtest(scores, prices, config=config, top_n=3)
+        vfr.backtest_scores(scores, prices, config=config, top_n=3)
 
 
 def test_evaluate_uses_the_metrics_package(slice_) -> None:

@@ -81,19 +81,18 @@ def test_lazy_ml_names_resolve_to_their_definitions() -> None:
 
 
 def test_import_vfr_loads_only_itself_and_the_facade_resolves_lazily() -> None:
-    """`import vfr` loads no vfr subpackage and no pandas (issue 19); the notebook names and the
-    callable ``vfr.backtest`` resolve on first use, and ``import vfr.backtest`` keeps its attributes."""
+    """`import vfr` loads no vfr subpackage and no pandas (issue 19); the notebook names resolve on
+    first use, and ``vfr.backtest`` is the plain subpackage."""
     loaded = _loaded("import vfr")
     assert loaded["vfr"] == [] and loaded["heavy"] == []
     _loaded("import sys, vfr\nassert 'pandas' not in sys.modules")
     code = """
-import sys, vfr
+import sys, types, vfr
 import vfr.backtest
 from vfr import notebook
 assert vfr.load_prices is notebook.load_prices and vfr.score is notebook.score and vfr.evaluate is notebook.evaluate
-assert callable(vfr.backtest) and vfr.backtest.run_backtest.__module__ == "vfr.backtest.engine"
+assert vfr.backtest_scores is notebook.backtest_scores
+assert type(vfr.backtest) is types.ModuleType and vfr.backtest.run_backtest.__module__ == "vfr.backtest.engine"
 assert "quantstats" not in sys.modules and "alphalens" not in sys.modules
 """
     assert _loaded(code)["heavy"] == []
-    # the attribute is the callable module whichever comes first, ``vfr.backtest`` or ``import vfr.backtest``
-    _loaded("import vfr\nb = vfr.backtest\nimport vfr.backtest\nassert vfr.backtest is b and callable(b)")

@@ -9,7 +9,7 @@
     features = vfr.build_features(prices)
     scores = vfr.score(features)                    # classic scores of every row (a ``score`` column)
     vfr.score(features, date="latest")              # one day's ranking, best first
-    bt = vfr.backtest(scores, prices, top_n=5)      # BacktestReport: bt.metrics is a DataFrame
+    bt = vfr.backtest_scores(scores, prices, top_n=5)      # BacktestReport: bt.metrics is a DataFrame
     bt                                              # an HTML summary in Jupyter
     ev = vfr.evaluate(scores, prices)               # Rank IC, ICIR, t-stats, top-bottom spread
 
@@ -55,7 +55,7 @@ from vfr.features import build_all_features
 from vfr.metrics import HorizonLike, forward_returns, ic_by_date, ic_summary, parse_horizons, quantile_spread
 from vfr.scoring import classic_scores
 
-__all__ = ["BacktestReport", "Evaluation", "backtest", "build_features", "evaluate", "load_prices", "score"]
+__all__ = ["BacktestReport", "Evaluation", "backtest_scores", "build_features", "evaluate", "load_prices", "score"]
 
 DateLike: TypeAlias = str | pd.Timestamp
 
@@ -149,7 +149,7 @@ def build_features(prices: pd.DataFrame, *, universe: str | Path | pd.DataFrame 
 
 
 def score(features: pd.DataFrame, date: DateLike | None = None) -> pd.DataFrame:
-    """Classic scores (:func:`vfr.scoring.classic_scores`) with a ``score`` column for :func:`backtest`.
+    """Classic scores (:func:`vfr.scoring.classic_scores`) with a ``score`` column for :func:`backtest_scores`.
 
     Parameters
     ----------
@@ -179,7 +179,7 @@ def score(features: pd.DataFrame, date: DateLike | None = None) -> pd.DataFrame:
     return one.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
-#: Keyword arguments of :func:`backtest` that build its :class:`~vfr.backtest.CostModel`.
+#: Keyword arguments of :func:`backtest_scores` that build its :class:`~vfr.backtest.CostModel`.
 _COST_FIELDS = {f.name for f in fields(CostModel)}
 _CONFIG_FIELDS = {f.name for f in fields(BacktestConfig)}
 
@@ -197,7 +197,7 @@ def _score_frame(scores: pd.DataFrame, column: str | None) -> pd.DataFrame:
 
 @dataclass
 class BacktestReport:
-    """What :func:`backtest` returns: the engine's :class:`~vfr.backtest.BacktestResult` with
+    """What :func:`backtest_scores` returns: the engine's :class:`~vfr.backtest.BacktestResult` with
     notebook views (``metrics`` as a DataFrame, an HTML summary, plots and report files)."""
 
     result: BacktestResult
@@ -268,7 +268,7 @@ class BacktestReport:
                 f"max_drawdown={m.get('max_drawdown', float('nan')):.4f}, days={len(self.result.daily)})")
 
 
-def backtest(scores: pd.DataFrame, prices: pd.DataFrame, *, config: BacktestConfig | None = None,
+def backtest_scores(scores: pd.DataFrame, prices: pd.DataFrame, *, config: BacktestConfig | None = None,
              score_column: str | None = None, benchmark: pd.Series | None = None,
              sectors: pd.Series | Mapping[str, str] | None = None, **options: Any) -> BacktestReport:
     """Backtest a score (:func:`vfr.backtest.run_backtest`) and wrap the result for a notebook.
@@ -337,7 +337,7 @@ def evaluate(scores: pd.DataFrame, prices: pd.DataFrame, *,
     Parameters
     ----------
     scores : pandas.DataFrame
-        As for :func:`backtest` (a ``score`` column, or a features frame).
+        As for :func:`backtest_scores` (a ``score`` column, or a features frame).
     prices : pandas.DataFrame
         Canonical prices; the forward return of date ``t`` over ``h`` trading days is
         ``close[t+h] / close[t] - 1`` (:func:`vfr.metrics.forward_returns`).
