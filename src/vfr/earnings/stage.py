@@ -360,14 +360,14 @@ def serving_chain(registry: Any, name: str, *, missing_share: float = 0.1) -> tu
 
     models: list[Any] = []
     problems: list[str] = []
-    registered = _registered(registry, name)
+    others = [str(v["version"]) for v in registry.versions(name)]  # newest first; [] when not registered
+    registered = bool(others)
     champion = registry.champion_version(name) if registered else None
     if champion is None:
         problems.append(f"no champion of {name!r}")
         models.append(_Unloadable("-champion", f"no champion of {name!r}"))
     history = [str(v) for v in registry.champion_history(name) if str(v) != champion] if registered else []
-    others = [str(v["version"]) for v in registry.versions(name)] if registered else []
-    previous = history[-1:] or [v for v in sorted(others, key=int, reverse=True) if v != champion][:1]
+    previous = history[-1:] or [v for v in others if v != champion][:1]
     for version in [v for v in [champion, *previous] if v is not None]:
         try:
             models.append(load_signal(registry, name, version))
@@ -375,13 +375,6 @@ def serving_chain(registry: Any, name: str, *, missing_share: float = 0.1) -> tu
             problems.append(f"v{version} unavailable: {exc}")
             models.append(_Unloadable(version, f"v{version} unavailable: {exc}"))
     return EarlySignalPredictor(models, rule_threshold=RULE_THRESHOLD, max_missing_share=missing_share), problems
-
-
-def _registered(registry: Any, name: str) -> bool:
-    try:
-        return bool(registry.versions(name))
-    except Exception:  # noqa: BLE001 - no such registered model
-        return False
 
 
 def expected_reports(reports: pd.DataFrame, date: pd.Timestamp, *, within_days: int = 14) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from vfr.earnings.dataset import clean_reports
+from vfr.earnings.trade import event_trades
 from vfr.monitoring.alerts import Alert, AlertRule, evaluate_rules
 from vfr.monitoring.drift import psi
 from vfr.opsdb import insert_outcomes, open_predictions, utcnow
@@ -65,27 +66,14 @@ def fill_earnings_outcomes(engine: sa.Engine, reports: pd.DataFrame,
     if merged.empty:
         return 0
     prices = read_prices(merged["date"].min())
-    close = prices.pivot_table(index="date", columns="symbol", values="close", aggfunc="last").sort_index()
-    cal = close.index
-    universe = close.pct_change(fill_method=None).mean(axis=1).fillna(0.0)
-    level = (1.0 + universe).cumprod().to_numpy()
-    values = close.to_numpy()
+    known = merged["date"].isin(set(prices["date"]))  # the entry close must be a stored trading day
+    trades = event_trades(merged[known].rename(columns={"date": "asof_date"}), prices, cost_bps=0.0)
     now = utcnow()
-    rows = []
-    for r in merged.itertuples(index=False):
-        i0 = cal.searchsorted(r.date)
-        exit_ = cal.searchsorted(r.reported_date) + 1  # first trading day after the report's trading day
-        if exit_ >= len(cal) or i0 >= len(cal) or cal[i0] != r.date or r.symbol not in close.columns:
-            continue  # exit close not known yet (or no price): stays open
-        j = close.columns.get_loc(r.symbol)
-        ret = values[exit_, j] / values[i0, j] - 1.0
-        if not np.isfinite(ret):
-            continue
-        surprise = float(r.surprise_pct)
-        rows.append({"prediction_id": int(r.id), "horizon_end": cal[exit_].date(), "realised_return": float(ret),
-                     "excess_return": float(ret - (level[exit_] / level[i0] - 1.0)),
-                     "correct": bool((int(r.predicted_class) == 1) == (surprise > label_threshold)),
-                     "evaluated_at": now, "surprise_pct": surprise})
+    rows = [{"prediction_id": int(r.id), "horizon_end": r.exit_date.date(), "realised_return": float(r.ret),
+             "excess_return": float(r.excess),
+             "correct": bool((int(r.predicted_class) == 1) == (float(r.surprise_pct) > label_threshold)),
+             "evaluated_at": now, "surprise_pct": float(r.surprise_pct)}
+            for r in trades.itertuples(index=False)]  # no exit close yet (or no price): stays open
     return insert_outcomes(engine, rows)
 
 
