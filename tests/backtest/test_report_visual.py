@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from vfr.backtest import BacktestConfig, run_backtest, write_report
 from vfr.backtest.factor import evaluate_factor
 from vfr.ml import ic_by_date
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1280, "height": 900}
 
@@ -241,17 +239,6 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("VFR_TEST_ARTIFACTS") or REPO / "test-artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the pure-HTML check still runs")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
 
 
 def test_report_renders_without_raw_dumps_in_chromium(browser, report: Path) -> None:

@@ -80,13 +80,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app) -> Iterator[str]:
-    """Serve ``app`` with a real uvicorn server in a thread; yield its base URL."""
+def running(app, **config) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn server in a thread; yield its base URL. ``config``: more
+    ``uvicorn.Config`` options (e.g. ``proxy_headers=False``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
+    options = {"log_level": "warning", "lifespan": "on", "access_log": False} | config
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -19,7 +19,6 @@ import io
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +43,6 @@ from vfr.serving.dashboard import (
     NO_RETRAINING,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1440, "height": 900}
 BREACHED_BG = "rgb(254, 226, 226)"  # --bad-bg of the page
@@ -131,17 +129,6 @@ def record_runs(db, model_name: str, versions: list[str]) -> list[int]:
     retraining_runs.finish_run(db, kept, status="kept", action="keep", challenger_version=challenger,
                                champion_after=champion, reason=KEPT_REASON)
     return [deployed, kept]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url: str):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,6 @@ import jwt
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 
 from tests.serving.conftest import SECRET, Built, TcpProxy, auth, client_for, make_settings, pg_target, running
 from tests.serving.test_failures import DOWN_PG, _no_leak, _wait, corrupt, own_registry
@@ -108,24 +106,10 @@ def test_the_body_limit_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @contextmanager
 def _serve(app, proxy_headers: bool) -> Iterator[str]:
-    """Like ``running`` but choosing whether uvicorn applies X-Forwarded-For itself."""
-    if proxy_headers:  # uvicorn's default (and `vfr serve`'s): X-Forwarded-For from 127.0.0.1 applied
-        with running(app) as url:
-            yield url
-        return
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    """``running``, choosing whether uvicorn applies X-Forwarded-For itself (its default does;
+    `vfr serve` turns it off and leaves the choice to VFR_API_TRUSTED_PROXIES)."""
+    with running(app, proxy_headers=proxy_headers) as url:
+        yield url
 
 
 @pytest.mark.parametrize("proxy_headers", [True, False], ids=["uvicorn-proxy-headers", "plain"])
