@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SP500_UNIVERSE
 from vfr.data import MarketStore
-from vfr.pipeline import stage_features, stage_ingest
 from vfr.research import HoldoutAlreadyTouchedError, read_register
 from vfr.research.evaluate import (
     classic_candidate_scores,
@@ -18,20 +16,6 @@ from vfr.research.evaluate import (
     run_trial,
     write_results,
 )
-
-
-@pytest.fixture(scope="module")
-def store_settings(tmp_path_factory, sp500_raw_small):
-    from vfr.config import Settings
-
-    tmp = tmp_path_factory.mktemp("research")
-    prices = tmp / "p.parquet"
-    sp500_raw_small[(sp500_raw_small["date"] >= "2012-01-01") & (sp500_raw_small["date"] <= "2016-06-30")] \
-        .to_parquet(prices)
-    settings = Settings(home=tmp / "home")
-    stage_ingest(settings, prices, SP500_UNIVERSE)
-    stage_features(settings)
-    return settings
 
 
 def test_a_segment_sees_nothing_after_its_end(store_settings) -> None:
@@ -52,7 +36,7 @@ def test_classic_candidates_are_evaluated_registered_and_reported(store_settings
     rows = []
     for candidate in ("classic-seed", "classic-protocol"):
         ev = evaluate_scores(data, classic_candidate_scores(data, candidate), candidate=candidate,
-                             register=register, top_n=5)
+                             register=register, book={"top_n": 5, "rebalance_every": 5})
         assert set(ev.metrics) >= {"rank_ic", "t_stat", "sharpe_net", "ew_sharpe", "dsr", "dsr_n_trials"}
         assert 0 <= ev.metrics["dsr"] <= 1 and abs(ev.metrics["rank_ic"]) < 0.2
         rows.append(run_trial(register, ev, f"test {candidate}", out_dir=out_dir))
@@ -72,8 +56,47 @@ def test_the_holdout_is_touched_once_per_candidate(store_settings, tmp_path) -> 
     assert data.features["date"].max() <= pd.Timestamp("2019-12-31")
     register = tmp_path / "trials.jsonl"
     ev = evaluate_scores(data, classic_candidate_scores(data, "classic-protocol"), candidate="classic-protocol",
-                         register=register, top_n=5)
+                         register=register, book={"top_n": 5, "rebalance_every": 5})
     run_trial(register, ev, "holdout look")
     with pytest.raises(HoldoutAlreadyTouchedError):
         run_trial(register, ev, "a second look")
     assert len(read_register(register)) == 1
+
+
+def test_books_are_named_portfolio_rules(store_settings) -> None:
+    """A monthly quintile book of the same score trades less than the weekly one; an unknown book is refused."""
+    from vfr.errors import StageError
+    from vfr.research.evaluate import BOOKS
+
+    with MarketStore.from_settings(store_settings) as store:
+        data = load_segment(store, "research")
+    scores = classic_candidate_scores(data, "classic-protocol")
+    weekly = evaluate_scores(data, scores, candidate="c", book="q20-weekly")
+    monthly = evaluate_scores(data, scores, candidate="c", book="q20-monthly")
+    assert set(BOOKS) >= {"top20-weekly", "q20-weekly", "q20-monthly"}
+    assert 0 < monthly.metrics["annual_turnover"] < weekly.metrics["annual_turnover"]
+    assert weekly.metrics["rank_ic"] == monthly.metrics["rank_ic"]  # the book does not change the score's IC
+    with pytest.raises(StageError, match="unknown book 'top7'"):
+        evaluate_scores(data, scores, candidate="c", book="top7")
+
+
+def test_the_composite_blends_ml_scores_as_the_product_does(store_settings) -> None:
+    """w = 0 is the classic score; w > 0 moves a row toward its ML rank, by w x confidence, as select() does."""
+    from vfr.errors import StageError
+    from vfr.research.evaluate import composite_candidate_scores
+
+    with MarketStore.from_settings(store_settings) as store:
+        data = load_segment(store, "research")
+    classic = classic_candidate_scores(data, "classic-protocol")
+    rng = np.random.default_rng(0)
+    ml = classic[["date", "symbol"]].assign(score=rng.normal(size=len(classic)))
+    ml = ml.iloc[: len(ml) // 2]  # half the rows have no ML score: they keep the classic one
+    zero = composite_candidate_scores(data, "classic-protocol", ml, 0.0)
+    np.testing.assert_allclose(zero["score"], classic["score"])
+    half = composite_candidate_scores(data, "classic-protocol", ml, 0.5).set_index(["date", "symbol"])["score"]
+    base = classic.set_index(["date", "symbol"])["score"]
+    without = ~base.index.isin(ml.set_index(["date", "symbol"]).index)
+    np.testing.assert_allclose(half[without], base[without])
+    assert (half[~without] - base[~without]).abs().max() > 0.05
+    with pytest.raises(StageError, match="ml_weight"):
+        composite_candidate_scores(data, "classic-protocol", ml, 1.5)

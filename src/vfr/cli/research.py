@@ -16,6 +16,9 @@ app = typer.Typer(help="Research protocol: evaluate candidates (every run is a r
 SegmentOpt = Annotated[str, typer.Option(help="research (2002-2014) or holdout (2015-2019, once per candidate).")]
 ForceOpt = Annotated[str | None, typer.Option(
     "--force-reason", help="Touch the holdout again for this candidate; the reason is stored in the register.")]
+BookOpt = Annotated[str, typer.Option(
+    help="Portfolio rule of the book: top20-weekly, q20-weekly, q20-monthly or top100-buffer150-weekly "
+         "(vfr.research.evaluate.BOOKS).")]
 
 
 def _paths(settings) -> tuple[Path, Path]:
@@ -25,11 +28,16 @@ def _paths(settings) -> tuple[Path, Path]:
     return register, register.parent / "research"
 
 
-def _run(settings, candidate: str, change: str, segment: str, scorer, force_reason: str | None) -> None:
+def _run(settings, candidate: str, change: str, segment: str, scorer, force_reason: str | None,
+         book: str = "top20-weekly") -> None:
     from vfr.data import MarketStore
     from vfr.research import HoldoutAlreadyTouchedError, holdout_touches
-    from vfr.research.evaluate import evaluate_scores, load_segment, run_trial
+    from vfr.research.evaluate import BOOKS, evaluate_scores, load_segment, run_trial
 
+    if book not in BOOKS:
+        fail(UsageError(f"--book must be one of {', '.join(BOOKS)}, got {book!r}"))
+    if book != "top20-weekly":
+        change = f"{change}; book {book}"
     register, out_dir = _paths(settings)
     if segment == "holdout" and force_reason is None and register.exists() and holdout_touches(register, candidate):
         fail(HoldoutAlreadyTouchedError(f"candidate {candidate!r} has already touched the holdout; a second look "
@@ -40,9 +48,9 @@ def _run(settings, candidate: str, change: str, segment: str, scorer, force_reas
         with err.status(f"scoring {candidate}"):
             scores = scorer(data)
         with err.status("evaluating"):
-            evaluation = evaluate_scores(data, scores, candidate=candidate, register=register)
+            evaluation = evaluate_scores(data, scores, candidate=candidate, register=register, book=book)
         row = run_trial(register, evaluation, change, out_dir=out_dir, force=force_reason is not None,
-                        reason=force_reason)
+                        reason=force_reason, scores=scores)
     except VFRError as exc:
         fail(exc)
     import pandas as pd
@@ -58,6 +66,10 @@ def research_classic(
     candidate: Annotated[str, typer.Option(help="classic-protocol (the default signals) or classic-seed.")]
     = "classic-protocol",
     segment: SegmentOpt = "research",
+    book: BookOpt = "top20-weekly",
+    name: Annotated[str | None, typer.Option(
+        help="Name of the trial's candidate in the register (default: --candidate, with the book when not "
+             "the default one).")] = None,
     force_reason: ForceOpt = None,
     home: HomeOpt = None,
 ) -> None:
@@ -68,8 +80,9 @@ def research_classic(
         fail(UsageError(f"--candidate must be one of {sorted(CLASSIC_CANDIDATES)}, got {candidate!r}"))
     change = "signals of vfr.scoring.GROUP_SIGNALS" if candidate == "classic-protocol" else \
         "signals of vfr.scoring.SEED_GROUP_SIGNALS"
-    _run(make_settings(home), candidate, change, segment, lambda data: classic_candidate_scores(data, candidate),
-         force_reason)
+    trial = name or (candidate if book == "top20-weekly" else f"{candidate}@{book}")
+    _run(make_settings(home), trial, change, segment, lambda data: classic_candidate_scores(data, candidate),
+         force_reason, book)
 
 
 @app.command("ml")
@@ -80,7 +93,15 @@ def research_ml(
     target: Annotated[str, typer.Option(help="auto, direction, excess or excess_rank.")] = "auto",
     features: Annotated[str, typer.Option(
         help="Feature set: all (every column of the features table), no-alpha158 or alpha158.")] = "all",
+    train_window: Annotated[int | None, typer.Option(
+        help="Walk-forward training window in trading dates, 0 = expanding (default VFR_TRAIN_WINDOW).")] = None,
+    retrain_every: Annotated[int | None, typer.Option(
+        help="Walk-forward refit step in trading dates (default VFR_RETRAIN_EVERY).")] = None,
+    seeds: Annotated[int, typer.Option(
+        help="Average the out-of-sample scores of this many models fitted with seeds seed, seed+1, ... "
+             "(each date's ranks averaged).")] = 1,
     segment: SegmentOpt = "research",
+    book: BookOpt = "top20-weekly",
     force_reason: ForceOpt = None,
     home: HomeOpt = None,
 ) -> None:
@@ -93,17 +114,89 @@ def research_ml(
     if features not in FEATURE_SETS:
         fail(UsageError(f"--features must be one of {', '.join(FEATURE_SETS)}, got {features!r}"))
     settings = make_settings(home)
+    overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every))
+                 if v is not None}
+    if seeds < 1:
+        fail(UsageError(f"--seeds must be >= 1, got {seeds}"))
     try:
-        config = TrainConfig.from_settings(settings, algorithm=algorithm, objective=objective, target=target)
-    except ModelError as exc:
+        config = TrainConfig.from_settings(settings, algorithm=algorithm, objective=objective, target=target,
+                                           **overrides)
+    except (ModelError, ValueError) as exc:
         fail(UsageError(str(exc)))
-    change = f"walk-forward {algorithm} {objective} target={target} horizon={config.horizon} features={features}"
+    change = (f"walk-forward {algorithm} {objective} target={target} horizon={config.horizon} features={features}"
+              f" window={config.train_window or 'expanding'} refit={config.retrain_every}"
+              + (f" seeds={seeds}" if seeds > 1 else ""))
 
     def scores(data):
         return ml_candidate_scores(data, replace(config, feature_columns=feature_set_columns(data.features,
-                                                                                             features)))
+                                                                                             features)),
+                                   seeds=seeds)
 
-    _run(settings, candidate, change, segment, scores, force_reason)
+    _run(settings, candidate, change, segment, scores, force_reason, book)
+
+
+@app.command("book")
+def research_book(
+    scores_of: Annotated[str, typer.Option(
+        "--scores-of", help="Candidate whose kept out-of-sample scores of the segment are held.")],
+    book: BookOpt,
+    candidate: Annotated[str | None, typer.Option(
+        help="Name of the new trial's candidate (default SCORES_OF@BOOK).")] = None,
+    segment: SegmentOpt = "research",
+    force_reason: ForceOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Hold a kept score under another portfolio rule (a new registered trial; no refit)."""
+    import pandas as pd
+
+    settings = make_settings(home)
+    register, out_dir = _paths(settings)
+    kept = out_dir / f"scores_{segment}_{scores_of}.parquet"
+    if not kept.exists():
+        fail(UsageError(f"no kept {segment} scores of {scores_of!r} ({kept}); run its `vfr research` trial first"))
+    from vfr.research import read_register
+
+    changes = [r.change for r in read_register(register) if r.candidate == scores_of and r.segment == segment]
+    origin = changes[-1].split("; book ")[0] if changes else "kept scores"
+    _run(settings, candidate or f"{scores_of}@{book}", f"{origin} (scores of {scores_of})", segment,
+         lambda data: pd.read_parquet(kept), force_reason, book)
+
+
+@app.command("composite")
+def research_composite(
+    ml_scores_of: Annotated[str, typer.Option(
+        "--ml-scores-of", help="ML candidate whose kept out-of-sample scores of the segment are blended in.")],
+    classic: Annotated[str, typer.Option(help="Classic candidate (classic-protocol or classic-seed).")]
+    = "classic-protocol",
+    ml_weight: Annotated[float, typer.Option(help="Weight of the ML score at full confidence (the product: 0.15).")]
+    = 0.15,
+    candidate: Annotated[str | None, typer.Option(
+        help="Name of the trial's candidate (default composite-<ML>-w<weight>[@<book>]).")] = None,
+    segment: SegmentOpt = "research",
+    book: BookOpt = "top20-weekly",
+    force_reason: ForceOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Evaluate the ML-enhanced composite (classic blended with kept ML scores, confidence-weighted)."""
+    import pandas as pd
+
+    from vfr.research.evaluate import CLASSIC_CANDIDATES, composite_candidate_scores
+
+    if classic not in CLASSIC_CANDIDATES:
+        fail(UsageError(f"--classic must be one of {sorted(CLASSIC_CANDIDATES)}, got {classic!r}"))
+    if not 0.0 <= ml_weight <= 1.0:
+        fail(UsageError(f"--ml-weight must be in [0, 1], got {ml_weight}"))
+    settings = make_settings(home)
+    _, out_dir = _paths(settings)
+    kept = out_dir / f"scores_{segment}_{ml_scores_of}.parquet"
+    if not kept.exists():
+        fail(UsageError(f"no kept {segment} scores of {ml_scores_of!r} ({kept}); run its `vfr research ml` "
+                        "trial first"))
+    name = candidate or f"composite-{ml_scores_of}-w{ml_weight:g}" + ("" if book == "top20-weekly" else f"@{book}")
+    change = f"{classic} blended with the scores of {ml_scores_of} at ml_weight {ml_weight:g}, confidence-weighted"
+    _run(settings, name, change, segment,
+         lambda data: composite_candidate_scores(data, classic, pd.read_parquet(kept), ml_weight),
+         force_reason, book)
 
 
 @app.command("report")

@@ -27,6 +27,19 @@ from vfr.ml import TrainConfig, make_labels, train
 from vfr.research.trials import SEGMENTS, read_register, record_trial
 from vfr.scoring import GROUP_SIGNALS, SEED_GROUP_SIGNALS, Signal, classic_scores
 
+#: Named portfolio rules a trial's book can follow (``vfr research ... --book``): keyword
+#: arguments of :class:`vfr.backtest.BacktestConfig`, all long-only, equal weight, 10 bp per unit
+#: traded. ``top20-weekly`` is the protocol's first book (and the default); the others were
+#: written down before any of them was run: a quintile book (about 100 of the ~500 members, the
+#: diversified book of the factor literature) weekly, monthly, and weekly with a rank buffer
+#: (enter in the top 100, leave below 150, as Qlib's TopkDropout).
+BOOKS: dict[str, dict[str, Any]] = {
+    "top20-weekly": {"top_n": 20, "rebalance_every": 5},
+    "q20-weekly": {"quantile": 0.2, "rebalance_every": 5},
+    "q20-monthly": {"quantile": 0.2, "rebalance": "monthly"},
+    "top100-buffer150-weekly": {"top_n": 100, "buffer_n": 150, "rebalance_every": 5},
+}
+
 #: Named classic-score candidates: signals per group.
 CLASSIC_CANDIDATES: dict[str, dict[str, tuple[Signal, ...]]] = {
     "classic-seed": SEED_GROUP_SIGNALS,
@@ -85,7 +98,7 @@ def load_segment(store: MarketStore, segment: str) -> ResearchData:
 
 
 def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str, register: Path | None = None,
-                    horizon: str = "1w", top_n: int = 20) -> Evaluation:
+                    horizon: str = "1w", book: str | Mapping[str, Any] = "top20-weekly") -> Evaluation:
     """Measure a score frame on the segment of ``data``.
 
     Parameters
@@ -99,8 +112,15 @@ def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str,
         one included) and uses the variance of their daily Sharpe ratios; without it N = 1.
     horizon : str
         Label horizon of the Rank IC (default ``1w``).
-    top_n : int
-        Names held by the book (rebalanced every 5 days, equal weight, 10 bp per unit traded).
+    book : str or mapping
+        The portfolio rule of the book: a name of :data:`BOOKS` (default ``top20-weekly``: the
+        top 20, rebalanced every 5 days, equal weight, 10 bp per unit traded) or keyword
+        arguments of :class:`vfr.backtest.BacktestConfig` (``start``/``end`` are the segment's).
+
+    Raises
+    ------
+    StageError
+        On an unknown ``book``.
 
     Returns
     -------
@@ -111,13 +131,16 @@ def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str,
         (of the net returns minus the equal-weight universe's: the claim that the picks beat
         the rest), ``dsr_n_trials``.
     """
+    if isinstance(book, str) and book not in BOOKS:
+        raise StageError(f"research: unknown book {book!r}; expected one of {sorted(BOOKS)}")
+    rule = BOOKS[book] if isinstance(book, str) else dict(book)
     h = parse_horizon(horizon)
     fwd = f"fwd_excess_{h.name}"
     inside = scores[(scores["date"] >= data.start) & (scores["date"] <= data.end)]
     scored = inside.merge(data.labels[["symbol", "date", fwd]], on=["symbol", "date"], how="left")
     ic = ic_summary(ic_by_date(scored, "score", fwd)["rank_ic"], horizon=h.days)
     result = run_backtest(data.prices, inside[["date", "symbol", "score"]].dropna(),
-                          BacktestConfig(top_n=top_n, start=data.start, end=data.end))
+                          BacktestConfig(**rule, start=data.start, end=data.end))
     daily = result.daily["net_return"].astype(float)
     ew_daily = result.benchmarks["equal_weight"].astype(float).reindex(daily.index)
     active = (daily - ew_daily).dropna()
@@ -174,6 +197,32 @@ def classic_candidate_scores(data: ResearchData, candidate: str) -> pd.DataFrame
     return cs[["date", "symbol"]].assign(score=cs["classic_score"].to_numpy())
 
 
+def composite_candidate_scores(data: ResearchData, classic_candidate: str, ml_scores: pd.DataFrame,
+                               ml_weight: float = 0.15) -> pd.DataFrame:
+    """The ML-enhanced composite of the product (:func:`vfr.scoring.blend`) from a classic
+    candidate and out-of-sample ML scores.
+
+    ``ml_scores`` (``date``, ``symbol``, ``score``) become the day's percentile rank and its
+    confidence (:func:`vfr.scoring.classic.ml_components`), and the composite is
+    ``(1 - w) * classic + w * ml`` with ``w = ml_weight * confidence``, exactly as
+    :func:`vfr.scoring.select` blends them; a row without an ML score keeps its classic score.
+
+    Raises
+    ------
+    StageError
+        On an unknown classic candidate or a weight outside [0, 1].
+    """
+    from vfr.scoring.classic import blend, ml_components
+
+    if not 0.0 <= ml_weight <= 1.0:
+        raise StageError(f"research: ml_weight must be in [0, 1], got {ml_weight}")
+    classic = classic_candidate_scores(data, classic_candidate)
+    merged = classic.merge(ml_scores[["date", "symbol", "score"]].rename(columns={"score": "prob"}),
+                           on=["date", "symbol"], how="left")
+    ml, confidence = ml_components(merged["prob"], merged["date"])
+    return merged[["date", "symbol"]].assign(score=blend(merged["score"], ml, confidence, ml_weight).to_numpy())
+
+
 #: Feature sets a research ML trial can train on (``vfr research ml --features``).
 FEATURE_SETS = ("all", "no-alpha158", "alpha158")
 
@@ -204,16 +253,35 @@ def feature_set_columns(features: pd.DataFrame, feature_set: str) -> tuple[str, 
     return tuple(c for c in cols if c not in names)
 
 
-def ml_candidate_scores(data: ResearchData, config: TrainConfig) -> pd.DataFrame:
-    """Walk-forward out-of-sample predictions of ``config`` fitted on the segment's data only."""
-    result = train(data.features, data.labels, config)
-    oos = result.oos_predictions
-    return oos[["date", "symbol"]].assign(score=oos["prob"].to_numpy())
+def ml_candidate_scores(data: ResearchData, config: TrainConfig, *, seeds: int = 1) -> pd.DataFrame:
+    """Walk-forward out-of-sample predictions of ``config`` fitted on the segment's data only.
+
+    With ``seeds`` > 1, the walk-forward is run with seeds ``config.seed``, ``config.seed + 1``,
+    ... and the score of a (date, symbol) is the mean of its per-date percentile ranks across
+    the runs (each run's scale drops out; every run is out of sample, so the mean is too).
+    """
+    from dataclasses import replace
+
+    frames = []
+    for k in range(seeds):
+        oos = train(data.features, data.labels, replace(config, seed=config.seed + k)).oos_predictions
+        frame = oos[["date", "symbol"]].assign(score=oos["prob"].to_numpy())
+        if seeds > 1:
+            frame["score"] = frame.groupby("date")["score"].rank(pct=True)
+        frames.append(frame.set_index(["date", "symbol"])["score"])
+    if seeds == 1:
+        return frames[0].reset_index()
+    return pd.concat(frames, axis=1).mean(axis=1).rename("score").reset_index()
 
 
 def run_trial(register: Path, evaluation: Evaluation, change: str, *, out_dir: Path | None = None,
-              force: bool = False, reason: str | None = None) -> dict[str, Any]:
+              force: bool = False, reason: str | None = None,
+              scores: pd.DataFrame | None = None) -> dict[str, Any]:
     """Register an evaluation (holdout: once per candidate) and keep its daily net returns.
+
+    With ``out_dir``, the book's daily net and equal-weight returns are kept as
+    ``daily_<segment>_<candidate>.parquet`` (the PBO's matrix) and, when given, the ``scores``
+    as ``scores_<segment>_<candidate>.parquet`` (``vfr research book`` holds them again).
 
     Returns
     -------
@@ -231,6 +299,9 @@ def run_trial(register: Path, evaluation: Evaluation, change: str, *, out_dir: P
         out_dir.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"net": evaluation.daily_net, "equal_weight": evaluation.daily_ew}).to_parquet(
             out_dir / f"daily_{evaluation.segment}_{evaluation.candidate}.parquet")
+        if scores is not None:
+            scores[["date", "symbol", "score"]].to_parquet(
+                out_dir / f"scores_{evaluation.segment}_{evaluation.candidate}.parquet")
     return {"candidate": record.candidate, "segment": record.segment, "n_trials": record.n_trials,
             **record.metrics}
 
@@ -272,7 +343,9 @@ def results_markdown(register: Path, out_dir: Path | None = None) -> str:
              f"{int((table['segment'] == 'research').sum()) if len(table) else 0} on the research segment, "
              f"{int((table['segment'] == 'holdout').sum()) if len(table) else 0} holdout touches). "
              "Book: top 20 by the score, equal weight, rebalanced every 5 trading days, 10 bp per unit "
-             "traded, point-in-time S&P 500; `ew_sharpe` is the equal-weight point-in-time universe. "
+             "traded, point-in-time S&P 500, unless the change names another book "
+             "(`vfr.research.evaluate.BOOKS`: `q20` = the top quintile); `ew_sharpe` is the equal-weight "
+             "point-in-time universe. "
              "Rank IC: 1-week excess return, t-statistic on non-overlapping weeks. `dsr`: deflated "
              "Sharpe ratio over the segment's trials so far (`n_trials`).", ""]
     for segment in ("research", "holdout"):
