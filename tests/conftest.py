@@ -1,10 +1,11 @@
 """Shared fixtures: real data from ../shared (skipped cleanly when absent), a temporary VFR
-home, and a real PostgreSQL URL."""
+home (and a clean session-wide VFR_HOME / VFR_CONFIG), and a real PostgreSQL URL."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,19 @@ def require_shared(path: Path = SP500_PRICES) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path} (needs ../shared/data beside the checkout)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_vfr_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A clean VFR_HOME for the whole session, and VFR_CONFIG pointing to an empty TOML file in it:
+    neither a developer's ``~/.vfr/config.toml`` (or ``$VFR_HOME/config.toml``) nor a ``./vfr.toml``
+    in the working directory changes what the tests see (tests of the TOML file unset VFR_CONFIG)."""
+    home = tmp_path_factory.mktemp("vfr-session-home")
+    (home / "config.toml").write_text("# empty: the tests' settings come from the environment and defaults\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VFR_HOME", str(home))
+        mp.setenv("VFR_CONFIG", str(home / "config.toml"))
+        yield home
 
 
 @pytest.fixture(scope="session")

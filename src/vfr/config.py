@@ -1,35 +1,154 @@
 """One settings object for all of VFR.
 
 Every value can be set through an environment variable ``VFR_<NAME>`` (for example
-``VFR_STORE_URL``, ``VFR_HOME``) or passed explicitly. Nothing here is cached in a
-module-level global: call :func:`get_settings` (or build :class:`Settings`) and pass the
-object down.
+``VFR_STORE_URL``, ``VFR_HOME``), in a TOML file (keys are the field names: ``top_n = 30``,
+``store_url = "..."``) or passed explicitly. Precedence: explicit values > environment
+variables > the TOML file > defaults. The TOML file is the first of
+
+1. ``$VFR_CONFIG`` (an explicit file: it must exist),
+2. ``./vfr.toml`` (the current directory),
+3. ``$VFR_HOME/config.toml`` (``VFR_HOME`` from the environment, default ``~/.vfr``),
+
+read by pydantic-settings' own :class:`~pydantic_settings.TomlConfigSettingsSource`
+(:func:`config_file` says which one applies). A malformed file, an unknown key or a missing
+``$VFR_CONFIG`` file raise :class:`vfr.errors.SettingsError` naming the file; a bad value
+raises pydantic's ``ValidationError`` with a note naming the file and the key
+(:func:`toml_origin`).
+
+Nothing here is cached in a module-level global: call :func:`get_settings` (or build
+:class:`Settings`) and pass the object down.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from vfr.errors import SettingsError
 
 # Label horizons in trading days, by name (``1w``, 5 trading days, is the default): defined with
 # the one horizon vocabulary on the ground floor, :func:`vfr.metrics.parse_horizon` (``"5d"`` and
 # ``5`` are read as ``"1w"``), and re-exported here.
 from vfr.metrics.horizons import HORIZONS, HorizonError, parse_horizon
 
-__all__ = ["HORIZONS", "Settings", "get_settings"]
+__all__ = ["CONFIG_ENV", "HORIZONS", "Settings", "config_file", "get_settings", "toml_origin"]
+
+#: Environment variable naming an explicit TOML configuration file.
+CONFIG_ENV = "VFR_CONFIG"
+#: The TOML file looked for in the current directory, then the one looked for in ``$VFR_HOME``.
+LOCAL_CONFIG = "vfr.toml"
+HOME_CONFIG = "config.toml"
+
+
+def _env(name: str, environ: Mapping[str, str]) -> str | None:
+    """``environ[name]``, matched case-insensitively as pydantic-settings matches ``VFR_*``."""
+    if name in environ:
+        return environ[name]
+    return next((v for k, v in environ.items() if k.upper() == name), None)
+
+
+def config_file(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
+    """The TOML configuration file :class:`Settings` reads, or None when there is none.
+
+    The first of ``$VFR_CONFIG``, ``<cwd>/vfr.toml`` and ``$VFR_HOME/config.toml`` (``VFR_HOME``
+    from ``environ``, default ``~/.vfr``; ``--home`` / ``Settings(home=...)`` do not move it).
+
+    Raises
+    ------
+    SettingsError
+        ``$VFR_CONFIG`` is set but names no file.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = _env(CONFIG_ENV, environ)
+    if explicit:
+        path = Path(explicit).expanduser().absolute()
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_ENV}={explicit!r}: no such configuration file ({path})")
+        return path
+    local = (Path.cwd() if cwd is None else cwd) / LOCAL_CONFIG
+    if local.is_file():
+        return local.absolute()
+    home = Path(_env("VFR_HOME", environ) or "~/.vfr").expanduser() / HOME_CONFIG
+    return home.absolute() if home.is_file() else None
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source on one file, its errors naming that file (and the key)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from None
+        fields = set(settings_cls.model_fields)
+        for key in self.toml_data:
+            if key.lower() not in fields:
+                close = difflib.get_close_matches(key.lower(), sorted(fields), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise SettingsError(f"{path}: unknown setting {key!r}{hint}; keys are the Settings field names, "
+                                    "e.g. top_n = 30")
+
+
+def toml_origin(fields: Iterable[str], environ: Mapping[str, str] | None = None) -> tuple[Path | None, set[str]]:
+    """The TOML file and which of ``fields`` took their value from it (not from a ``VFR_*`` variable).
+
+    Used to name the file and the key when a value is invalid; explicit values are the
+    caller's to leave out of ``fields``.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        path = config_file(environ)
+        data = _TomlFile(Settings, path).toml_data if path is not None else {}
+    except SettingsError:
+        return None, set()
+    keys = {k.lower() for k in data}
+    return path, {f for f in fields if f in keys and _env(f"VFR_{f.upper()}", environ) is None}
 
 
 class Settings(BaseSettings):
-    """VFR configuration (environment variables ``VFR_*``).
+    """VFR configuration (environment variables ``VFR_*``, then the TOML file of :func:`config_file`).
 
     Paths default to files under :attr:`home` so a user with nothing installed gets the
     embedded defaults: a DuckDB market store and a local MLflow store (SQLite + files).
     """
 
     model_config = SettingsConfigDict(env_prefix="VFR_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:  # name the TOML file and key of a bad value read from it
+            bad = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")} - set(values)
+            path, from_file = toml_origin(bad)
+            for key in sorted(from_file):
+                exc.add_note(f"{path}: {key} is invalid (the value of {key!r} in this configuration file)")
+            raise
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values, then ``VFR_*`` variables, then the TOML file of :func:`config_file`."""
+        path = config_file()
+        toml = (_TomlFile(settings_cls, path),) if path is not None else ()
+        return init_settings, env_settings, dotenv_settings, *toml, file_secret_settings
 
     home: Path = Field(default=Path("~/.vfr"), description="Working folder for embedded stores and reports.")
     store_url: str | None = Field(
@@ -224,5 +343,6 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment, with explicit ``overrides`` taking precedence (validated as fields)."""
+    """Build settings from the environment and the TOML file, with explicit ``overrides`` taking precedence
+    (validated as fields)."""
     return Settings(**overrides)

@@ -48,6 +48,7 @@ from vfr.distributed.cluster import dask_client
 from vfr.errors import StageError, UsageError
 from vfr.features import build_all_features
 from vfr.ml import (
+    Dataset,
     ModelRegistry,
     RegistryError,
     TrainConfig,
@@ -59,6 +60,7 @@ from vfr.ml import (
 )
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
 from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
+from vfr.ml.tuning import TuneConfig, TuneResult, default_storage, tune
 from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, select
 
@@ -348,6 +350,55 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
         reason = f"a champion exists (v{registry.champion_version(settings.model_name)}); " \
                  "new versions are challengers until compared"
     return TrainOutcome(result=result, version=version, champion=champion, reason=reason)
+
+
+def stage_tune(settings: Settings, *, n_trials: int = 20, timeout: float | None = None,
+               study_name: str | None = None, storage: str | None = None, metric: str | None = None,
+               n_splits: int = 5, console: Console | None = None) -> TuneResult:
+    """Search the hyper-parameters of the model `vfr train` fits, on the stored features and labels.
+
+    Optuna (:func:`vfr.ml.tuning.tune`) maximises ``metric`` (default ``auc`` for a
+    classification, ``rank_ic`` for a regression) over purged k-fold CV of the settings'
+    algorithm, objective and horizon, with `vfr train`'s boosting rounds, date stride and seed.
+    The study lives in ``storage`` (default ``sqlite:///<home>/optuna.db``, the URL of
+    :func:`vfr.ml.tuning.default_storage`); a study of the same name there is resumed (its
+    earlier trials count for the best trial).
+
+    Raises
+    ------
+    StageError
+        The store has no prices or no features (the step to run is named).
+    UsageError
+        ``storage`` cannot be opened as an Optuna storage.
+    ValueError
+        A bad metric, trial count or timeout, or too few dates for ``n_splits`` folds.
+    """
+    console = _console(console)
+    config = TrainConfig.from_settings(settings)
+    metric = metric or ("auc" if config.objective == "classification" else "rank_ic")
+    rounds = {k: v for k, v in config.model_params().items() if k in ("n_estimators", "early_stopping_rounds")}
+    tune_config = TuneConfig(metric=metric, n_trials=n_trials, n_splits=n_splits, timeout=timeout,
+                             storage=storage or default_storage(settings.home_dir), study_name=study_name,
+                             fixed_params=rounds, date_stride=config.date_stride, seed=config.seed)
+    if storage is not None:  # a bad URL is told before the data is read
+        import optuna
+
+        try:
+            optuna.storages.get_storage(storage)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's and Optuna's errors of a URL are many kinds
+            raise UsageError(f"tune: --storage {storage!r} is not a usable Optuna storage: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    with MarketStore.from_settings(settings) as store:
+        _require_features(store, "tune")
+        features = store.read_table(FEATURES_TABLE)
+        labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]),
+                             membership=store.read_membership())
+    dataset = Dataset.from_frames(features, labels, config.horizon)
+    del features, labels
+    with _progress(console) as progress:
+        task = progress.add_task(f"tune {config.algorithm} ({metric}, {n_splits}-fold purged CV)", total=n_trials)
+        return tune(dataset, config.algorithm, config.objective, tune_config,
+                    callback=lambda number, value: progress.advance(task))
 
 
 def stage_select(settings: Settings, *, date: str | None = None, include_ml: bool = False, top: int | None = None,

@@ -1,7 +1,8 @@
 """`vfr` command line: parses arguments and calls the packages (no logic of its own).
 
-Configuration comes from ``VFR_*`` environment variables (see :class:`vfr.config.Settings`);
-``--home`` overrides ``VFR_HOME`` for one command. Each command group lives in its own
+Configuration comes from ``VFR_*`` environment variables and a TOML file (``$VFR_CONFIG``,
+``./vfr.toml`` or ``$VFR_HOME/config.toml``; see :class:`vfr.config.Settings`); ``--home``
+overrides ``VFR_HOME`` for one command. Each command group lives in its own
 module and is mounted here. Exit codes and error lines: :mod:`vfr.cli.exitcodes`.
 """
 

@@ -33,12 +33,14 @@ def make_settings(home: Path | None, **overrides: object) -> Settings:
     """Settings from the environment, with ``--home`` and non-None overrides applied.
 
     A bad value ends the command: exit 2 naming the option when it came from the command line
-    (``overrides``), exit 4 naming the ``VFR_*`` variable otherwise.
+    (``overrides``), exit 4 naming the ``VFR_*`` variable, or the TOML configuration file and
+    its key, otherwise (a malformed or missing configuration file: exit 4 naming the file).
     """
     from pydantic import ValidationError
     from pydantic_settings import SettingsError as PydanticSettingsError
 
     from vfr.config import get_settings
+    from vfr.errors import SettingsError
 
     extra = {k: v for k, v in overrides.items() if v is not None}
     if home:
@@ -47,6 +49,8 @@ def make_settings(home: Path | None, **overrides: object) -> Settings:
         return get_settings(**extra)
     except (ValidationError, PydanticSettingsError) as exc:
         fail(settings_error(exc, options=set(extra)))
+    except SettingsError as exc:  # the TOML file: malformed, an unknown key, $VFR_CONFIG names no file
+        fail(exc)
 
 
 def print_error(reason: str) -> None:

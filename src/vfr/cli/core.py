@@ -1,4 +1,4 @@
-"""Commands of the main job: demo, pipeline, data, features, train, select, backtest."""
+"""Commands of the main job: demo, pipeline, data, features, train, tune, select, backtest."""
 
 from __future__ import annotations
 
@@ -209,6 +209,63 @@ def train_cmd(
     table = model_metrics_table(outcome.result)[["roc_auc", "accuracy", "rank_ic_mean", "rank_icir", "decile_spread"]]
     show_table(table.reset_index(names="predictor"), "Out-of-sample metrics", "{:.4f}")
     out.print(f"registered v{outcome.version}; champion: {outcome.champion} ({outcome.reason})")
+
+
+@app.command("tune")
+def tune_cmd(
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Trials to run (added to a resumed study's).")] = 20,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=1, help="Start no new trial after this many seconds (the running one finishes).")] = None,
+    study: Annotated[str | None, typer.Option(
+        "--study", help="Study name; an existing study of this name is resumed "
+        "(default vfr-<algorithm>-<objective>-<metric>-tpe).")] = None,
+    storage: Annotated[str | None, typer.Option(
+        "--storage", help="Optuna storage URL (default sqlite:///$VFR_HOME/optuna.db), e.g. "
+        "postgresql+psycopg://user@host:5432/db.")] = None,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", help="Maximised: auc, f1, rank_ic or sharpe_top_decile (default auc for a "
+        "classification, rank_ic for a regression).")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Purged k-fold folds per trial.")] = 5,
+    horizon: Annotated[str | None, typer.Option(
+        help="Label horizon: 1d, 1w or 1m (also 5d, 21, ...: trading days).")] = None,
+    algorithm: Annotated[str | None, typer.Option(
+        help="Model zoo algorithm (default VFR_TRAIN_ALGORITHM, lightgbm).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Tune the hyper-parameters of the model `vfr train` fits: Optuna on purged k-fold CV of the stored features."""
+    import pandas as pd
+
+    from vfr.ml.tuning import METRICS
+    from vfr.pipeline import stage_tune
+
+    if metric is not None and metric not in METRICS:
+        _fail(UsageError(f"--metric {metric!r} is invalid: expected one of {', '.join(METRICS)}"))
+    settings = _settings(home, horizon=horizon, train_algorithm=algorithm)
+    try:
+        result = stage_tune(settings, n_trials=trials, timeout=timeout, study_name=study, storage=storage,
+                            metric=metric, n_splits=folds, console=err)
+    except (VFRError, ValueError, ImportError) as exc:  # a stage's input, too few dates for the folds, a storage
+        _fail(exc)
+    done = int((result.trials["state"] == "COMPLETE").sum()) if "state" in result.trials else len(result.trials)
+    rows = [{"name": result.metric, "value": result.best_value},
+            *({"name": k, "value": v} for k, v in result.best_params.items())]
+    show_table(pd.DataFrame(rows, dtype=object),
+               f"Best trial #{result.best_trial} of study {result.study_name} ({done} complete trials)", "{:.4g}")
+    where = f" --storage {_public_url(storage)}" if storage else ""
+    out.print(f"study {result.study_name} in {_public_url(result.storage)}; `vfr tune --study {result.study_name}"
+              f"{where}` resumes it", soft_wrap=True, highlight=False)
+
+
+def _public_url(url: str | None) -> str:
+    """A storage URL with its password hidden."""
+    if url is None:
+        return "memory"
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL (an Optuna journal file, ...): shown as given
+        return url
 
 
 #: Shorter display names for the selection table (the CSV keeps the full names).

@@ -13,7 +13,8 @@ One table, kept stable (scripts and schedulers test these numbers)::
     3     BAD_INPUT     was given input data that is malformed or missing (file, row and column
                         are named)
     4     BAD_SETTINGS  found a ``VFR_*`` setting with an invalid value (the variable, its value
-                        and what is expected are named)
+                        and what is expected are named), or a bad TOML configuration file (the
+                        file and the key are named)
     5     BUSY          could not run because another process holds the store (DuckDB allows one
                         process per file) or another retraining holds the job lock
     6     BLOCKED       was stopped by a critical data-quality gate (nothing trained or
@@ -182,7 +183,8 @@ def settings_error(exc: BaseException, options: Collection[str] = ()) -> VFRErro
         Raised while building :class:`vfr.config.Settings`.
     options : collection of str
         Fields given on the command line (as ``--field-name``): an error in one of them is a
-        usage error; the others came from ``VFR_*`` variables.
+        usage error; the others came from ``VFR_*`` variables or the TOML configuration file
+        (named with the key: ``/path/vfr.toml: top_n = 'abc' is invalid: ...``).
     """
     if not hasattr(exc, "errors"):  # pydantic_settings.SettingsError: a complex value is not JSON
         m = re.search(r'field "(?P<field>\w+)"', str(exc))
@@ -191,15 +193,22 @@ def settings_error(exc: BaseException, options: Collection[str] = ()) -> VFRErro
         raw = next((v for k, v in os.environ.items() if k.upper() == env), None)
         cause = f" ({one_line(exc.__cause__)})" if exc.__cause__ else ""
         return SettingsError(f"{env}={_shown(field, raw)} is invalid: expected a JSON value{cause}")
+    from vfr.config import toml_origin  # only on this error path: pydantic is loaded by now
+
+    errors = exc.errors()
+    fields = {str(e["loc"][0]) for e in errors if e.get("loc")} - set(options)
+    toml_file, from_file = toml_origin(fields)
     usage: list[str] = []
     env_errors: list[str] = []
-    for e in exc.errors():
+    for e in errors:
         field = str(e["loc"][0]) if e.get("loc") else "?"
         msg = one_line(e.get("msg", "invalid")).removeprefix("Value error, ")
         msg = msg[:1].lower() + msg[1:]
         if field in options:
             flag = FLAG_NAMES.get(field, f"--{field.replace('_', '-')}")
             usage.append(f"{flag} {_shown(field, e.get('input'))} is invalid: {msg}")
+        elif field in from_file:
+            env_errors.append(f"{toml_file}: {field} = {_shown(field, e.get('input'))} is invalid: {msg}")
         else:
             env_errors.append(f"{_env_name(field)}={_shown(field, e.get('input'))} is invalid: {msg}")
     if usage:

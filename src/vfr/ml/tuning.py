@@ -120,6 +120,7 @@ class TuneResult:
     study_name: str
     storage: str | None
     fold_scores: dict[int, list[float]] = field(default_factory=dict)
+    best_trial: int | None = None  # the best trial's number (of every trial of the study, resumed ones too)
 
 
 def cross_validate(data: pd.DataFrame | Dataset, algorithm: str, objective: str, params: dict[str, Any], *,
@@ -199,6 +200,9 @@ class TuneConfig:
         (default :data:`DEFAULT_GRIDS`); ``n_trials`` caps the grid.
     n_trials, n_splits : int
         Trials of the search; purged k-fold folds per trial.
+    timeout : float, optional
+        Stop starting new trials after this many seconds (Optuna's ``timeout``; the running
+        trial finishes). None: only ``n_trials`` bounds the search.
     storage : str or Path, optional
         Optuna storage URL: ``sqlite:///path/optuna.db`` (use :func:`default_storage` for the
         VFR home's file) or a PostgreSQL SQLAlchemy URL such as
@@ -225,6 +229,7 @@ class TuneConfig:
     method: str = "tpe"
     n_trials: int = 20
     n_splits: int = 5
+    timeout: float | None = None
     storage: str | Path | None = None
     study_name: str | None = None
     space: dict[str, tuple[str, float, float, bool]] | None = None
@@ -242,6 +247,8 @@ class TuneConfig:
         for name in ("n_trials", "n_splits", "date_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TuneConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"TuneConfig.timeout must be > 0 seconds, got {self.timeout}")
 
 
 def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classification",
@@ -311,10 +318,11 @@ def tune(data: pd.DataFrame | Dataset, algorithm: str, objective: str = "classif
             callback(trial.number, value)
         return value
 
-    study.optimize(objective_fn, n_trials=n_trials, gc_after_trial=False)
+    study.optimize(objective_fn, n_trials=n_trials, timeout=config.timeout, gc_after_trial=False)
     trials = study.trials_dataframe(attrs=("number", "value", "params", "state", "user_attrs"))
     return TuneResult(best_params=(fixed_params or {}) | study.best_params, best_value=float(study.best_value),
-                      metric=metric, trials=trials, study_name=study_name, storage=storage, fold_scores=fold_scores)
+                      metric=metric, trials=trials, study_name=study_name, storage=storage, fold_scores=fold_scores,
+                      best_trial=study.best_trial.number)
 
 
 def default_storage(home: Path) -> str:
