@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,7 @@ def _paths(settings) -> tuple[Path, Path]:
 
 
 def _run(settings, candidate: str, change: str, segment: str, scorer, force_reason: str | None,
-         book: str = "top20-weekly") -> None:
+         book: str = "top20-weekly", horizon: str = "1w") -> None:
     from vfr.data import MarketStore
     from vfr.research import HoldoutAlreadyTouchedError, holdout_touches
     from vfr.research.evaluate import BOOKS, evaluate_scores, load_segment, run_trial
@@ -48,7 +49,8 @@ def _run(settings, candidate: str, change: str, segment: str, scorer, force_reas
         with err.status(f"scoring {candidate}"):
             scores = scorer(data)
         with err.status("evaluating"):
-            evaluation = evaluate_scores(data, scores, candidate=candidate, register=register, book=book)
+            evaluation = evaluate_scores(data, scores, candidate=candidate, register=register, book=book,
+                                         horizon=horizon)
         row = run_trial(register, evaluation, change, out_dir=out_dir, force=force_reason is not None,
                         reason=force_reason, scores=scores)
     except VFRError as exc:
@@ -93,6 +95,8 @@ def research_ml(
     target: Annotated[str, typer.Option(help="auto, direction, excess or excess_rank.")] = "auto",
     features: Annotated[str, typer.Option(
         help="Feature set: all (every column of the features table), no-alpha158 or alpha158.")] = "all",
+    horizon: Annotated[str | None, typer.Option(
+        help="Label horizon of the model and of its Rank IC: 1d, 1w or 1m (default VFR_HORIZON).")] = None,
     train_window: Annotated[int | None, typer.Option(
         help="Walk-forward training window in trading dates, 0 = expanding (default VFR_TRAIN_WINDOW).")] = None,
     retrain_every: Annotated[int | None, typer.Option(
@@ -114,8 +118,8 @@ def research_ml(
     if features not in FEATURE_SETS:
         fail(UsageError(f"--features must be one of {', '.join(FEATURE_SETS)}, got {features!r}"))
     settings = make_settings(home)
-    overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every))
-                 if v is not None}
+    overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every),
+                                   ("horizon", horizon)) if v is not None}
     if seeds < 1:
         fail(UsageError(f"--seeds must be >= 1, got {seeds}"))
     try:
@@ -132,7 +136,7 @@ def research_ml(
                                                                                              features)),
                                    seeds=seeds)
 
-    _run(settings, candidate, change, segment, scores, force_reason, book)
+    _run(settings, candidate, change, segment, scores, force_reason, book, config.horizon)
 
 
 @app.command("book")
@@ -158,8 +162,9 @@ def research_book(
 
     changes = [r.change for r in read_register(register) if r.candidate == scores_of and r.segment == segment]
     origin = changes[-1].split("; book ")[0] if changes else "kept scores"
+    found = re.search(r"horizon=(\w+)", origin)  # the Rank IC at the model's own horizon
     _run(settings, candidate or f"{scores_of}@{book}", f"{origin} (scores of {scores_of})", segment,
-         lambda data: pd.read_parquet(kept), force_reason, book)
+         lambda data: pd.read_parquet(kept), force_reason, book, found.group(1) if found else "1w")
 
 
 @app.command("composite")
