@@ -203,6 +203,23 @@ def test_equal_weight_benchmark_is_mean_daily_return():
     assert res.metrics["equal_weight"]["cagr"] == pytest.approx((1 + inv).prod() ** (252 / len(inv)) - 1)
 
 
+def test_equal_weight_benchmark_holds_only_the_scored_universe_of_the_day_before():
+    """A name priced but not scored (not an index member yet) is not in the equal-weight universe:
+    a future index joiner's run-up before it joined must not lift the benchmark (survivorship)."""
+    dates = pd.bdate_range("2021-01-04", periods=6)
+    prices = long_prices({"A": [10, 11, 12, 13, 14, 15], "B": [10, 10, 10, 10, 10, 10],
+                          "JOINER": [10, 20, 40, 80, 160, 320]}, dates)
+    nan = float("nan")
+    # JOINER is scored (a member) from day 3 on: from day 4 its return counts
+    scores = long_scores({"A": [1, 1, 1, 1, 1, 1], "B": [0, 0, 0, 0, 0, 0],
+                          "JOINER": [nan, nan, nan, 0.5, 0.5, 0.5]}, dates)
+    res = run_backtest(prices, scores, BacktestConfig(top_n=1, rebalance_every=1))
+    ew = res.benchmarks["equal_weight"]
+    wide = prices.pivot(index="date", columns="symbol", values="close").pct_change()
+    np.testing.assert_allclose(ew.loc[dates[1:4]], wide.loc[dates[1:4], ["A", "B"]].mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(ew.loc[dates[4:]], wide.loc[dates[4:]].mean(axis=1), rtol=1e-12)
+
+
 def test_external_benchmark_aligned_where_it_covers():
     wide, prices, scores = random_market(n_sym=5, n_days=30, seed=7)
     dates = wide.index

@@ -27,9 +27,9 @@ def test_books_kept_scores_and_the_composite_are_registered_trials(store_setting
     assert [r.candidate for r in records] == ["classic-protocol@q20-weekly", "classic-protocol@q20-weekly@q20-monthly",
                                               "composite-classic-protocol@q20-weekly-w0.3"]
     assert [r.n_trials for r in records] == [1, 2, 3]
-    assert records[0].change.endswith("; book q20-weekly")
+    assert records[0].change.endswith("; book q20-weekly; EW = point-in-time members")
     assert records[1].change == ("signals of vfr.scoring.GROUP_SIGNALS (scores of classic-protocol@q20-weekly); "
-                                 "book q20-monthly")
+                                 "book q20-monthly; EW = point-in-time members")
     # the same scores held monthly trade less than weekly
     assert records[1].metrics["annual_turnover"] < records[0].metrics["annual_turnover"]
     assert records[1].metrics["rank_ic"] == records[0].metrics["rank_ic"]

@@ -75,8 +75,11 @@ class BacktestResult:
         Long frame, one row per holding and entry: ``date`` (entry day), ``signal_date``,
         ``symbol``, ``weight`` (target weight at the entry close), sorted by date, symbol.
     benchmarks : pandas.DataFrame
-        Index as ``daily``; column ``equal_weight`` (mean daily return of every symbol with a
-        price that day) and one column per optional benchmark (NaN where it has no data).
+        Index as ``daily``; column ``equal_weight`` (mean daily return, rebalanced daily and
+        without costs, of the symbols scored on the latest scored day before that day that have
+        a price on both days: the universe the strategy chose from, so with point-in-time
+        scores the index members of the time, not every symbol of ``prices``) and one column
+        per optional benchmark (NaN where it has no data).
     metrics : dict[str, dict[str, float]]
         :func:`~vfr.backtest.metrics.summary_metrics` over the invested period (first entry
         day to the end) for ``strategy_net`` (with turnover), ``strategy_gross`` and each
@@ -901,11 +904,33 @@ def _daily_frame(path: _Path, signals: _Signals, rows: slice, days: pd.DatetimeI
     return daily
 
 
-def _benchmark_frame(market: _Market, rows: slice, days: pd.DatetimeIndex, benchmark: pd.Series | None
-                     ) -> tuple[pd.DataFrame, str]:
-    """Equal-weight universe returns and the optional external benchmark; the name of the one
-    the strategy is compared with (the external one when given)."""
-    ew_mask = market.has_price & ~np.isnan(market.prev_close)
+def _scored_universe(scores: pd.DataFrame, market: _Market) -> np.ndarray:
+    """Who is in the equal-weight universe on each day, shape ``(n_days, n_symbols)``.
+
+    The names scored on the latest scored day *before* that day (the universe the strategy
+    chose from when the day began: with point-in-time scores, the index members of that
+    day, not every symbol the price file holds); before the first scored day, every name.
+    """
+    pos, spos, _ = _score_positions(scores, market.calendar, market.symbols)
+    n_days, n_sym = market.close.shape
+    scored = np.zeros((n_days, n_sym), dtype=bool)
+    scored[pos, spos] = True
+    scored_day = scored.any(axis=1)
+    last = np.where(scored_day, np.arange(n_days), -1)
+    last = np.maximum.accumulate(last)  # latest scored day <= d
+    before = np.concatenate([[-1], last[:-1]])  # latest scored day < d
+    universe = np.ones((n_days, n_sym), dtype=bool)
+    known = before >= 0
+    universe[known] = scored[before[known]]
+    return universe
+
+
+def _benchmark_frame(market: _Market, universe: np.ndarray, rows: slice, days: pd.DatetimeIndex,
+                     benchmark: pd.Series | None) -> tuple[pd.DataFrame, str]:
+    """Equal-weight universe returns (the names of :func:`_scored_universe` with a price on the
+    day and the day before) and the optional external benchmark; the name of the one the
+    strategy is compared with (the external one when given)."""
+    ew_mask = market.has_price & ~np.isnan(market.prev_close) & universe
     with np.errstate(invalid="ignore", divide="ignore"):
         sym_ret = np.where(ew_mask, market.close / market.prev_close - 1.0, 0.0)
     counts = ew_mask.sum(axis=1)
@@ -1012,7 +1037,7 @@ def run_backtest(prices: pd.DataFrame, scores: pd.DataFrame, config: BacktestCon
     rows = slice(int(signals.grid[0]), signals.hi)
     days = market.calendar[rows]
     daily = _daily_frame(path, signals, rows, days)
-    benchmarks, main_bench = _benchmark_frame(market, rows, days, benchmark)
+    benchmarks, main_bench = _benchmark_frame(market, _scored_universe(scores, market), rows, days, benchmark)
     metrics = _metrics(daily, benchmarks, main_bench, market.calendar[signals.entry[0]])
     return BacktestResult(daily=daily, weights=_weights_frame(path.target, signals, market), benchmarks=benchmarks,
                           metrics=metrics, params=config.as_params() | {"relative_to": main_bench})

@@ -39,6 +39,8 @@ def _run(settings, candidate: str, change: str, segment: str, scorer, force_reas
         fail(UsageError(f"--book must be one of {', '.join(BOOKS)}, got {book!r}"))
     if book != "top20-weekly":
         change = f"{change}; book {book}"
+    # trials before the fix compared with every priced symbol, future index joiners included
+    change = f"{change}; EW = point-in-time members"
     register, out_dir = _paths(settings)
     if segment == "holdout" and force_reason is None and register.exists() and holdout_touches(register, candidate):
         fail(HoldoutAlreadyTouchedError(f"candidate {candidate!r} has already touched the holdout; a second look "
@@ -161,7 +163,7 @@ def research_book(
     from vfr.research import read_register
 
     changes = [r.change for r in read_register(register) if r.candidate == scores_of and r.segment == segment]
-    origin = changes[-1].split("; book ")[0] if changes else "kept scores"
+    origin = changes[-1].split("; ")[0] if changes else "kept scores"
     found = re.search(r"horizon=(\w+)", origin)  # the Rank IC at the model's own horizon
     _run(settings, candidate or f"{scores_of}@{book}", f"{origin} (scores of {scores_of})", segment,
          lambda data: pd.read_parquet(kept), force_reason, book, found.group(1) if found else "1w")
