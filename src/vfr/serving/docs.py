@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from vfr.serving import deps
-from vfr.serving.schemas import ErrorBody, ValidationErrorBody
+from vfr.serving.schemas import EXAMPLE_REQUEST_ID, ErrorBody, ValidationErrorBody
 
 #: Where the Swagger UI / ReDoc assets are served.
 ASSETS_URL = "/docs-assets"
@@ -64,7 +64,8 @@ def add_docs(app: FastAPI) -> None:
                               redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False)
 
 
-#: Descriptions of the error statuses the API answers with an :class:`~vfr.serving.schemas.ErrorBody`.
+#: Descriptions of the error statuses the API answers with an :class:`~vfr.serving.schemas.ErrorBody`
+#: (routes may document a status more precisely: :func:`error_responses`).
 ERROR_STATUSES = {
     "400": "The request body could not be parsed.",
     "401": "Missing, invalid or expired bearer token (open routes: only when a bad token is sent).",
@@ -77,7 +78,45 @@ ERROR_STATUSES = {
     "500": "Unexpected error; the body carries the request id to quote, never a trace.",
     "503": "The market store, the operations database or every model is unavailable (`Retry-After`).",
 }
+#: ``error`` code and an example ``detail`` of each status (the texts the app really answers).
+ERROR_DETAILS: dict[str, tuple[str, Any]] = {
+    "400": ("bad_request", "There was an error parsing the body"),
+    "401": ("unauthorized", "token expired"),
+    "403": ("forbidden", "the free tier may not call this endpoint (needs admin)"),
+    "404": ("not_found", "no features on 2019-07-06 (latest available: 2019-12-31)"),
+    "409": ("conflict", "a retraining run is already in progress; see /api/ml/retraining/status"),
+    "413": ("payload_too_large", "the request body exceeds the limit of 1048576 bytes"),
+    "422": ("validation_error", [{"field": "symbols.0",
+                                  "message": "String should match pattern '^[A-Z][A-Z0-9.\\-]{0,9}$'"}]),
+    "429": ("rate_limited", "rate limit of the anonymous tier (30 calls per window) exceeded; retry in 12 s"),
+    "500": ("internal_error", "internal error; quote the request id when reporting it"),
+    "503": ("store_unavailable", "the market store is not reachable; try again later"),
+}
 _REF = "#/components/schemas/"
+_DEFAULT_DESCRIPTION = "Additional Response"  # FastAPI's description of a response declared without one
+
+
+def error_example(status: int | str, detail: Any = None, error: str | None = None) -> dict[str, Any]:
+    """An example error body of ``status`` (``detail`` and ``error`` default to :data:`ERROR_DETAILS`)."""
+    code, text = ERROR_DETAILS[str(status)]
+    return {"error": error or code, "detail": text if detail is None else detail, "request_id": EXAMPLE_REQUEST_ID}
+
+
+def error_responses(spec: dict[int, tuple[str, str] | tuple[str, str, str]]) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status with an :class:`ErrorBody`, the route's own
+    description and an example body. ``spec``: status -> (description, example detail) or
+    (description, example detail, error code).
+
+    The statuses every route of a kind answers (413, 500; 422 and 400 with input; 401 and 429
+    when rate limited; 403 when a tier is required) are added by :func:`honest_openapi`; a route
+    lists the others it can answer (404, 409, 503) here.
+    """
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, (description, detail, *code) in spec.items():
+        example = error_example(status, detail, code[0] if code else None)
+        out[status] = {"model": ErrorBody, "description": description,
+                       "content": {"application/json": {"example": example}}}
+    return out
 
 
 def _calls(dependant: Any) -> set[Any]:
@@ -90,7 +129,7 @@ def _calls(dependant: Any) -> set[Any]:
 
 def _error(status: str, model: str) -> dict[str, Any]:
     return {"description": ERROR_STATUSES[status],
-            "content": {"application/json": {"schema": {"$ref": _REF + model}}}}
+            "content": {"application/json": {"schema": {"$ref": _REF + model}, "example": error_example(status)}}}
 
 
 def honest_openapi(app: FastAPI, routers: Iterable[APIRouter]) -> None:
@@ -100,7 +139,9 @@ def honest_openapi(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     * Every operation documents 413 (the body limit runs before any route) and 500; those that
       take parameters or a body document 422 with :class:`ValidationErrorBody` (the app's own
       422 shape; FastAPI's ``HTTPValidationError`` is dropped), those with a body 400; those
-      behind the rate limiter 401 (a bad token is refused even on open routes), 429 and 503.
+      behind the rate limiter 401 (a bad token is refused even on open routes) and 429; those
+      that need a token 403. The other statuses (404, 409, 503) are those each route declares
+      (:func:`error_responses`). Every error response has a description and an example body.
     * Routes open to anonymous callers carry an *optional* bearer requirement
       (``security: [{}, {"HTTPBearer": []}]``: a token raises the caller's rate limit, none is
       needed); routes that need a token keep the required one.
@@ -132,14 +173,21 @@ def honest_openapi(app: FastAPI, routers: Iterable[APIRouter]) -> None:
                 if op.get("requestBody"):
                     wanted.append("400")
                 if rate_limited:
-                    wanted += ["401", "429", "503"]
+                    wanted += ["401", "429"]
+                if needs_token:
+                    wanted.append("403")
                 for status in wanted:
-                    if status == "503" and status in responses:
-                        continue  # /api/health documents its own 503 body
-                    responses[status] = _error(status, "ValidationErrorBody" if status == "422" else "ErrorBody")
+                    if status == "422" or status not in responses:
+                        responses[status] = _error(status, "ValidationErrorBody" if status == "422" else "ErrorBody")
                 for status, answer in responses.items():
-                    if status in ERROR_STATUSES and "content" in answer and status != "503":
+                    if status not in ERROR_STATUSES:
+                        continue
+                    if answer.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
                         answer["description"] = ERROR_STATUSES[status]
+                    media = answer.get("content", {}).get("application/json")
+                    if media is not None and media.get("schema", {}).get("$ref") == _REF + "ErrorBody" \
+                            and "example" not in media and "examples" not in media:
+                        media["example"] = error_example(status)
                 if rate_limited and not needs_token:
                     op["security"] = [{}, {"HTTPBearer": []}]
                 op["responses"] = dict(sorted(responses.items()))

@@ -17,18 +17,16 @@ as every ``/api/ml`` route): an unconfigured deployment does not expose the mode
 from __future__ import annotations
 
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from vfr.serving.dashboard import build_summary
 from vfr.serving.deps import EngineDep, Member, RequestId
-from vfr.serving.schemas import DashboardSummary, ErrorBody
+from vfr.serving.schemas import DashboardSummary
 
 router = APIRouter(tags=["dashboard"])
-ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-                                            422: {"model": ErrorBody}, 429: {"model": ErrorBody}}
 #: Headers of the page: it loads nothing from elsewhere (inline CSS and JS only) and may not be framed.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                            "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
@@ -47,10 +45,13 @@ async def dashboard() -> HTMLResponse:
     return HTMLResponse(page_html(), headers=PAGE_HEADERS)
 
 
-@router.get("/api/dashboard/summary", response_model=DashboardSummary, responses=ERRORS)
+@router.get("/api/dashboard/summary", response_model=DashboardSummary)
 def summary(engine: EngineDep, caller: Member, rid: RequestId,
-            top: Annotated[int, Query(ge=1, le=100, description="Picks shown from today's selection.")] = 10) -> dict:
+            top: Annotated[int, Query(ge=1, le=100, description="Picks shown from today's selection (1-100).",
+                                      examples=[10])] = 10) -> dict:
     """Today's top picks (classic score, ML probability, ML-enhanced composite), the model
     leaderboard and champion, the latest drift report, the latest backtest's equity curves and
-    recent alerts; a section without data says why in its ``message`` (member token)."""
+    recent alerts; a section without data says why in its ``message`` (member token). A section
+    whose source is down (store, registry, operations database) says so in its ``message``, so
+    the summary answers 200 rather than 503."""
     return build_summary(engine, top=top, request_id=rid)

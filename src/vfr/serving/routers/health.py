@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -12,7 +14,15 @@ from vfr.serving.schemas import Health
 router = APIRouter(prefix="/api", tags=["health"])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+#: The 503 answer: the same body as the 200 one, with ``status: degraded``.
+DEGRADED: dict[int | str, dict[str, Any]] = {503: {
+    "model": Health, "description": "`degraded`: the market store is unreachable.",
+    "content": {"application/json": {"example": {
+        "status": "degraded", "store": "unreachable", "cache": "memory",
+        "prediction_log": {"pending": 0, "written": 1520, "failed_flushes": 0, "last_error": None}}}}}}
+
+
+@router.get("/health", response_model=Health, responses=DEGRADED)
 def health(features: Features, ops: Ops):
     """``ok`` when the market store answers (``store: empty`` before anything was ingested); 503
     ``degraded`` when it is unreachable. Cache backend as it is now (``redis``, ``memory`` or

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
 from vfr.serving.deps import Admin, EngineDep, Member, Models, Ops, SettingsDep
+from vfr.serving.docs import error_responses
 from vfr.serving.errors import hide_paths
+from vfr.serving.operations import OPSDB_DOWN
 from vfr.serving.schemas import (
     ChampionChange,
-    ErrorBody,
     ModelInfo,
     RetrainingRun,
     RetrainingStarted,
@@ -30,12 +30,31 @@ from vfr.serving.schemas import (
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/ml", tags=["retraining"])
-ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-                                            404: {"model": ErrorBody}, 409: {"model": ErrorBody},
-                                            429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+# Each route lists the statuses it answers besides 400/401/403/413/422/429/500 (``honest_openapi``).
+_OPSDB_DOWN = ("The operations database (runs and locks) is unreachable (`Retry-After: 5`).", OPSDB_DOWN,
+               "store_unavailable")
+STATUS_ERRORS = error_responses({503: _OPSDB_DOWN})
+TRIGGER_ERRORS = error_responses({
+    409: ("Another retraining run holds the lock (started by the scheduler or another trigger).",
+          "a retraining run is already in progress; see /api/ml/retraining/status"),
+    503: _OPSDB_DOWN,
+})
+ROLLBACK_ERRORS = error_responses({
+    404: ("The served model is not registered.", "no registered model named 'vfr-lgbm-direction'"),
+    409: ("There is no earlier version to roll back to.",
+          "model 'vfr-lgbm-direction' has no earlier version to roll back to"),
+    503: _OPSDB_DOWN,
+})
+INFO_ERRORS = error_responses({
+    404: ("The served model has no champion yet.", "model 'vfr-lgbm-direction' has no champion yet; run `vfr train`"),
+    409: ("The champion's artifact cannot be loaded (corrupt, altered or missing).",
+          "the champion v3 of 'vfr-lgbm-direction' cannot be loaded (model 'vfr-lgbm-direction' v3: artifact "
+          "unreadable); promote a working version or roll back"),
+    503: _OPSDB_DOWN,
+})
 
 
-@router.get("/retraining/status", response_model=RetrainingStatus, responses=ERRORS)
+@router.get("/retraining/status", response_model=RetrainingStatus, responses=STATUS_ERRORS)
 def status(ops: Ops, models: Models, settings: SettingsDep, caller: Member) -> dict:
     """Recent retraining runs with their decisions, whether one is running, and the schedule."""
     from vfr.retraining import next_runs
@@ -54,7 +73,8 @@ def status(ops: Ops, models: Models, settings: SettingsDep, caller: Member) -> d
 
 
 @router.post("/retraining/trigger", response_model=RetrainingStarted, status_code=202,
-             responses=ERRORS | {200: {"model": RetrainingStarted, "description": "wait=true: how the run ended."}})
+             responses=TRIGGER_ERRORS | {200: {"model": RetrainingStarted,
+                                                "description": "wait=true: how the run ended."}})
 def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
     """Start a retraining run in a worker process (admin): 202 at once with the worker's pid, or
     the decision with ``wait=true`` (the worker still trains; this request waits for it).
@@ -85,7 +105,7 @@ def trigger(req: RetrainingTrigger, engine: EngineDep, caller: Admin):
     return JSONResponse(body.model_dump(mode="json"), status_code=200)
 
 
-@router.post("/retraining/rollback", response_model=ChampionChange, responses=ERRORS)
+@router.post("/retraining/rollback", response_model=ChampionChange, responses=ROLLBACK_ERRORS)
 def rollback(ops: Ops, models: Models, settings: SettingsDep, caller: Admin) -> dict:
     """Give the champion alias back to the previous champion (admin); recorded as a run."""
     name = settings.model_name
@@ -94,7 +114,7 @@ def rollback(ops: Ops, models: Models, settings: SettingsDep, caller: Admin) -> 
     return change
 
 
-@router.get("/model/info", response_model=ModelInfo, responses=ERRORS)
+@router.get("/model/info", response_model=ModelInfo, responses=INFO_ERRORS)
 def model_info(ops: Ops, models: Models, settings: SettingsDep, caller: Member) -> dict:
     """The champion: training window, data fingerprint, features, metrics, lineage, routing, last retraining.
 

@@ -12,21 +12,55 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from vfr.serving.deps import AnyCaller, Earnings, Ranking, RequestId
+from vfr.serving.docs import error_responses
 from vfr.serving.earnings import EarningsService
 from vfr.serving.models import parse_models
 from vfr.serving.ranking import RankingService
 from vfr.serving.schemas import (
     MAX_ANALYZE_SYMBOLS,
+    MAX_MODELS,
+    MAX_SELECT_SYMBOLS,
     AnalyzeResponse,
-    ErrorBody,
     SelectRequest,
     SelectResponse,
 )
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/stocks", tags=["stocks"])
-ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody},
-                                            429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+#: Besides 400/401/413/422/429/500 (every open route with input, see ``honest_openapi``).
+ERRORS = error_responses({
+    404: ("No features on the date (or none in the store yet), an unknown sector, or no universe to take "
+          "sectors from.", "no features on 2019-07-06 (latest available: 2019-12-31)"),
+    503: ("The market store is unreachable (`Retry-After: 5`).",
+          "the market store is not reachable; try again later", "store_unavailable"),
+})
+ANALYZE_ERRORS = error_responses({
+    404: ("No features on the date (or none in the store yet), or none for any of the symbols.",
+          "no features on 2019-07-08 for ['XYZ']"),
+    503: ("The market store is unreachable (`Retry-After: 5`).",
+          "the market store is not reachable; try again later", "store_unavailable"),
+})
+SymbolsQuery = Annotated[str | None, Query(
+    description=f"Comma-separated tickers (upper case, at most {MAX_SELECT_SYMBOLS}); default: the whole "
+                "universe.", max_length=6000, examples=["AAPL,MSFT,JNJ"])]
+SectorQuery = Annotated[str | None, Query(description="Rank only this GICS sector (404 when unknown).",
+                                          max_length=64, examples=["Information Technology"])]
+IncludeMlQuery = Annotated[bool, Query(description="Blend the ML prediction into the composite.",
+                                       examples=[True])]
+ModelsQuery = Annotated[str | None, Query(
+    description=f"Comma-separated registered names, `name:version` or versions (at most {MAX_MODELS}; several "
+                "are averaged). Default: the champion, with A/B routing.", max_length=700,
+    examples=["vfr-lgbm-direction:3"])]
+HorizonQuery = Annotated[str, Query(description="Prediction horizon: 1d, 1w or 1m (1h/4h: 422, no intraday data).",
+                                    examples=["1w"])]
+ThresholdQuery = Annotated[float, Query(
+    ge=0, le=1, description="ML is blended into a row's composite only where its confidence (fraction, 0..1) "
+                            "reaches this; 0 blends every row.", examples=[0.5])]
+TopQuery = Annotated[int | None, Query(ge=1, le=1000, description="Keep the best N rows (1-1000; default all).",
+                                       examples=[10])]
+DateQuery = Annotated[dt.date | None, Query(
+    description="Scoring date, ISO 8601 `YYYY-MM-DD` between 1990-01-01 and today (default: the latest date "
+                "with features).", examples=["2019-07-08"])]
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -60,15 +94,14 @@ def _select(ranking: RankingService, req: SelectRequest, rid: str):
 @router.get("/select", response_model=SelectResponse, responses=ERRORS)
 def select_get(
     ranking: Ranking, caller: AnyCaller, rid: RequestId,
-    symbols: Annotated[str | None, Query(description="Comma-separated symbols (default: whole universe).",
-                                         max_length=6000)] = None,
-    sector: Annotated[str | None, Query(max_length=64)] = None,
-    include_ml: bool = False,
-    ml_models: Annotated[str | None, Query(description="Comma-separated names or versions.", max_length=700)] = None,
-    ml_horizon: Annotated[str, Query(description="1d, 1w or 1m.")] = "1w",
-    ml_confidence_threshold: Annotated[float, Query(ge=0, le=1)] = 0.5,
-    top: Annotated[int | None, Query(ge=1, le=1000)] = None,
-    date: dt.date | None = None,
+    symbols: SymbolsQuery = None,
+    sector: SectorQuery = None,
+    include_ml: IncludeMlQuery = False,
+    ml_models: ModelsQuery = None,
+    ml_horizon: HorizonQuery = "1w",
+    ml_confidence_threshold: ThresholdQuery = 0.5,
+    top: TopQuery = None,
+    date: DateQuery = None,
 ) -> Response | dict:
     """Rank the universe, a sector or a list of symbols on a date (default: the latest)."""
     req = _build(SelectRequest, "query", symbols=_split(symbols), sector=sector, include_ml=include_ml,
@@ -83,15 +116,18 @@ def select_post(req: SelectRequest, ranking: Ranking, caller: AnyCaller, rid: Re
     return _select(ranking, req, rid)
 
 
-@router.get("/analyze", response_model=AnalyzeResponse, responses=ERRORS)
+@router.get("/analyze", response_model=AnalyzeResponse, responses=ANALYZE_ERRORS)
 def analyze(
     ranking: Ranking, earnings: Earnings, caller: AnyCaller, rid: RequestId,
-    symbols: Annotated[str, Query(description=f"Comma-separated symbols (at most {MAX_ANALYZE_SYMBOLS}).",
-                                  max_length=600)],
-    ml_models: Annotated[str | None, Query(max_length=700)] = None,
-    ml_horizon: str = "1w",
-    ml_confidence_threshold: Annotated[float, Query(ge=0, le=1)] = 0.5,
-    date: dt.date | None = None,
+    symbols: Annotated[str, Query(description=f"Comma-separated tickers (upper case, 1-{MAX_ANALYZE_SYMBOLS}).",
+                                  max_length=600, examples=["AAPL,MSFT"])],
+    ml_models: Annotated[str | None, Query(
+        description=f"Comma-separated registered names, `name:version` or versions (at most {MAX_MODELS}). "
+                    "Default: the champion, with A/B routing.", max_length=700,
+        examples=["vfr-lgbm-direction:3"])] = None,
+    ml_horizon: HorizonQuery = "1w",
+    ml_confidence_threshold: ThresholdQuery = 0.5,
+    date: DateQuery = None,
 ) -> dict:
     """Factor scores, ML prediction (probability, confidence, model version, top feature
     contributions), composite, recommendation and the early-signal earnings block of each symbol."""
