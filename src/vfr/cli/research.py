@@ -29,6 +29,16 @@ def _paths(settings) -> tuple[Path, Path]:
     return register, register.parent / "research"
 
 
+def _kept_scores(settings, segment: str, candidate: str) -> Path:
+    """The kept scores of ``candidate``'s trial on ``segment``; a one-line usage error when there are none."""
+    from vfr.research.evaluate import kept_scores_path
+
+    kept = kept_scores_path(_paths(settings)[1], segment, candidate)
+    if not kept.exists():
+        fail(UsageError(f"no kept {segment} scores of {candidate!r} ({kept}); run its `vfr research` trial first"))
+    return kept
+
+
 def _run(settings, candidate: str, change: str, segment: str, scorer, force_reason: str | None,
          book: str = "top20-weekly", horizon: str = "1w") -> None:
     from vfr.data import MarketStore
@@ -156,10 +166,8 @@ def research_book(
     import pandas as pd
 
     settings = make_settings(home)
-    register, out_dir = _paths(settings)
-    kept = out_dir / f"scores_{segment}_{scores_of}.parquet"
-    if not kept.exists():
-        fail(UsageError(f"no kept {segment} scores of {scores_of!r} ({kept}); run its `vfr research` trial first"))
+    kept = _kept_scores(settings, segment, scores_of)
+    register = _paths(settings)[0]
     from vfr.research import read_register
 
     changes = [r.change for r in read_register(register) if r.candidate == scores_of and r.segment == segment]
@@ -194,11 +202,7 @@ def research_composite(
     if not 0.0 <= ml_weight <= 1.0:
         fail(UsageError(f"--ml-weight must be in [0, 1], got {ml_weight}"))
     settings = make_settings(home)
-    _, out_dir = _paths(settings)
-    kept = out_dir / f"scores_{segment}_{ml_scores_of}.parquet"
-    if not kept.exists():
-        fail(UsageError(f"no kept {segment} scores of {ml_scores_of!r} ({kept}); run its `vfr research ml` "
-                        "trial first"))
+    kept = _kept_scores(settings, segment, ml_scores_of)
     name = candidate or f"composite-{ml_scores_of}-w{ml_weight:g}" + ("" if book == "top20-weekly" else f"@{book}")
     change = f"{classic} blended with the scores of {ml_scores_of} at ml_weight {ml_weight:g}, confidence-weighted"
     _run(settings, name, change, segment,

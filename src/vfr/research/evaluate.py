@@ -274,6 +274,11 @@ def ml_candidate_scores(data: ResearchData, config: TrainConfig, *, seeds: int =
     return pd.concat(frames, axis=1).mean(axis=1).rename("score").reset_index()
 
 
+def kept_scores_path(out_dir: Path, segment: str, candidate: str) -> Path:
+    """Where :func:`run_trial` keeps a trial's scores (``vfr research book|composite`` read them)."""
+    return out_dir / f"scores_{segment}_{candidate}.parquet"
+
+
 def run_trial(register: Path, evaluation: Evaluation, change: str, *, out_dir: Path | None = None,
               force: bool = False, reason: str | None = None,
               scores: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -301,7 +306,7 @@ def run_trial(register: Path, evaluation: Evaluation, change: str, *, out_dir: P
             out_dir / f"daily_{evaluation.segment}_{evaluation.candidate}.parquet")
         if scores is not None:
             scores[["date", "symbol", "score"]].to_parquet(
-                out_dir / f"scores_{evaluation.segment}_{evaluation.candidate}.parquet")
+                kept_scores_path(out_dir, evaluation.segment, evaluation.candidate))
     return {"candidate": record.candidate, "segment": record.segment, "n_trials": record.n_trials,
             **record.metrics}
 
