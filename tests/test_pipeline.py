@@ -267,7 +267,11 @@ def test_evidence_summary_is_computed_from_the_run() -> None:
 def test_demo_walk_forward_is_reduced_and_said() -> None:
     from vfr.pipeline import DEMO_WALK_FORWARD, demo_note
 
-    config = TrainConfig(**DEMO_WALK_FORWARD)
-    assert config.retrain_every > 21 and config.date_stride > 1
+    config, full = TrainConfig(**DEMO_WALK_FORWARD), TrainConfig()
+    assert config.date_stride > full.date_stride and config.max_rounds < full.max_rounds
     note = demo_note(config)
-    assert f"every {config.retrain_every} trading days" in note and "reduced walk-forward" in note
+    assert f"every {config.retrain_every} trading days on every 3rd date of a 756-day window" in note
+    assert "reduced walk-forward" in note
+    # the full run's recipe is the research protocol's choice: expanding window, refit every 63
+    assert f"full run: retrained every 63 trading days on every 2nd date of an expanding window, with at most " \
+           f"{full.max_rounds} boosting rounds" in note

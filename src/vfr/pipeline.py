@@ -57,6 +57,7 @@ from vfr.ml import (
     ic_by_date,
     make_labels,
     train,
+    walk_forward_schedule,
 )
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
 from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
@@ -225,9 +226,12 @@ def train_with_progress(settings: Settings, features: pd.DataFrame, labels: pd.D
                         console: Console) -> TrainResult:
     """:func:`vfr.ml.train` with a Rich progress bar of the walk-forward fits, on the Dask
     cluster of ``VFR_DASK_SCHEDULER`` when one is set (its dashboard link is printed)."""
-    n_dates = features["date"].nunique()
+    try:  # the same schedule train() fits (rolling or expanding), for the bar's total
+        n_windows = len(walk_forward_schedule(features["date"].unique(), step=config.retrain_every,
+                                              window=config.train_window, embargo=config.embargo))
+    except ValueError:
+        n_windows = 0  # too few dates: train() raises the StageError that names them
     with dask_client(settings, announce=console.print) as client, _progress(console) as progress:
-        n_windows = max(0, -(-(n_dates - config.train_window - config.embargo) // config.retrain_every))
         task = progress.add_task("walk-forward training" + (" (Dask)" if client is not None else ""),
                                  total=n_windows or None)
         return train(features, labels, config, progress=lambda n: progress.advance(task, n), client=client)
@@ -789,9 +793,9 @@ def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequen
     return PipelineResult(report, rows, outcome, selection, bt)
 
 
-#: The demo's reduced walk-forward (a full run retrains every ``retrain_every`` = 21 dates on
-#: every date with up to 200 boosting rounds): sized so ``vfr demo`` takes about a minute on
-#: two cores.
+#: The demo's reduced walk-forward (a full run refits every ``retrain_every`` = 63 dates on an
+#: expanding window of every 2nd date with up to 200 boosting rounds): sized so ``vfr demo``
+#: takes about a minute on two cores.
 DEMO_WALK_FORWARD: dict[str, Any] = {"train_window": 756, "retrain_every": 63, "date_stride": 3, "max_rounds": 40,
                                      "early_stopping_rounds": 10,
                                      "params": {"min_data_in_leaf": 50, "num_leaves": 15}}
@@ -799,11 +803,15 @@ DEMO_WALK_FORWARD: dict[str, Any] = {"train_window": 756, "retrain_every": 63, "
 
 def demo_note(config: TrainConfig) -> str:
     """The demo's walk-forward in words (printed and written in the report)."""
-    stride = {1: "every date", 2: "every 2nd date", 3: "every 3rd date"}.get(config.date_stride,
-                                                                          f"every {config.date_stride}th date")
-    return (f"Demo settings: a reduced walk-forward so the demo runs in about a minute: the model is retrained "
-            f"every {config.retrain_every} trading days (full run: 21) on {stride} of a {config.train_window}-day "
-            f"window, with at most {config.max_rounds} boosting rounds; `vfr pipeline run` and `vfr train` train "
+    def recipe(c: TrainConfig) -> str:
+        stride = {1: "every date", 2: "every 2nd date", 3: "every 3rd date"}.get(c.date_stride,
+                                                                              f"every {c.date_stride}th date")
+        window = f"a {c.train_window}-day window" if c.train_window else "an expanding window"
+        return (f"retrained every {c.retrain_every} trading days on {stride} of {window}, with at most "
+                f"{c.max_rounds} boosting rounds")
+
+    return (f"Demo settings: a reduced walk-forward so the demo runs in about a minute: the model is "
+            f"{recipe(config)} (full run: {recipe(TrainConfig())}); `vfr pipeline run` and `vfr train` train "
             "the full walk-forward.")
 
 

@@ -379,3 +379,74 @@ def _wait(cond, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def _every_route_answers_documented_statuses(client: httpx.Client, settings: Settings,
+                                             built: Built) -> dict[tuple[str, str], int]:
+    """Call every route of the OpenAPI schema (bodies from each field's first documented
+    example) and assert none answers 500 or a status it does not document; returns
+    (method, path) -> status."""
+    spec = client.get("/openapi.json").json()
+
+    def example_body(op: dict) -> dict | None:
+        ref = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        if "$ref" not in ref:
+            return None
+        schema = spec["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]
+        return {k: v["examples"][0] for k, v in schema["properties"].items() if "examples" in v}
+
+    statuses = {}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if path == "/api/ml/retraining/trigger":
+                continue  # starts a retraining run in its own process
+            tier = "admin" if path.startswith("/api/admin") or method != "get" else "pro"
+            r = client.request(method.upper(), path.replace("{name}", built.model_name),
+                               headers=auth(settings, tier), json=example_body(op))
+            statuses[method, path] = r.status_code
+            assert r.status_code != 500 and str(r.status_code) in op["responses"], (method, path, r.text)
+            if r.status_code >= 500:
+                _no_leak(r.text)
+    assert len(statuses) >= 18
+    return statuses
+
+
+def test_model_registry_down_never_answers_500(built: Built, tmp_path: Path) -> None:
+    """The MLflow registry unreachable from the start (a closed PostgreSQL port; MLflow itself
+    would retry for ~100 s per call): selection falls back to the classic answer at once, and
+    every route answers with a status it documents, never 500."""
+    settings = make_settings(built, tmp_path, mlflow_tracking_uri=DOWN_PG)
+    with client_for(settings) as client:
+        started = time.monotonic()
+        r = client.get("/api/stocks/select", params={"include_ml": True})
+        assert r.status_code == 200 and r.json()["ml"]["status"] != "ok", r.text
+        statuses = _every_route_answers_documented_statuses(client, settings, built)
+        assert statuses["get", "/api/ml/models"] == statuses["get", "/api/ml/model/info"] == 503
+        assert time.monotonic() - started < 60
+
+
+@pytest.mark.postgres
+def test_model_registry_going_down_while_serving_answers_503(built: Built, tmp_path: Path, pg_url: str) -> None:
+    """A PostgreSQL registry that answered goes away under the server (pooled connections cut):
+    no route answers 500; when it comes back the registry routes answer again, no restart."""
+    src = ModelRegistry(built.tracking_uri).load(built.model_name)
+    ModelRegistry(pg_url, tmp_path / "artifacts")  # creates MLflow's tables in the test schema
+    proxy = TcpProxy(pg_target())
+    proxy.start()
+    proxied = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?{pg_url.split('?', 1)[1]}"
+    settings = make_settings(built, tmp_path, mlflow_tracking_uri=proxied)
+    registry = ModelRegistry.from_settings(settings)
+    version = registry.register(built.model_name, src.model, params={}, metrics={}, metadata=src.metadata)
+    registry.set_champion(built.model_name, version)
+    try:
+        with client_for(settings) as client:
+            assert client.get("/api/ml/models", headers=auth(settings, "pro")).status_code == 200
+            proxy.stop()
+            statuses = _every_route_answers_documented_statuses(client, settings, built)
+            # changes go to the database and say it is down; some reads still answer from the cache
+            assert statuses["post", "/api/ml/models/{name}/rollback"] == 503
+            proxy.start()
+            r = client.get(f"/api/ml/models/{built.model_name}", headers=auth(settings, "pro"))
+            assert r.status_code == 200 and r.json()["champion"] == version, r.text
+    finally:
+        proxy.stop()

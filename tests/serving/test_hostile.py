@@ -297,11 +297,7 @@ def test_a_spool_left_by_a_dead_logger_is_adopted_and_replayed(built: Built, tmp
     (tmp_path / "blocked").rmdir()
     (tmp_path / "blocked").write_text("not a folder")  # their database cannot be opened
     for logger, symbols in ((first, ["AAPL", "MSFT"]), (second, ["KO"])):
-        feats = pd.DataFrame({"symbol": symbols, "f": [0.1] * len(symbols)})
-        logger.log(symbols=symbols, probabilities=np.array([0.7] * len(symbols)),
-                   confidences=np.array([0.4] * len(symbols)), features=feats, feature_columns=["f"],
-                   model_name="m", model_version="1", horizon="1w", feature_date=pd.Timestamp("2019-06-03"),
-                   request_id="r")
+        _log_day(logger, symbols)
     first.close()  # cannot write: its rows stay in its spool
     up = f"sqlite:///{tmp_path / 'log.db'}"
     third = PredictionLogger(up, spill_dir=spool_dir, flush_interval_s=0)
@@ -313,3 +309,74 @@ def test_a_spool_left_by_a_dead_logger_is_adopted_and_replayed(built: Built, tmp
     third.close()
     fourth.close()
     assert not list(spool_dir.iterdir())
+
+
+def _log_day(logger: object, symbols: list[str]) -> int:
+    feats = pd.DataFrame({"symbol": symbols, "f": [0.1] * len(symbols)})
+    return logger.log(symbols=symbols, probabilities=np.array([0.7] * len(symbols)),  # type: ignore[attr-defined]
+                      confidences=np.array([0.4] * len(symbols)), features=feats, feature_columns=["f"],
+                      model_name="m", model_version="1", horizon="1w", feature_date=pd.Timestamp("2019-06-03"),
+                      request_id="r")
+
+
+def test_a_prediction_counts_as_logged_only_once_it_is_on_disk(tmp_path: Path) -> None:
+    """A request serving rows another request is still spooling does not answer before that spool
+    is fsynced; rows whose spool failed are not marked logged, and the next request spools them."""
+    import threading
+
+    from vfr.serving.predlog import PredictionLogger
+
+    logger = PredictionLogger(f"sqlite:///{tmp_path / 'log.db'}", spill_dir=tmp_path / "spool", flush_interval_s=0)
+    # 1. the spool cannot be written (its file is a folder): the request fails, nothing is marked
+    active = logger.spool._name(".jsonl")
+    active.mkdir()
+    with pytest.raises(OSError):
+        _log_day(logger, ["AAPL", "MSFT"])
+    active.rmdir()
+    assert _log_day(logger, ["AAPL", "MSFT"]) == 2 and logger.pending == 2
+    assert _log_day(logger, ["AAPL", "MSFT"]) == 0  # logged once per process
+
+    # 2. a second request for rows the first is spooling waits for its fsync; when that spool
+    #    fails, the second request spools them itself
+    append, gate, entered = logger.spool.append, threading.Event(), threading.Event()
+    failures: list[str] = []  # errors the next slow appends raise
+
+    def slow_append(batch: list[dict]) -> None:
+        entered.set()
+        assert gate.wait(10)
+        if failures:
+            raise OSError(failures.pop())
+        append(batch)
+
+    logger.spool.append = slow_append  # type: ignore[method-assign]
+
+    def race(a: list[str], b: list[str]) -> dict[str, object]:
+        results: dict[str, object] = {}
+
+        def run(name: str, symbols: list[str]) -> None:
+            try:
+                results[name] = _log_day(logger, symbols)
+            except OSError as exc:
+                results[name] = exc
+
+        gate.clear()
+        entered.clear()
+        first = threading.Thread(target=run, args=("first", a))
+        first.start()
+        assert entered.wait(10)
+        entered.clear()
+        second = threading.Thread(target=run, args=("second", b))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive(), "answered before the first request's rows were on disk"
+        gate.set()
+        first.join(10)
+        second.join(10)
+        return results
+
+    assert race(["KO", "PEP"], ["PEP"]) == {"first": 2, "second": 0} and logger.pending == 4
+    failures.append("disk full")
+    outcome = race(["XOM"], ["XOM"])
+    assert isinstance(outcome["first"], OSError) and outcome["second"] == 1 and logger.pending == 5
+    assert logger.flush() == 5 and logger.counts()["ml_predictions"] == 5
+    logger.close()

@@ -141,7 +141,8 @@ def scheduler_jobs(home: HomeOpt = None) -> None:
 def ops_replay(
     start: Annotated[str, typer.Option(help="First simulated date.")],
     end: Annotated[str, typer.Option(help="Last simulated date.")],
-    retrain_every: Annotated[int, typer.Option(help="Walk-forward step of every training in the replay, dates.")] = 21,
+    retrain_every: Annotated[int | None, typer.Option(
+        help="Walk-forward step of every training in the replay, dates (default VFR_RETRAIN_EVERY).")] = None,
     log: Annotated[Path | None, typer.Option(help="Write the day-by-day log (Markdown) here.")] = None,
     home: HomeOpt = None,
 ) -> None:

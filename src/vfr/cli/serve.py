@@ -26,8 +26,6 @@ def serve(
     import uvicorn
     from uvicorn.config import LOG_LEVELS
 
-    from vfr.serving import create_app
-
     log_level = log_level.lower()
     if log_level not in LOG_LEVELS:
         fail(UsageError(f"--log-level {log_level!r} is invalid: expected one of {', '.join(LOG_LEVELS)}"))
@@ -36,13 +34,15 @@ def serve(
         err.print("[yellow]warning:[/] neither VFR_JWT_SECRET nor VFR_JWT_SECRET_FILE is set: /api/ml/* and "
                   "/api/admin/* will refuse every token", soft_wrap=True)
     # the app decides which X-Forwarded-For to trust (VFR_API_TRUSTED_PROXIES), not uvicorn
-    if workers > 1:
+    if workers > 1:  # the supervisor never imports the app (memory, start-up): each worker does
         import os
 
         os.environ["VFR_HOME"] = str(settings.home)
         uvicorn.run("vfr.serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, proxy_headers=False)
     else:
+        from vfr.serving import create_app
+
         uvicorn.run(create_app(settings, warm=True), host=host, port=port, log_level=log_level, proxy_headers=False)
 
 

@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "LoadedModel": "vfr.ml.registry",
     "ModelRegistry": "vfr.ml.registry",
     "RegistryError": "vfr.ml.registry",
+    "RegistryUnavailable": "vfr.ml.registry",
     "model_report": "vfr.ml.report",
     "TimeSplit": "vfr.ml.splits",
     "WalkForwardWindow": "vfr.ml.splits",
@@ -109,6 +110,7 @@ __all__ = [
     "QualityGateError",
     "QualityReport",
     "RegistryError",
+    "RegistryUnavailable",
     "TimeSplit",
     "TrainConfig",
     "TrainResult",
@@ -219,6 +221,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         LoadedModel,
         ModelRegistry,
         RegistryError,
+        RegistryUnavailable,
     )
     from vfr.ml.report import model_report
     from vfr.ml.splits import (

@@ -56,6 +56,74 @@ class RegistryError(VFRError, RuntimeError):
     """The registry holds no usable model for the request, or an artifact is unusable."""
 
 
+class RegistryUnavailable(RegistryError):
+    """The registry's database server does not answer (try again later)."""
+
+
+#: Seconds to wait for a database server behind the tracking URI before calling it unreachable.
+CONNECT_TIMEOUT_S = 5
+
+
+def _check_reachable(tracking_uri: str) -> None:
+    """Fail fast when the tracking URI names a database server that does not answer.
+
+    MLflow creates its SQL store on first use and retries an unreachable server ten times
+    with exponential back-off (about 100 s, ``mlflow.store.db.utils``), which would stall every
+    caller (an API request, a retraining run) for that long. One connection attempt with a
+    short timeout decides first. SQLite files and non-SQL URIs (``file:``, ``http:``) are not
+    probed.
+
+    Raises
+    ------
+    RegistryUnavailable
+        The server refused or did not answer within :data:`CONNECT_TIMEOUT_S` (the URI's
+        credentials are not repeated in the message).
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(tracking_uri)
+    except ArgumentError:
+        return  # not a database URL (file store, tracking server)
+    if url.get_backend_name() not in ("postgresql", "mysql", "mssql"):
+        return
+    engine = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.SQLAlchemyError as exc:
+        raise RegistryUnavailable(f"model registry database {url.host}:{url.port} is not reachable "
+                            f"({exc.__class__.__name__})") from exc
+    finally:
+        engine.dispose()
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says the tracking database did not
+    answer, rather than that what was asked for does not exist: MLflow's
+    ``TEMPORARILY_UNAVAILABLE`` (its SQL store's ``OperationalError``) or a connection error."""
+    import sqlalchemy as sa
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError | ConnectionError | TimeoutError):
+            return True
+        if isinstance(seen, MlflowException) and seen.error_code == "TEMPORARILY_UNAVAILABLE":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def raise_if_outage(exc: BaseException) -> None:
+    """Raise :class:`RegistryUnavailable` from ``exc`` when it is an outage (:func:`is_outage`)."""
+    if is_outage(exc):
+        raise RegistryUnavailable("the model registry's database is not reachable") from exc
+
+
 def known_feature_columns() -> set[str]:
     """Columns the current feature registry defines: every feature of the catalogue
     (``vfr.features.ALL_FEATURES``, the sentiment group, provider ratios, the level ratios
@@ -202,6 +270,7 @@ class ModelRegistry:
     def __init__(self, tracking_uri: str, artifact_root: Path | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
+        _check_reachable(tracking_uri)
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         with warnings.catch_warnings():
@@ -425,10 +494,12 @@ class ModelRegistry:
 
     # -- reading --------------------------------------------------------------------
     def alias_version(self, name: str, alias: str) -> str | None:
-        """Version holding ``alias``, or None."""
+        """Version holding ``alias``, or None (:class:`RegistryUnavailable` when the database does
+        not answer: an outage is not "no such alias")."""
         try:
             return str(self.client.get_model_version_by_alias(name, alias).version)
-        except Exception:
+        except Exception as exc:
+            raise_if_outage(exc)
             return None
 
     def champion_version(self, name: str) -> str | None:
@@ -439,7 +510,8 @@ class ModelRegistry:
         """Versions that held ``champion``, oldest first (as recorded by :meth:`set_champion`)."""
         try:
             tags = self.client.get_registered_model(name).tags
-        except Exception:
+        except Exception as exc:
+            raise_if_outage(exc)
             return []
         return list(json.loads(tags.get(_HISTORY_TAG, "[]")))
 
@@ -475,10 +547,12 @@ class ModelRegistry:
         return assign
 
     def versions(self, name: str) -> list[dict[str, Any]]:
-        """Registered versions of ``name``: version, run_id, aliases, algorithm, creation time (newest first)."""
+        """Registered versions of ``name``: version, run_id, aliases, algorithm, creation time (newest
+        first); [] for an unknown name, :class:`RegistryUnavailable` when the database does not answer."""
         try:
             found = self.client.search_model_versions(f"name='{name}'")
-        except Exception:
+        except Exception as exc:
+            raise_if_outage(exc)
             return []
         aliases = {CHAMPION: self.champion_version(name), CHALLENGER: self.alias_version(name, CHALLENGER)}
         return sorted(
@@ -498,6 +572,8 @@ class ModelRegistry:
 
         Raises
         ------
+        RegistryUnavailable
+            The registry's database does not answer (a :class:`RegistryError` too).
         RegistryError
             If no such model/version/alias exists, its artifact cannot be read, a checksum
             differs (corrupted or altered artifact), or the model uses features the current
@@ -509,6 +585,7 @@ class ModelRegistry:
             mv = (self.client.get_model_version(name, str(version)) if version is not None
                   else self.client.get_model_version_by_alias(name, alias))
         except Exception as exc:
+            raise_if_outage(exc)
             what = f"version {version}" if version is not None else f"a '{alias}' alias"
             raise RegistryError(f"registry at {self.tracking_uri} has no model {name!r} with {what}") from exc
         try:

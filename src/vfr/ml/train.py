@@ -84,8 +84,8 @@ class TrainConfig:
     max_rounds: int = 200
     early_stopping_rounds: int = 30
     fractions: tuple[float, float, float] = (0.70, 0.15, 0.15)
-    retrain_every: int = 21
-    train_window: int = 504
+    retrain_every: int = 63
+    train_window: int = 0
     date_stride: int = 2
     seed: int = 42
     num_threads: int = 0

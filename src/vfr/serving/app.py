@@ -14,9 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from mlflow.exceptions import MlflowException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vfr.config import Settings
+from vfr.ml.registry import RegistryUnavailable, is_outage
 from vfr.serving import metrics
 from vfr.serving.auth import check_keys
 from vfr.serving.docs import add_docs, honest_openapi
@@ -24,6 +26,7 @@ from vfr.serving.engine import ServingEngine
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, StoreUnavailable
 from vfr.serving.guards import BodyLimit, ClientAddress
 from vfr.serving.metrics import ApiMetrics, ServiceWatch, route_label
+from vfr.serving.models import REGISTRY_DOWN
 from vfr.serving.ratelimit import TierLimiter
 from vfr.serving.routers import admin, dashboard, earnings, health, ml, retraining, stocks
 
@@ -200,10 +203,24 @@ def create_app(settings: Settings, *, engine: ServingEngine | None = None, warm:
     async def ml_down(request: Request, exc: MLUnavailable):
         return _body(request, "ml_unavailable", str(exc), 503)
 
+    # the registry's database went away mid-call (a read, or a write through MLflow): 503. Handlers
+    # of these classes answer from the exception middleware (the ``Exception`` handler's 500s are
+    # answered by the server-error middleware, which re-raises and drops the connection)
+    @app.exception_handler(RegistryUnavailable)
+    @app.exception_handler(MlflowException)
+    async def registry_down(request: Request, exc: Exception):
+        if not isinstance(exc, RegistryUnavailable) and not is_outage(exc):
+            return internal_error(request, exc)
+        log.warning("model registry unreachable on %s %s", request.method, request.url.path)
+        return _body(request, "ml_unavailable", REGISTRY_DOWN, 503)
+
+    def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _body(request, "internal_error", "internal error; quote the request id when reporting it", 500)
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _body(request, "internal_error", "internal error; quote the request id when reporting it", 500)
+        return internal_error(request, exc)
 
     routers = [m.router for m in (health, stocks, earnings, ml, retraining, admin, dashboard, metrics)]
     for router in routers:

@@ -25,7 +25,7 @@ from vfr.config import Settings
 from vfr.ml.registry import (
     AB_TAG as TRAFFIC_TAG,  # one A/B tag for the registry and the API
 )
-from vfr.ml.registry import PREVIOUS_TAG, RegistryError
+from vfr.ml.registry import PREVIOUS_TAG, RegistryError, RegistryUnavailable, raise_if_outage
 from vfr.serving.cache import MemoryTTL, SingleFlight, TTLCache
 from vfr.serving.errors import Conflict, MLUnavailable, NotFound, public_reason
 
@@ -37,6 +37,10 @@ _META_TTL = 30.0
 MLObserver = Callable[[str, str, str, float], None]
 #: ``(model name, version)`` pairs as requests give them (version None = champion / routing).
 ModelSpecs = list[tuple[str, str | None]]
+
+
+#: The 503 detail while the model registry's database does not answer.
+REGISTRY_DOWN = "the model registry is not reachable; try again later"
 
 
 class ModelNotFound(MLUnavailable):
@@ -167,7 +171,10 @@ class ModelService:
 
             with self._lock:
                 if self._registry is None:
-                    self._registry = ModelRegistry.from_settings(self.settings)
+                    try:
+                        self._registry = ModelRegistry.from_settings(self.settings)
+                    except RegistryUnavailable as exc:  # tried again by the next request
+                        raise MLUnavailable(REGISTRY_DOWN) from exc
         return self._registry
 
     def champion(self, name: str) -> str | None:
@@ -196,7 +203,8 @@ class ModelService:
             try:
                 found = self.registry.client.search_model_versions(f"name='{name}'")
                 value = {str(v.version): dict(v.tags or {}) for v in found}
-            except Exception:  # noqa: BLE001 - a registry without tags routes everything to the champion
+            except Exception as exc:  # noqa: BLE001 - a registry without tags routes everything to the champion
+                raise_if_outage(exc)
                 value = {}
             self.meta.set(key, value, _META_TTL)
         return value
@@ -418,6 +426,8 @@ class ModelService:
             raise Conflict(f"version {version} is already the champion of {name!r}")
         try:  # refuse to promote an unloadable version
             self.registry.load(name, version)
+        except RegistryUnavailable:
+            raise
         except RegistryError as exc:
             raise Conflict(f"version {version} of {name!r} cannot be loaded ({public_reason(exc)}); "
                            "it was not promoted") from exc
@@ -432,7 +442,8 @@ class ModelService:
         current = self.champion(name)
         try:
             previous = self.registry.client.get_registered_model(name).tags.get(PREVIOUS_TAG)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            raise_if_outage(exc)
             previous = None
         if previous is None or previous not in versions or previous == current:
             older = [v for v in versions if current and v.isdigit() and int(v) < int(current)]
@@ -472,6 +483,8 @@ class ModelService:
             raise NotFound(f"model {name!r} has no champion yet; run `vfr train`")
         try:
             model = self.load(name, version)
+        except RegistryUnavailable:
+            raise
         except RegistryError as exc:
             raise Conflict(f"the champion v{version} of {name!r} cannot be loaded ({public_reason(exc)}); "
                            "promote a working version or roll back") from exc

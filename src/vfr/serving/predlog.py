@@ -259,7 +259,8 @@ class PredictionLogger:
         self.engine = connect(url)
         self.spill_dir = spill_dir
         self.spool = Spool(spill_dir)
-        self._seen: dict[tuple, set[str]] = {}
+        self._seen: dict[tuple, set[str]] = {}  # spooled (on disk) by this process
+        self._in_flight: dict[tuple, dict[str, threading.Event]] = {}  # being spooled by a request
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self.written = 0
@@ -280,6 +281,10 @@ class PredictionLogger:
         """Spool the served predictions not logged before by this process (on disk, fsynced, when
         this returns: call it before answering).
 
+        A prediction counts as logged only once its batch is fsynced: a request serving rows that
+        another request is spooling waits for that spool, and takes the rows over when it failed,
+        so no answer goes out before its predictions are on disk.
+
         Parameters
         ----------
         symbols, probabilities, confidences : sequences of equal length
@@ -297,14 +302,42 @@ class PredictionLogger:
             Rows spooled.
         """
         key = (model_name, str(model_version), horizon, pd.Timestamp(feature_date).date())
-        with self._lock:
-            seen = self._seen.setdefault(key, set())
-            new = [i for i, s in enumerate(symbols) if s not in seen]
-            if not new:
-                return 0
-            seen.update(symbols[i] for i in new)
-            if len(self._seen) > 10_000:
-                self._seen.pop(next(iter(self._seen)))
+        spooled = 0
+        while True:
+            with self._lock:
+                seen = self._seen.setdefault(key, set())
+                flight = self._in_flight.setdefault(key, {})
+                waits = {flight[s] for s in symbols if s not in seen and s in flight}
+                new = [i for i, s in enumerate(symbols) if s not in seen and s not in flight]
+                done = threading.Event()
+                flight.update((symbols[i], done) for i in new)
+                if len(self._seen) > 10_000:
+                    self._seen.pop(next(iter(self._seen)))
+            if new:
+                ok = False
+                try:
+                    spooled += self._spool(new, symbols, probabilities, confidences, features, feature_columns,
+                                           model_name, horizon, key, request_id, classes)
+                    ok = True
+                finally:
+                    with self._lock:
+                        for i in new:
+                            flight.pop(symbols[i], None)
+                        if not flight:
+                            self._in_flight.pop(key, None)
+                        if ok:
+                            seen.update(symbols[i] for i in new)
+                    done.set()
+            if not waits:
+                return spooled
+            for event in waits:  # another request is spooling some of these rows
+                event.wait()
+            # loop: rows whose other request failed to spool are taken over now
+
+    def _spool(self, new: list[int], symbols: list[str], probabilities: np.ndarray, confidences: np.ndarray,
+               features: pd.DataFrame, feature_columns: list[str], model_name: str, horizon: str, key: tuple,
+               request_id: str | None, classes: np.ndarray | None) -> int:
+        """Build the rows ``new`` (indices into ``symbols``) and append them to the spool (fsynced)."""
         served = utcnow()
         new_syms = [symbols[i] for i in new]
         cols = [c for c in feature_columns if c in features.columns]

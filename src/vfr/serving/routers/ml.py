@@ -16,7 +16,7 @@ from vfr.serving.deps import (
     SettingsDep,
 )
 from vfr.serving.docs import error_responses
-from vfr.serving.models import parse_models
+from vfr.serving.models import REGISTRY_DOWN, parse_models
 from vfr.serving.schemas import (
     ChampionChange,
     MLHealth,
@@ -30,6 +30,10 @@ from vfr.serving.schemas import (
 router = APIRouter(prefix="/api/ml", tags=["ml"])
 # Each route lists the statuses it answers besides 400/401/403/413/422/429/500 (``honest_openapi``).
 _UNKNOWN_MODEL = ("No registered model of that name.", "no registered model named 'vfr-other'")
+#: 503 of the routes that read or change the model registry.
+REGISTRY_DOWN_DOC = ("The model registry's database is unreachable (`ml_unavailable`); try again later.",
+                     REGISTRY_DOWN, "ml_unavailable")
+LIST_ERRORS = error_responses({503: REGISTRY_DOWN_DOC})
 PREDICT_ERRORS = error_responses({
     404: ("None of the symbols has features on the date (or the store has none), or no version of the model "
           "predicts the horizon.", "no features on 2019-07-08 for ['XYZ']"),
@@ -37,23 +41,26 @@ PREDICT_ERRORS = error_responses({
           "(`ml_unavailable` with the reason: registry down, artifacts unreadable, timeout).",
           "model 'vfr-lgbm-direction' has no champion version", "ml_unavailable"),
 })
-MODEL_ERRORS = error_responses({404: _UNKNOWN_MODEL})
+MODEL_ERRORS = error_responses({404: _UNKNOWN_MODEL, 503: REGISTRY_DOWN_DOC})
 PROMOTE_ERRORS = error_responses({
     404: ("No registered model of that name, or it has no such version.",
           "model 'vfr-lgbm-direction' has no version 9"),
     409: ("The version is already the champion, or its artifact cannot be loaded (it is not promoted).",
           "version 3 is already the champion of 'vfr-lgbm-direction'"),
+    503: REGISTRY_DOWN_DOC,
 })
 ROLLBACK_ERRORS = error_responses({
     404: _UNKNOWN_MODEL,
     409: ("There is no earlier version to roll back to.",
           "model 'vfr-lgbm-direction' has no earlier version to roll back to"),
+    503: REGISTRY_DOWN_DOC,
 })
 TRAFFIC_ERRORS = error_responses({
     404: ("No registered model of that name, or it has no such version.",
           "model 'vfr-lgbm-direction' has no version 9"),
     409: ("The version is the champion (it takes the traffic the challenger does not).",
           "the champion takes the traffic the challenger does not; pick a challenger version"),
+    503: REGISTRY_DOWN_DOC,
 })
 ModelName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$",
                                 description="Registered model name (`VFR_MODEL_NAME` for the served one).",
@@ -68,7 +75,7 @@ def predict(req: PredictRequest, ranking: Ranking, settings: SettingsDep, caller
                            ml_models=parse_models(req.ml_models, settings.model_name), request_id=rid)
 
 
-@router.get("/models", response_model=list[ModelSummary])
+@router.get("/models", response_model=list[ModelSummary], responses=LIST_ERRORS)
 def models(service: Models, caller: Member) -> list[dict]:
     """Registered models with their versions, champion and challenger traffic split."""
     return service.summaries()

@@ -33,6 +33,8 @@ router = APIRouter(prefix="/api/ml", tags=["retraining"])
 # Each route lists the statuses it answers besides 400/401/403/413/422/429/500 (``honest_openapi``).
 _OPSDB_DOWN = ("The operations database (runs and locks) is unreachable (`Retry-After: 5`).", OPSDB_DOWN,
                "store_unavailable")
+_OPSDB_OR_REGISTRY_DOWN = ("The operations database is unreachable (`store_unavailable`, `Retry-After: 5`), or the "
+                           "model registry's database is (`ml_unavailable`).", OPSDB_DOWN, "store_unavailable")
 STATUS_ERRORS = error_responses({503: _OPSDB_DOWN})
 TRIGGER_ERRORS = error_responses({
     409: ("Another retraining run holds the lock (started by the scheduler or another trigger).",
@@ -43,14 +45,14 @@ ROLLBACK_ERRORS = error_responses({
     404: ("The served model is not registered.", "no registered model named 'vfr-lgbm-direction'"),
     409: ("There is no earlier version to roll back to.",
           "model 'vfr-lgbm-direction' has no earlier version to roll back to"),
-    503: _OPSDB_DOWN,
+    503: _OPSDB_OR_REGISTRY_DOWN,
 })
 INFO_ERRORS = error_responses({
     404: ("The served model has no champion yet.", "model 'vfr-lgbm-direction' has no champion yet; run `vfr train`"),
     409: ("The champion's artifact cannot be loaded (corrupt, altered or missing).",
           "the champion v3 of 'vfr-lgbm-direction' cannot be loaded (model 'vfr-lgbm-direction' v3: artifact "
           "unreadable); promote a working version or roll back"),
-    503: _OPSDB_DOWN,
+    503: _OPSDB_OR_REGISTRY_DOWN,
 })
 
 
