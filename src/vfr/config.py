@@ -181,6 +181,9 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Walk-forward training window, trading days (0 = expanding)."
     )
     ml_weight: float = Field(default=0.15, ge=0, le=1, description="Weight of ML in the composite score.")
+    ml_neutralize: bool = Field(
+        default=False, description="Neutralise the ML score against 60-day volatility, market beta and sector "
+        "before blending (vfr.scoring.risk_neutral_score; see docs/research.md).")
     seed: int = Field(default=42, description="Random seed for model training.")
     train_algorithm: Literal["lightgbm", "xgboost", "catboost", "random_forest", "linear", "lstm"] = Field(
         default="lightgbm",

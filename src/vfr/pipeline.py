@@ -63,7 +63,7 @@ from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write
 from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
 from vfr.ml.tuning import TuneConfig, TuneResult, default_storage, tune
 from vfr.monitoring import reference_sample
-from vfr.scoring import Selection, blend, classic_scores, ml_components, select
+from vfr.scoring import Selection, blend, classic_scores, ml_components, risk_neutral_scores, select
 
 #: Names kept for importers (vfr.retraining, tests); the names are defined in vfr.data.tables.
 FEATURES_TABLE = tables.FEATURES
@@ -439,7 +439,8 @@ def stage_select(settings: Settings, *, date: str | None = None, include_ml: boo
         except RegistryError as exc:
             error = str(exc)
     return select(features, date=day, universe=universe, include_ml=include_ml, model=model,
-                  model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols)
+                  model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols,
+                  ml_neutralize=settings.ml_neutralize)
 
 
 @dataclass
@@ -453,12 +454,20 @@ class BacktestOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _strategy_scores(features: pd.DataFrame, oos: pd.DataFrame | None, ml_weight: float) -> dict[str, pd.DataFrame]:
+def _strategy_scores(features: pd.DataFrame, oos: pd.DataFrame | None, ml_weight: float,
+                     neutral_sectors: pd.DataFrame | None = None,
+                     ml_neutralize: bool = False) -> dict[str, pd.DataFrame]:
+    """The classic, ML and composite scores the backtest holds; with ``ml_neutralize`` the
+    composite blends the risk-neutral ML score, as :func:`vfr.scoring.select` does
+    (``neutral_sectors``: ``symbol``, ``sector``)."""
     classic = classic_scores(features)[["date", "symbol", "classic_score"]]
     out = {"classic": classic.rename(columns={"classic_score": "score"})}
     if oos is not None and not oos.empty:
         merged = classic.merge(oos[["date", "symbol", "prob"]], on=["date", "symbol"], how="inner")
         ml_score, conf = ml_components(merged["prob"], merged["date"])
+        if ml_neutralize:
+            ml_score = risk_neutral_scores(merged, features, neutral_sectors, score="prob")
+            conf = (2.0 * ml_score - 1.0).abs()
         merged["score"] = blend(merged["classic_score"], ml_score, conf, ml_weight)
         out = {"classic": out["classic"].merge(merged[["date", "symbol"]], on=["date", "symbol"]),
                "ml": merged[["date", "symbol", "prob"]].rename(columns={"prob": "score"}),
@@ -483,6 +492,7 @@ class _BacktestInputs:
     oos: pd.DataFrame | None
     membership: pd.DataFrame | None
     sectors: pd.Series | None
+    universe: pd.DataFrame | None = None  # symbol, sector: for the risk-neutral ML score
 
 
 def _read_backtest_inputs(settings: Settings, config: BacktestConfig) -> _BacktestInputs:
@@ -495,7 +505,9 @@ def _read_backtest_inputs(settings: Settings, config: BacktestConfig) -> _Backte
             features=store.read_table(FEATURES_TABLE),
             oos=store.read_table(PREDICTIONS_TABLE) if store.has_table(PREDICTIONS_TABLE) else None,
             membership=store.read_membership(),
-            sectors=store.read_universe().set_index("symbol")["sector"] if config.needs_sectors else None)
+            sectors=store.read_universe().set_index("symbol")["sector"] if config.needs_sectors else None,
+            universe=store.read_universe()[["symbol", "sector"]]
+            if settings.ml_neutralize and store.has_table(tables.SECURITIES) else None)
 
 
 def _check_window(inputs: _BacktestInputs, config: BacktestConfig) -> None:
@@ -699,7 +711,8 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     require_tearsheet_libraries(quantstats=tearsheet, alphalens=factor_tearsheet)
     inputs = _read_backtest_inputs(settings, config)
     _check_window(inputs, config)
-    strategies = _strategy_scores(inputs.features, inputs.oos, settings.ml_weight)
+    strategies = _strategy_scores(inputs.features, inputs.oos, settings.ml_weight, inputs.universe,
+                                  settings.ml_neutralize)
     benchmark = sp500_index_levels() if benchmark is None else benchmark
     results = _run_strategies(inputs, strategies, config, benchmark, console)
     _save_equity(settings, results)

@@ -138,3 +138,50 @@ def test_select_falls_back_to_classic_when_ml_fails() -> None:
 def test_select_rejects_unknown_date() -> None:
     with pytest.raises(ValueError, match="no features on 1990-01-01"):
         select(_features(), date="1990-01-01")
+
+
+class _VolBet:
+    """A model that only buys volatility (the failure the independent evaluation measured)."""
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return features["vol_60d_ann"].to_numpy() + 0.3 * features["mom_12_1_rank"].to_numpy()
+
+
+def _risky_features(n: int = 60) -> pd.DataFrame:
+    feats = _features(n=n, dates=1)
+    rng = np.random.default_rng(1)
+    feats["vol_60d_ann"] = rng.uniform(0.1, 0.6, size=n)
+    feats["beta_mkt_252d"] = rng.normal(1.0, 0.3, size=n)
+    return feats
+
+
+def test_the_risk_neutral_ml_score_drops_the_volatility_bet_and_keeps_the_pick() -> None:
+    feats = _risky_features()
+    universe = pd.DataFrame({"symbol": feats["symbol"], "sector": ["A", "B", "C"] * 20})
+    raw = select(feats, include_ml=True, model=_VolBet(), universe=universe).table.set_index("symbol")
+    neutral = select(feats, include_ml=True, model=_VolBet(), universe=universe, ml_neutralize=True)
+    assert neutral.ml_status == "ok"
+    t = neutral.table.set_index("symbol").loc[raw.index]
+    vol = feats.set_index("symbol").loc[raw.index, "vol_60d_ann"]
+    assert raw["ml_score"].corr(vol, method="spearman") > 0.7       # raw: mostly the volatility rank
+    assert abs(t["ml_score"].corr(vol, method="spearman")) < 0.15  # neutral: none of it left
+    mom = feats.set_index("symbol").loc[raw.index, "mom_12_1_rank"]
+    assert t["ml_score"].corr(mom, method="spearman") > 0.6        # the stock-specific part stays
+    np.testing.assert_allclose(t["ml_probability"], raw["ml_probability"])  # the model's output is shown as is
+    np.testing.assert_allclose(t["ml_confidence"], (2 * t["ml_score"] - 1).abs())
+
+
+def test_the_risk_neutral_score_of_a_few_symbols_comes_from_the_whole_cross_section() -> None:
+    feats = _risky_features()
+    full = select(feats, include_ml=True, model=_VolBet(), ml_neutralize=True).table.set_index("symbol")
+    few = select(feats, include_ml=True, model=_VolBet(), ml_neutralize=True, symbols=["S1", "S7", "S30"])
+    assert few.ml_status == "ok" and set(few.table["symbol"]) == {"S1", "S7", "S30"}
+    t = few.table.set_index("symbol")
+    np.testing.assert_allclose(t["ml_score"], full.loc[t.index, "ml_score"])
+
+
+def test_the_risk_neutral_score_without_its_exposures_falls_back_to_classic() -> None:
+    feats = _features(n=30, dates=1)  # no vol_60d_ann / beta_mkt_252d
+    sel = select(feats, include_ml=True, model=_Model(), ml_neutralize=True)
+    assert sel.ml_status.startswith("unavailable: prediction failed") and "vol_60d_ann" in sel.ml_status
+    np.testing.assert_allclose(sel.table["composite"], sel.table["classic_score"])

@@ -177,6 +177,29 @@ def research_book(
          lambda data: pd.read_parquet(kept), force_reason, book, found.group(1) if found else "1w")
 
 
+@app.command("neutralize")
+def research_neutralize(
+    scores_of: Annotated[str, typer.Option(
+        "--scores-of", help="Candidate whose kept out-of-sample scores of the segment are neutralised.")],
+    candidate: Annotated[str | None, typer.Option(
+        help="Name of the new trial's candidate (default SCORES_OF-neutral).")] = None,
+    segment: SegmentOpt = "research",
+    force_reason: ForceOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Neutralise kept scores against 60-day volatility, market beta and sector (a new registered
+    trial; no refit; its scores are kept for `vfr research composite --ml-scores-of`)."""
+    import pandas as pd
+
+    from vfr.research.evaluate import risk_neutral_candidate_scores
+
+    settings = make_settings(home)
+    kept = _kept_scores(settings, segment, scores_of)
+    _run(settings, candidate or f"{scores_of}-neutral",
+         f"scores of {scores_of} neutralised per date against vol_60d_ann rank, beta_mkt_252d rank and sector",
+         segment, lambda data: risk_neutral_candidate_scores(data, pd.read_parquet(kept)), force_reason)
+
+
 @app.command("composite")
 def research_composite(
     ml_scores_of: Annotated[str, typer.Option(

@@ -20,7 +20,7 @@ import pandas as pd
 
 from vfr.backtest import BacktestConfig, run_backtest
 from vfr.data import MarketStore
-from vfr.data.tables import FEATURES, PRICES
+from vfr.data.tables import FEATURES, PRICES, SECURITIES
 from vfr.errors import StageError
 from vfr.metrics import deflated_sharpe_ratio, ic_by_date, ic_summary, parse_horizon, sharpe_ratio
 from vfr.ml import TrainConfig, make_labels, train
@@ -57,6 +57,9 @@ class ResearchData:
     segment: str
     start: pd.Timestamp
     end: pd.Timestamp
+    #: ``symbol``, ``sector`` of the store's universe (None without one): the source's current
+    #: classification, not a point-in-time one.
+    sectors: pd.DataFrame | None = None
 
 
 @dataclass
@@ -94,7 +97,8 @@ def load_segment(store: MarketStore, segment: str) -> ResearchData:
     prices = store.read_prices()
     prices = prices[prices["date"] <= end].reset_index(drop=True)
     labels = make_labels(prices[["symbol", "date", "close"]], membership=store.read_membership())
-    return ResearchData(features, labels, prices, segment, start, end)
+    sectors = store.read_universe()[["symbol", "sector"]] if store.has_table(SECURITIES) else None
+    return ResearchData(features, labels, prices, segment, start, end, sectors)
 
 
 def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str, register: Path | None = None,
@@ -221,6 +225,22 @@ def composite_candidate_scores(data: ResearchData, classic_candidate: str, ml_sc
                            on=["date", "symbol"], how="left")
     ml, confidence = ml_components(merged["prob"], merged["date"])
     return merged[["date", "symbol"]].assign(score=blend(merged["score"], ml, confidence, ml_weight).to_numpy())
+
+
+def risk_neutral_candidate_scores(data: ResearchData, scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` (``date``, ``symbol``, ``score``) neutralised date by date against the 60-day
+    volatility and market beta ranks and the sector, as :func:`vfr.scoring.select` does with
+    ``ml_neutralize`` (:func:`vfr.scoring.risk_neutral_score`).
+
+    Returns
+    -------
+    DataFrame of ``date``, ``symbol``, ``score``
+        The residual rank in (0, 1]; rows without the exposures are dropped.
+    """
+    from vfr.scoring import risk_neutral_scores
+
+    out = scores[["date", "symbol"]].assign(score=risk_neutral_scores(scores, data.features, data.sectors))
+    return out[out["score"].notna()].reset_index(drop=True)
 
 
 #: Feature sets a research ML trial can train on (``vfr research ml --features``).

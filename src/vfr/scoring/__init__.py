@@ -6,6 +6,8 @@ Public interface::
     blend(classic, ml_score, ml_confidence, ml_weight=0.15) -> composite
     select(features, date=..., include_ml=..., model=...) -> Selection
     neutralize(frame, score, exposures, sector=) -> residual rank (vs volatility, beta, sector)
+    risk_neutral_score(frame, score) -> the same against RISK_EXPOSURES' ranks and sector
+    risk_neutral_scores(scores, features, sectors) -> the same, exposures looked up in the features
 """
 
 from vfr.scoring.classic import (
@@ -21,11 +23,12 @@ from vfr.scoring.classic import (
     ml_components,
     recommendation,
 )
-from vfr.scoring.neutralize import neutralize
+from vfr.scoring.neutralize import RISK_EXPOSURES, neutralize, risk_neutral_score, risk_neutral_scores
 from vfr.scoring.select import Selection, select
 
 __all__ = [
-    "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "SEED_GROUP_SIGNALS", "Selection", "Signal",
+    "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "RISK_EXPOSURES", "SEED_GROUP_SIGNALS", "Selection", "Signal",
     "TECHNICAL_SIGNALS", "blend",
-    "classic_scores", "group_score", "ml_components", "neutralize", "recommendation", "select",
+    "classic_scores", "group_score", "ml_components", "neutralize", "recommendation", "risk_neutral_score",
+    "risk_neutral_scores", "select",
 ]

@@ -67,3 +67,80 @@ def neutralize(frame: pd.DataFrame, score: str, exposures: Sequence[str] = (), *
         resid = pd.Series(y - X @ beta, index=day.index)
         out.loc[day.index] = resid.rank(pct=True).to_numpy()
     return out
+
+
+#: The risk exposures of the researched recipe (docs/research.md): 60-day volatility and
+#: 252-day market beta, taken as per-date percentile ranks, plus sector.
+RISK_EXPOSURES: tuple[str, ...] = ("vol_60d_ann", "beta_mkt_252d")
+
+
+def risk_neutral_score(frame: pd.DataFrame, score: str, *, exposures: Sequence[str] = RISK_EXPOSURES,
+                       sector: str | None = "sector", min_names: int = 10) -> pd.Series:
+    """``score`` neutralised against the risk exposures' per-date ranks and sector (:func:`neutralize`).
+
+    Parameters
+    ----------
+    frame : DataFrame of shape (n_rows, ...)
+        ``date``, ``score``, the ``exposures`` columns (raw feature values: they are ranked per
+        date here) and, optionally, ``sector`` (ignored when absent or empty; a missing label
+        counts as its own sector).
+    score, exposures, sector, min_names
+        As in :func:`neutralize`.
+
+    Returns
+    -------
+    Series of shape (n_rows,), index of ``frame``
+        Residual percentile rank per date in (0, 1]; NaN where the score or an exposure is
+        missing or the date has too few names.
+
+    Raises
+    ------
+    KeyError
+        If ``date``, ``score`` or an exposure column is missing.
+    """
+    missing = [c for c in ["date", score, *exposures] if c not in frame.columns]
+    if missing:
+        raise KeyError(f"risk_neutral_score: columns missing from the frame: {missing}")
+    work = frame[["date", score]].copy()
+    ranked = [f"{c}__rank" for c in exposures]
+    for col, name in zip(exposures, ranked, strict=True):
+        work[name] = frame[col].groupby(frame["date"]).rank(pct=True)
+    use_sector = sector is not None and sector in frame.columns and frame[sector].notna().any()
+    if use_sector:
+        work["__sector"] = frame[sector].fillna("unknown").astype(str)
+    return neutralize(work, score, ranked, sector="__sector" if use_sector else None, min_names=min_names)
+
+
+def risk_neutral_scores(scores: pd.DataFrame, features: pd.DataFrame, sectors: pd.DataFrame | None = None, *,
+                        score: str = "score") -> pd.Series:
+    """:func:`risk_neutral_score` of a score frame, its exposures looked up in ``features``.
+
+    Parameters
+    ----------
+    scores : DataFrame of shape (n_rows, ...)
+        ``date``, ``symbol`` and ``score``.
+    features : DataFrame
+        ``date``, ``symbol`` and the :data:`RISK_EXPOSURES` columns (the feature store's values).
+    sectors : DataFrame, optional
+        ``symbol``, ``sector`` (the universe); without it no sector term.
+    score : str
+        Column of ``scores`` to neutralise.
+
+    Returns
+    -------
+    Series of shape (n_rows,), index of ``scores``
+        Residual percentile rank per date in (0, 1]; NaN where an exposure is missing.
+
+    Raises
+    ------
+    KeyError
+        If ``features`` lacks an exposure column.
+    """
+    missing = [c for c in RISK_EXPOSURES if c not in features.columns]
+    if missing:
+        raise KeyError(f"risk-neutral score: the features lack {missing}")
+    frame = scores[["date", "symbol", score]].merge(features[["date", "symbol", *RISK_EXPOSURES]],
+                                                    on=["date", "symbol"], how="left")
+    if sectors is not None and "sector" in sectors.columns:
+        frame = frame.merge(sectors[["symbol", "sector"]].drop_duplicates("symbol"), on="symbol", how="left")
+    return pd.Series(risk_neutral_score(frame, score).to_numpy(), index=scores.index)

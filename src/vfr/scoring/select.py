@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from vfr.scoring.classic import blend, classic_scores, ml_components, recommendation
+from vfr.scoring.neutralize import risk_neutral_scores
 
 
 class _Predictor(Protocol):  # structural type: anything with predict_proba(features) -> array
@@ -40,7 +41,7 @@ class Selection:
 def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, universe: pd.DataFrame | None = None,
            include_ml: bool = False, model: _Predictor | None = None, model_version: str | None = None,
            ml_error: str | None = None, ml_weight: float = 0.15, symbols: list[str] | None = None,
-           top: int | None = None, ml_min_confidence: float = 0.0) -> Selection:
+           top: int | None = None, ml_min_confidence: float = 0.0, ml_neutralize: bool = False) -> Selection:
     """Rank the stocks of one date.
 
     Parameters
@@ -68,6 +69,11 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
     ml_min_confidence : float
         Blend only predictions whose ``ml_confidence`` is at least this (0 = all); the other
         rows keep their classic score as composite. With ML the table gets ``ml_blended``.
+    ml_neutralize : bool
+        Replace the ML score (the probability's rank) by its residual rank after the date's
+        60-day volatility, market beta and sector (:func:`vfr.scoring.risk_neutral_score`;
+        sectors from ``universe``), so the ML part is a stock pick, not a volatility bet; rows
+        without those exposures keep their classic score.
 
     Returns
     -------
@@ -86,6 +92,7 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
         first, last = features["date"].min().date(), features["date"].max().date()
         raise ValueError(f"select: no features on {day.date()} (available from {first} to {last}, "
                          "trading days only)")
+    day_rows = rows.reset_index(drop=True)  # the whole cross-section (the risk-neutral ML score needs it)
     if symbols:
         rows = rows[rows["symbol"].isin(symbols)]
         if rows.empty:
@@ -99,8 +106,15 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
             status = f"unavailable: {ml_error or 'no model given'}"
         else:
             try:
-                prob = pd.Series(model.predict_proba(rows), index=rows.index, dtype=float)
-                score, confidence = ml_components(prob, rows["date"])
+                if ml_neutralize:
+                    prob_all = pd.Series(model.predict_proba(day_rows), index=day_rows.index, dtype=float)
+                    neutral = _risk_neutral(day_rows, prob_all, universe).set_axis(day_rows["symbol"])
+                    prob = rows["symbol"].map(prob_all.set_axis(day_rows["symbol"]))
+                    score = rows["symbol"].map(neutral)
+                    confidence = (2.0 * score - 1.0).abs()
+                else:
+                    prob = pd.Series(model.predict_proba(rows), index=rows.index, dtype=float)
+                    score, confidence = ml_components(prob, rows["date"])
                 table["ml_probability"], table["ml_confidence"], table["ml_score"] = prob, confidence, score
                 blended = confidence >= ml_min_confidence
                 table["composite"] = blend(table["classic_score"], score.where(blended), confidence, ml_weight)
@@ -120,3 +134,8 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
     if top is not None:
         table = table.head(top)
     return Selection(table=table, date=day, ml_status=status, model_version=version)
+
+
+def _risk_neutral(rows: pd.DataFrame, prob: pd.Series, universe: pd.DataFrame | None) -> pd.Series:
+    """The ML probability's residual rank after the rows' risk exposures and sector."""
+    return risk_neutral_scores(rows[["date", "symbol"]].assign(prob=prob), rows, universe, score="prob")
