@@ -42,3 +42,39 @@ def test_bad_choices_are_one_line_errors_and_register_nothing(store_settings, tm
     assert missing.exit_code == 2 and "no kept holdout scores of 'nobody'" in missing.output
     weight = run(store_settings, "composite", "--ml-scores-of", "x", "--ml-weight", "2")
     assert weight.exit_code == 2 and "--ml-weight must be in [0, 1]" in weight.output
+
+
+def test_kept_scores_neutralised_are_a_registered_trial_free_of_the_volatility_rank(store_settings) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tests.conftest import SHARED_DATA, require_shared
+    from vfr.data import MarketStore
+    from vfr.pipeline import stage_features, stage_ingest_fundamentals
+    from vfr.research.evaluate import kept_scores_path
+
+    folder = store_settings.home / "reports" / "research"
+    with MarketStore.from_settings(store_settings) as store:
+        vol = store.read_table("features", columns=["date", "symbol", "vol_60d_ann"])
+    # kept scores of a candidate that mostly buys volatility
+    rng = np.random.default_rng(0)
+    bet = vol.dropna().assign(score=lambda f: f["vol_60d_ann"].rank(pct=True) + rng.normal(0, 0.2, len(f)))
+    kept_scores_path(folder, "research", "volbet").parent.mkdir(parents=True, exist_ok=True)
+    bet[["date", "symbol", "score"]].to_parquet(kept_scores_path(folder, "research", "volbet"))
+    # without the macro group there is no market beta: a one-line error naming it
+    lacking = run(store_settings, "neutralize", "--scores-of", "volbet")
+    assert lacking.exit_code == 1 and "beta_mkt_252d" in lacking.output and "Traceback" not in lacking.output
+    stage_ingest_fundamentals(store_settings, macro=require_shared(SHARED_DATA / "macro"))
+    stage_features(store_settings)  # the market beta is a macro-group feature
+    done = run(store_settings, "neutralize", "--scores-of", "volbet")
+    assert done.exit_code == 0, done.output
+    record = read_register(store_settings.home / "reports" / "trials.jsonl")[-1]
+    assert record.candidate == "volbet-neutral" and "neutralised per date" in record.change
+    neutral = pd.read_parquet(kept_scores_path(folder, "research", "volbet-neutral"))
+
+    def vol_loading(scores: pd.DataFrame) -> float:  # mean per-date rank correlation with volatility
+        m = scores.merge(vol, on=["date", "symbol"]).dropna()
+        return m.groupby("date").apply(lambda d: d["score"].corr(d["vol_60d_ann"], method="spearman")).mean()
+
+    assert vol_loading(bet[["date", "symbol", "score"]]) > 0.5 and abs(vol_loading(neutral)) < 0.05
+    assert run(store_settings, "composite", "--ml-scores-of", "volbet-neutral").exit_code == 0

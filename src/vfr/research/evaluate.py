@@ -236,9 +236,18 @@ def risk_neutral_candidate_scores(data: ResearchData, scores: pd.DataFrame) -> p
     -------
     DataFrame of ``date``, ``symbol``, ``score``
         The residual rank in (0, 1]; rows without the exposures are dropped.
-    """
-    from vfr.scoring import risk_neutral_scores
 
+    Raises
+    ------
+    StageError
+        The features lack an exposure (the market beta needs the macro data).
+    """
+    from vfr.scoring import RISK_EXPOSURES, risk_neutral_scores
+
+    missing = [c for c in RISK_EXPOSURES if c not in data.features.columns]
+    if missing:
+        raise StageError(f"research: the features lack {missing} (the market beta is a macro-group feature: "
+                         "`vfr data ingest-fundamentals --macro DIR`, then `vfr features build`)")
     out = scores[["date", "symbol"]].assign(score=risk_neutral_scores(scores, data.features, data.sectors))
     return out[out["score"].notna()].reset_index(drop=True)
 
