@@ -48,9 +48,16 @@ def _loaded(code: str) -> dict[str, list[str]]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("module", ["vfr.features", "vfr.metrics", "vfr.ml", "vfr.ml.evaluate", "vfr.ml.labels"])
+@pytest.mark.parametrize("module", ["vfr.features", "vfr.metrics", "vfr.ml", "vfr.ml.evaluate", "vfr.ml.labels",
+                                    "vfr.ml.registry", "vfr.pipeline"])
 def test_importing_loads_no_heavy_library(module: str) -> None:
     assert _loaded(f"import {module}")["heavy"] == []
+
+
+def test_the_pipeline_stages_load_scipy_stats_only_where_used() -> None:
+    """`vfr select` and the other stages start without scipy.stats (drift monitoring's, ~1 s):
+    only registering a trained model (its drift reference sample) imports it."""
+    assert _loaded("import sys, vfr.pipeline\nassert 'scipy.stats' not in sys.modules")["heavy"] == []
 
 
 def test_vfr_help_loads_no_heavy_library() -> None:

@@ -62,7 +62,6 @@ from vfr.ml import (
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
 from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
 from vfr.ml.tuning import TuneConfig, TuneResult, default_storage, tune
-from vfr.monitoring import reference_sample
 from vfr.scoring import Selection, blend, classic_scores, ml_components, risk_neutral_scores, select
 
 #: Names kept for importers (vfr.retraining, tests); the names are defined in vfr.data.tables.
@@ -269,6 +268,8 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
     start, end = result.training_window
     window = features[(features["date"] >= start) & (features["date"] <= end)]
     probs = result.model.predict_proba(window)
+    from vfr.monitoring import reference_sample  # scipy.stats: imported by the stages that train only
+
     reference = reference_sample(window, probs, ["date", "symbol", *result.feature_columns], seed=config.seed)
     dataset = build_dataset(features, labels, config.horizon)
     lineage = build_lineage(dataset, feature_columns=result.feature_columns, label=result.label,

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from vfr.config import Settings
 from vfr.errors import VFRError
@@ -112,7 +111,7 @@ def is_outage(exc: BaseException) -> bool:
             return False
         if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError | ConnectionError | TimeoutError):
             return True
-        if isinstance(seen, MlflowException) and seen.error_code == "TEMPORARILY_UNAVAILABLE":
+        if getattr(seen, "error_code", None) == "TEMPORARILY_UNAVAILABLE":  # MlflowException (not imported here)
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -328,6 +327,7 @@ class ModelRegistry:
         import lightgbm
         import mlflow
         import sklearn
+        from mlflow.exceptions import MlflowException
 
         from vfr.ml.models import Model
 
