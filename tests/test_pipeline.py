@@ -260,6 +260,12 @@ def test_evidence_summary_is_computed_from_the_run() -> None:
     good = evidence_summary(comparison.assign(cagr=[0.3, 0.3, 0.2]), strong, main="composite", horizon_days=5,
                             model_metrics=metrics.assign(roc_auc=[0.56, 0.55]), n_symbols=6)
     assert good[0].startswith("Evidence of skill on these 6 stocks")
+    # a score that ranks, with a model near chance on direction and one strategy below equal weight
+    mixed = evidence_summary(comparison.assign(cagr=[0.1, 0.3, 0.2]), strong, main="composite", horizon_days=5,
+                             model_metrics=metrics, n_symbols=501)
+    assert mixed[0].startswith("Some evidence of skill on these 501 stocks: the composite score's Rank IC is "
+                               "significant and positive, but without a test ROC-AUC above 0.52 or every "
+                               "strategy above equal weight after costs.")
     assert evidence_summary(comparison.drop(index="benchmark: equal_weight"), None, main="classic",
                             horizon_days=5)[0].startswith("Not enough out-of-sample evidence")
 

@@ -609,22 +609,24 @@ def evidence_summary(comparison: pd.DataFrame, ic: pd.DataFrame | None, *, main:
     Returns
     -------
     list of str
-        The first sentence is the verdict (skill, no reliable skill, or not enough evidence on
-        this universe) followed by the numbers it rests on; then ``notes``.
+        The first sentence is the verdict (skill; some evidence: a significant Rank IC with the
+        checks it misses named; no reliable skill; or not enough evidence on this universe)
+        followed by the numbers it rests on; then ``notes``.
     """
-    facts, skill = [], []
+    facts: list[str] = []
+    checks: dict[str, bool] = {}  # what was checked -> passed
     if ic is not None and "rank_ic" in ic.columns and ic["rank_ic"].notna().any():
         mean, t, n = _t_stat_nonoverlap(ic["rank_ic"], horizon_days)
         facts.append(f"{main} score: mean Rank IC {mean:+.3f} (t = {t:.2f} over {n} non-overlapping "
                      f"{horizon_days}-day windows; t >= 2 would be significant at about 5%)")
-        skill.append(bool(np.isfinite(t) and t >= 2 and mean > 0))
+        checks["a significant positive Rank IC"] = bool(np.isfinite(t) and t >= 2 and mean > 0)
     if model_metrics is not None and "roc_auc" in model_metrics.columns:
         for row, label in (("model (test split)", "test"), ("model (walk-forward)", "walk-forward")):
             if row in model_metrics.index and np.isfinite(model_metrics.loc[row, "roc_auc"]):
                 auc = float(model_metrics.loc[row, "roc_auc"])
                 facts.append(f"ML model {label} ROC-AUC {auc:.3f} (0.5 = chance)")
                 if label == "test":
-                    skill.append(auc > 0.52)
+                    checks["a test ROC-AUC above 0.52"] = auc > 0.52
     ew = "benchmark: equal_weight"
     if ew in comparison.index and "cagr" in comparison.columns:
         base = float(comparison.loc[ew, "cagr"])
@@ -633,18 +635,23 @@ def evidence_summary(comparison: pd.DataFrame, ic: pd.DataFrame | None, *, main:
         if len(net) and len(above) == 0:
             facts.append(f"every strategy is below equal weight after costs (net CAGR "
                          f"{net.min():.1%} to {net.max():.1%} vs {base:.1%})")
-            skill.append(False)
+            checks["every strategy above equal weight after costs"] = False
         elif len(net):
             listed = ", ".join(f"{str(i).removesuffix(' (net)')} {v:.1%}" for i, v in net.items())
             facts.append(f"{len(above)} of {len(net)} strategies beat equal weight after costs "
                          f"(net CAGR {listed} vs {base:.1%})")
-            skill.append(len(above) == len(net))
+            checks["every strategy above equal weight after costs"] = len(above) == len(net)
     where = f"on these {n_symbols} stocks" if n_symbols else "on this universe"
-    if not skill:
+    ranks = checks.get("a significant positive Rank IC")
+    if not checks:
         verdict = f"Not enough out-of-sample evidence to judge the model {where}."
-    elif all(skill):
+    elif all(checks.values()):
         verdict = f"Evidence of skill {where}: significant positive Rank IC, ROC-AUC above chance and " \
                   "every strategy above equal weight."
+    elif ranks:  # the score ranks, but not every other check holds: say which
+        missed = [name for name, ok in checks.items() if not ok]
+        verdict = (f"Some evidence of skill {where}: the {main} score's Rank IC is significant and positive, "
+                   f"but without {' or '.join(missed)}.")
     else:
         verdict = f"{where[0].upper()}{where[1:]} the model shows no reliable skill."
     body = "; ".join(facts)
