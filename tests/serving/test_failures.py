@@ -158,6 +158,41 @@ def test_redis_down_serves_from_process_memory(built: Built, tmp_path: Path, sha
         assert client.app.state.engine.cache.stats()["redis_errors"] >= 1
 
 
+
+def test_a_redis_outage_keeps_hot_keys_answering_from_the_local_copy(redis_prefix: str) -> None:
+    """Redis cut (a real TCP proxy taken down): keys this process has seen keep answering from
+    its local copy until their own TTL ends, so an outage does not make every hot key a miss
+    (the API's stall after a Redis kill); while Redis is up the copy follows other processes'
+    changes within ``l1_ttl_s``, and a key deleted in Redis is dropped locally too."""
+    from vfr.serving.cache import TTLCache
+
+    proxy = TcpProxy(("127.0.0.1", 6379))
+    proxy.start()
+    cache = TTLCache(f"redis://127.0.0.1:{proxy.port}/0", redis_prefix, retry_after_s=0.5, l1_ttl_s=0.2)
+    other = TTLCache(REDIS_URL, redis_prefix, l1_ttl_s=0.2)  # another worker, Redis always reachable
+    try:
+        cache.set("hot", {"v": 1}, 30)
+        other.set("hot", {"v": 2}, 30)
+        assert cache.get("hot") == {"v": 1}  # the fresh local copy answers without Redis
+        time.sleep(0.3)
+        assert cache.get("hot") == {"v": 2}  # refreshed from Redis once l1_ttl_s has passed
+        other.set("brief", "b", 0.8)
+        assert cache.get("brief") == "b"     # copied with Redis's remaining TTL
+        time.sleep(0.3)
+        proxy.stop()
+        assert cache.get("hot") == {"v": 2} and cache.backend == "memory (redis down)"
+        assert cache.get("never-seen") is None
+        time.sleep(0.7)
+        assert cache.get("brief") is None    # its own TTL ended: not served stale
+        assert cache.get("hot") == {"v": 2}
+        proxy.start()
+        other.invalidate("hot")
+        time.sleep(0.6)                      # the breaker lets a probe through again
+        assert cache.get("hot") is None and cache.backend == "redis"
+    finally:
+        proxy.stop()
+
+
 def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Built, tmp_path: Path,
                                                                        redis_prefix: str) -> None:
     """Redis behind a real TCP proxy is frozen (connections hang: only timeouts end the calls), then

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
@@ -148,6 +149,15 @@ class SingleFlight:
             call.done.set()
 
 
+@dataclass(frozen=True)
+class _Local:
+    """A process-local copy of a cached value: ``fresh_until`` (monotonic seconds) is when a
+    Redis-backed copy must be checked against Redis again (another process may have changed it)."""
+
+    value: Any
+    fresh_until: float
+
+
 class MemoryTTL:
     """Bounded in-process TTL cache (LRU eviction beyond ``max_items``).
 
@@ -183,6 +193,11 @@ class MemoryTTL:
             while len(self._data) > self.max_items:
                 self._data.popitem(last=False)
 
+    def delete(self, key: str) -> None:
+        """Drop ``key`` (no error when absent)."""
+        with self._lock:
+            self._data.pop(key, None)
+
     def delete_prefix(self, prefix: str) -> None:
         """Drop every key starting with ``prefix``."""
         with self._lock:
@@ -206,9 +221,11 @@ class TTLCache:
         How long Redis is left alone after an error before it is tried again (when no
         ``breaker`` is given).
     l1_ttl_s : float
-        With Redis, values read or written are also kept in process memory this long, so hot
-        keys (a date's features, its predictions) are not unpickled on every request. Another
-        process's update is seen at most this late. 0 disables the local copy.
+        With Redis, values read or written are also kept in process memory, and answer without
+        asking Redis for this long, so hot keys (a date's features, its predictions) are not
+        unpickled on every request; another process's update is seen at most this late. After
+        it the copy is refreshed from Redis, and still answers while Redis is down (until the
+        value's own TTL ends). 0: every read asks Redis (the copy serves outages only).
     breaker : RedisBreaker, optional
         Shared with other Redis users (the rate limiter); default a new one.
 
@@ -265,25 +282,36 @@ class TTLCache:
 
     # -- API ------------------------------------------------------------------------
     def get(self, key: str) -> Any:
-        """Cached value of ``key`` or None."""
-        value = self.memory.get(key, _MISSING) if self._redis is not None and self.l1_ttl_s > 0 else _MISSING
-        if value is not _MISSING:  # process-local copy of a Redis value (at most l1_ttl_s old)
+        """Cached value of ``key`` or None.
+
+        With Redis, a local copy younger than ``l1_ttl_s`` answers at once; an older one is
+        refreshed from Redis, and answers only when Redis cannot be reached (until the value's
+        own TTL ends): a Redis outage does not turn every hot key into a miss.
+        """
+        local = self.memory.get(key, _MISSING)
+        if isinstance(local, _Local) and (self._redis is None or local.fresh_until > time.monotonic()):
             self.hits += 1
-            return value
+            return local.value
+        value: Any = _MISSING
         client = self._client()
         if client is not None:
             try:
-                raw = client.get(f"{self.prefix}:{key}")
+                pipe = client.pipeline(transaction=False)  # one round trip: the value and its TTL
+                pipe.get(f"{self.prefix}:{key}")
+                pipe.pttl(f"{self.prefix}:{key}")
+                raw, pttl = pipe.execute()
                 self.breaker.success()
-                # the client is built without decode_responses, so Redis values come back as bytes
-                value = pickle.loads(cast(bytes, raw)) if raw is not None else _MISSING
-                if value is not _MISSING and self.l1_ttl_s > 0:
-                    self.memory.set(key, value, self.l1_ttl_s)
-            except Exception as exc:  # noqa: BLE001 - any Redis failure falls back to memory
+                if raw is None:  # expired or invalidated in Redis: the local copy is out of date too
+                    self.memory.delete(key)
+                else:  # the client is built without decode_responses: Redis values come back as bytes
+                    value = pickle.loads(cast(bytes, raw))
+                    ttl_s = pttl / 1000 if isinstance(pttl, int) and pttl > 0 else self.l1_ttl_s
+                    self.memory.set(key, _Local(value, time.monotonic() + self.l1_ttl_s), ttl_s)
+            except Exception as exc:  # noqa: BLE001 - any Redis failure falls back to the local copy
                 self._redis_failed(exc)
-                value = self.memory.get(key, _MISSING)
-        else:
-            value = self.memory.get(key, _MISSING)
+                value = local.value if isinstance(local, _Local) else _MISSING
+        elif isinstance(local, _Local):  # breaker open: Redis is down, the local copy answers
+            value = local.value
         if value is _MISSING:
             self.misses += 1
             return None
@@ -291,7 +319,8 @@ class TTLCache:
         return value
 
     def set(self, key: str, value: Any, ttl: float) -> None:
-        """Store ``value`` under ``key`` for ``ttl`` seconds (no-op when ``ttl`` <= 0)."""
+        """Store ``value`` under ``key`` for ``ttl`` seconds (no-op when ``ttl`` <= 0); a local
+        copy is kept for the same ``ttl`` (fresh for ``l1_ttl_s`` when Redis holds the value)."""
         if ttl <= 0:
             return
         client = self._client()
@@ -300,12 +329,11 @@ class TTLCache:
                 client.set(f"{self.prefix}:{key}", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL),
                           px=max(1, int(ttl * 1000)))
                 self.breaker.success()
-                if self.l1_ttl_s > 0:
-                    self.memory.set(key, value, min(ttl, self.l1_ttl_s))
+                self.memory.set(key, _Local(value, time.monotonic() + self.l1_ttl_s), ttl)
                 return
             except Exception as exc:  # noqa: BLE001
                 self._redis_failed(exc)
-        self.memory.set(key, value, ttl)
+        self.memory.set(key, _Local(value, float("inf")), ttl)
 
     def invalidate(self, prefix: str) -> None:
         """Drop cached keys starting with ``prefix`` (both levels; Redis errors ignored)."""
