@@ -69,4 +69,6 @@ def test_extras_and_lock_files_agree_with_pyproject() -> None:
     dev |= _names(extras["dev"]) - {"vfr"}
     assert dev <= dev_lock, f"not in requirements/dev.lock (refresh it: docs/decisions.md): {dev - dev_lock}"
     assert not core_lock & {"xgboost", "catboost", "shap", "pytest", "quantstats"}
-    assert "-r requirements/dev.lock" in (REPO / ".ci/run").read_text()
+    # CI installs what the README's set-up says (it runs those blocks verbatim: tests/test_readme.py)
+    assert "-r requirements/dev.lock" in (REPO / "README.md").read_text()
+    assert ".ci/readme_block.py 1" in (REPO / ".ci/run").read_text()

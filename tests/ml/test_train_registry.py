@@ -185,3 +185,44 @@ def test_train_config_reads_any_spelling_of_the_horizon() -> None:
     assert TrainConfig(horizon="21").horizon_days == 21
     with pytest.raises(Exception, match="horizon"):
         TrainConfig(horizon="3y")
+
+
+def _future_made_learnable(labels: pd.DataFrame, features: pd.DataFrame, after: pd.Timestamp) -> pd.DataFrame:
+    """``labels`` with every label after ``after`` replaced by a function of one feature (a
+    signal a model learns with many boosting rounds, unlike the real, noisy labels)."""
+    col = next(c for c in features.columns if c.endswith("_rank"))
+    signal = labels[["date", "symbol"]].merge(features[["date", "symbol", col]], on=["date", "symbol"],
+                                              how="left")[col].fillna(0.5).to_numpy() - 0.5
+    out = labels.copy()
+    late = (out["date"] > after).to_numpy()
+    for name in out.columns:
+        if name.startswith("fwd_dir_"):
+            out.loc[late, name] = (signal[late] > 0).astype(float)
+        elif name.startswith("fwd_"):
+            out.loc[late, name] = signal[late] / 10
+    return out
+
+
+def test_no_walk_forward_window_sees_a_label_after_its_block(real_inputs) -> None:
+    """Replacing every label after the first window's prediction block leaves that block's
+    predictions unchanged: its model, rounds included, used nothing later. With the old recipe
+    (every window's rounds from the split fit, early-stopped on the 70-85% slice of all dates)
+    the same block changes: the look-ahead this guards against."""
+    features, labels = real_inputs
+    config = TrainConfig(horizon="1w", objective="regression", target="excess_rank", max_rounds=60,
+                         early_stopping_rounds=5, train_window=0, retrain_every=126, date_stride=3,
+                         params={"min_data_in_leaf": 50}, num_threads=1)
+    base = train(features, labels, config)
+    first = base.windows[0]
+    changed = _future_made_learnable(labels, features, first.predict_end)
+
+    def block(result) -> pd.Series:
+        oos = result.oos_predictions
+        return oos[oos["fold"] == 0].set_index(["date", "symbol"])["prob"].sort_index()
+
+    again = train(features, changed, config)
+    pd.testing.assert_series_equal(block(again), block(base))
+    old = TrainConfig(**{**config.__dict__, "window_validation": 0.0})
+    before, after = train(features, labels, old), train(features, changed, old)
+    assert after.best_iteration != before.best_iteration  # the split fit's rounds follow the future labels
+    assert not np.allclose(block(after).to_numpy(), block(before).to_numpy())

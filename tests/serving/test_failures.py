@@ -196,8 +196,10 @@ def test_a_redis_outage_keeps_hot_keys_answering_from_the_local_copy(redis_prefi
 def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Built, tmp_path: Path,
                                                                        redis_prefix: str) -> None:
     """Redis behind a real TCP proxy is frozen (connections hang: only timeouts end the calls), then
-    refused, then brought back, while two clients keep sending requests: no request takes 1 s,
-    all answer 200, /api/health reports the outage (status still 200) and then the recovery."""
+    refused, then brought back, while two clients keep sending requests: all answer 200, none of
+    those in flight during the outage is slower than twice the slowest before it (at least 1 s:
+    a hang would last until the clients' 30 s timeout), /api/health reports the outage (status
+    still 200) and then the recovery. Relative, not absolute, times: the machine may be busy."""
     import threading
 
     import redis
@@ -208,7 +210,7 @@ def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Bui
     with MarketStore(built.store_url) as store:
         dates = [str(d.date()) for d in store.read_table("features", columns=["date"])["date"].drop_duplicates()
                  .nlargest(40)]
-    timings: list[tuple[float, int, str]] = []
+    timings: list[tuple[float, float, int, str]] = []  # start (monotonic), seconds, status, path
     stop = threading.Event()
 
     def load(k: int) -> None:
@@ -219,9 +221,9 @@ def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Bui
                 path, params = (("/api/stocks/select", {"include_ml": True, "top": 5}) if i % 3 == 0 else
                                 ("/api/stocks/analyze", {"symbols": "AAPL"}) if i % 3 == 1 else
                                 ("/api/stocks/select", {"date": dates[i % len(dates)], "top": 3}))
-                t0 = time.perf_counter()
+                t0 = time.monotonic()
                 status = c.get(path, params=params).status_code
-                timings.append((time.perf_counter() - t0, status, path))
+                timings.append((t0, time.monotonic() - t0, status, path))
 
     def health() -> dict:
         r = client.get("/api/health")
@@ -239,6 +241,7 @@ def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Bui
                 w.start()
             time.sleep(1.0)
             before = len(timings)
+            outage_start = time.monotonic()
             proxy.hang()  # frozen Redis: connects and reads only end by timeout
             time.sleep(2.0)
             assert health()["cache"] == "memory (redis down)"
@@ -249,6 +252,7 @@ def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Bui
             during = len(timings) - before
             proxy.resume()
             proxy.start()
+            outage_end = time.monotonic()
             deadline = time.monotonic() + app.state.engine.cache.retry_after_s + 5
             while health()["cache"] != "redis":
                 assert time.monotonic() < deadline, "the cache did not go back to Redis"
@@ -262,10 +266,13 @@ def test_redis_cut_under_load_fails_fast_shows_in_health_and_recovers(built: Bui
     finally:
         stop.set()
         proxy.stop()
-    slowest = max(timings)
     assert during >= 10, f"only {during} requests were served during the outage"
-    assert slowest[0] < 1.0, f"slowest request {slowest[2]}: {slowest[0]:.2f} s"
-    assert {status for _, status, _ in timings} == {200}
+    baseline = max(d for t0, d, _, _ in timings if t0 + d < outage_start)
+    in_outage = [(d, path) for t0, d, _, path in timings if t0 < outage_end and t0 + d > outage_start]
+    slowest = max(in_outage)
+    assert slowest[0] < max(1.0, 2 * baseline), \
+        f"slowest request during the outage {slowest[1]}: {slowest[0]:.2f} s (slowest before: {baseline:.2f} s)"
+    assert {status for _, _, status, _ in timings} == {200}
     r = redis.Redis.from_url(REDIS_URL)
     assert list(r.scan_iter(f"{redis_prefix}:limits*")), "rate-limit counters are back in Redis"
     r.close()

@@ -111,6 +111,9 @@ def research_ml(
         help="Label horizon of the model and of its Rank IC: 1d, 1w or 1m (default VFR_HORIZON).")] = None,
     train_window: Annotated[int | None, typer.Option(
         help="Walk-forward training window in trading dates, 0 = expanding (default VFR_TRAIN_WINDOW).")] = None,
+    window_validation: Annotated[float | None, typer.Option(
+        help="Share of each walk-forward window's latest dates on which its boosting rounds are early-stopped "
+             "(0 = the split fit's rounds for every window; default TrainConfig's).")] = None,
     retrain_every: Annotated[int | None, typer.Option(
         help="Walk-forward refit step in trading dates (default VFR_RETRAIN_EVERY).")] = None,
     seeds: Annotated[int, typer.Option(
@@ -131,7 +134,7 @@ def research_ml(
         fail(UsageError(f"--features must be one of {', '.join(FEATURE_SETS)}, got {features!r}"))
     settings = make_settings(home)
     overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every),
-                                   ("horizon", horizon)) if v is not None}
+                                   ("horizon", horizon), ("window_validation", window_validation)) if v is not None}
     if seeds < 1:
         fail(UsageError(f"--seeds must be >= 1, got {seeds}"))
     try:
@@ -141,6 +144,8 @@ def research_ml(
         fail(UsageError(str(exc)))
     change = (f"walk-forward {algorithm} {objective} target={target} horizon={config.horizon} features={features}"
               f" window={config.train_window or 'expanding'} refit={config.retrain_every}"
+              + (f" rounds=window-early-stopping@{config.window_validation:g}" if config.window_validation
+                 else " rounds=split-fit")
               + (f" seeds={seeds}" if seeds > 1 else ""))
 
     def scores(data):

@@ -9,7 +9,11 @@ or an ensemble trains, registers and serves the same way. The three steps share 
    of boosting rounds for the steps below (:meth:`Model.refit_params`).
 2. **Walk-forward**: a model per block of ``retrain_every`` dates, fitted on the preceding
    ``train_window`` dates (label windows ending before the block), yields out-of-sample
-   predictions for every date after the first window: the input of backtests.
+   predictions for every date after the first window: the input of backtests. Its number of
+   boosting rounds is chosen inside the window (early stopping on the window's latest
+   ``window_validation`` share of dates, after an embargo), then the model is refitted on the
+   whole window: no window's hyper-parameters see a date after its training window (the split
+   fit's rounds, chosen on the whole history's validation segment, would).
 3. **Final refit** on the latest window whose labels are known: the model that is registered
    and serves new dates.
 """
@@ -64,6 +68,11 @@ class TrainConfig:
     date_stride : int
         Use every ``date_stride``-th date for fitting inside each window (neighbouring dates'
         h-day labels overlap, so this thins near-duplicate rows; 1 = all dates).
+    window_validation : float
+        Share (0..0.5) of each walk-forward window's dates, its latest, on which an iterative
+        model's rounds are early-stopped before the refit on the whole window; 0 takes the split
+        fit's rounds for every window (the recipe before 2026-12-01: a hyper-parameter chosen on
+        dates after the early windows).
     seed : int
         Random seed.
     num_threads : int
@@ -87,6 +96,7 @@ class TrainConfig:
     retrain_every: int = 63
     train_window: int = 0
     date_stride: int = 2
+    window_validation: float = 0.15
     seed: int = 42
     num_threads: int = 0
 
@@ -108,6 +118,8 @@ class TrainConfig:
             raise ModelError(f"TrainConfig.horizon: no labels for horizon {self.horizon!r}; "
                              f"expected one of {sorted(HORIZONS)}")
         object.__setattr__(self, "horizon", name)
+        if not 0.0 <= self.window_validation <= 0.5:
+            raise ModelError(f"TrainConfig.window_validation must be in [0, 0.5], got {self.window_validation}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
@@ -199,15 +211,60 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date
         P(up) (or the regression's pseudo-probability) for the block; None when the window has
         no rows, one class only (classification), or an empty block.
     """
-    rows = np.arange(*train_rows)
-    rows = rows[date_codes[rows] % config.date_stride == 0]
+    window = np.arange(*train_rows)
+    rows = window[date_codes[window] % config.date_stride == 0]
     y = y_train[rows]
     p_lo, p_hi = predict_rows
     if not len(rows) or p_hi <= p_lo or (config.objective == "classification" and len(np.unique(y)) != 2):
         return None
     model = config.make_model(params)
+    if config.window_validation > 0 and model.iterative:
+        params = window_rounds(labelled, y_train, date_codes, window, config) or params
+        model = config.make_model(params)
     model.fit(_inputs(labelled, rows, model), y)
     return model.predict_proba(_inputs(dataset, slice(p_lo, p_hi), model))
+
+
+def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray, window: np.ndarray,
+                  config: TrainConfig) -> dict[str, Any] | None:
+    """Parameters with the boosting rounds early-stopped inside one walk-forward window.
+
+    The window's latest ``config.window_validation`` share of dates is the validation set; the
+    model is fitted on the dates before it, less an embargo of ``config.embargo`` dates (so no
+    training label window reaches a validation date), with every ``date_stride``-th date, and
+    stops when the validation loss has not improved for ``early_stopping_rounds``.
+
+    Parameters
+    ----------
+    labelled : Dataset
+        The labelled rows, sorted by date.
+    y_train : ndarray of shape (len(labelled),)
+        Their target.
+    date_codes : ndarray of shape (len(labelled),)
+        Date index of each labelled row.
+    window : ndarray of int
+        The window's rows (indices into ``labelled``), in date order.
+    config : TrainConfig
+
+    Returns
+    -------
+    dict or None
+        :meth:`Model.refit_params` of the early-stopped fit; None when the window is too short to
+        hold a validation part (or one side has one class only, for classification).
+    """
+    codes = np.unique(date_codes[window])
+    n_valid = int(round(len(codes) * config.window_validation))
+    if n_valid < 1 or len(codes) - n_valid - config.embargo < 2:
+        return None
+    first_valid = codes[len(codes) - n_valid]
+    fit = window[(date_codes[window] < first_valid - config.embargo) & (date_codes[window] % config.date_stride == 0)]
+    valid = window[date_codes[window] >= first_valid]
+    if config.objective == "classification" and (len(np.unique(y_train[fit])) != 2
+                                                 or len(np.unique(y_train[valid])) != 2):
+        return None
+    probe = config.make_model()
+    probe.fit(_inputs(labelled, fit, probe), y_train[fit], valid=(_inputs(labelled, valid, probe), y_train[valid]))
+    return probe.refit_params() if probe.best_iteration else None
 
 
 def _inputs(data: Dataset, rows: slice | np.ndarray, model: Model) -> pd.DataFrame:
