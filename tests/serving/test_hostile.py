@@ -379,4 +379,5 @@ def test_a_prediction_counts_as_logged_only_once_it_is_on_disk(tmp_path: Path) -
     outcome = race(["XOM"], ["XOM"])
     assert isinstance(outcome["first"], OSError) and outcome["second"] == 1 and logger.pending == 5
     assert logger.flush() == 5 and logger.counts()["ml_predictions"] == 5
+    assert not logger._in_flight  # nothing left marked as being spooled
     logger.close()

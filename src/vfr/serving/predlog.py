@@ -306,11 +306,13 @@ class PredictionLogger:
         while True:
             with self._lock:
                 seen = self._seen.setdefault(key, set())
-                flight = self._in_flight.setdefault(key, {})
+                flight = self._in_flight.get(key, {})
                 waits = {flight[s] for s in symbols if s not in seen and s in flight}
                 new = [i for i, s in enumerate(symbols) if s not in seen and s not in flight]
                 done = threading.Event()
-                flight.update((symbols[i], done) for i in new)
+                if new:
+                    flight = self._in_flight.setdefault(key, flight)
+                    flight.update((symbols[i], done) for i in new)
                 if len(self._seen) > 10_000:
                     self._seen.pop(next(iter(self._seen)))
             if new:
