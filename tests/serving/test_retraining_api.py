@@ -210,31 +210,29 @@ def test_a_triggered_run_trains_in_a_worker_process_and_a_dead_worker_is_reporte
                                                                                    tmp_path: Path) -> None:
     """The trigger answers at once with the pid of a separate worker process, which holds the
     retraining lease and records its run; the API's process never trains. A worker killed
-    mid-run is reported as a failed run ("holder died") and the lock is free again."""
+    mid-run is reported as a failed run ("holder died") and the lock is free again; the next
+    trigger runs to its end."""
     import os
     import signal
     import socket
 
-    settings = private_copy(built, tmp_path)
+    # a champion trained as of mid-2019 in a private registry: a run on all the data has fresh
+    # dates, so it trains a challenger and holds the lease for a while (the window the kill needs)
+    settings = private_copy(built, tmp_path, retrain_every=126, train_window=252,
+                            mlflow_tracking_uri=f"sqlite:///{tmp_path / 'registry.db'}")
+    first = run_retraining(settings, trigger="test", as_of="2019-06-28", rebuild_features=False)
+    registry = ModelRegistry.from_settings(settings)
+    if first.status != "deployed":  # the 20-stock set may fail the first-champion gate
+        registry.promote(settings.model_name, first.challenger_version)
     admin, member = auth(settings, "admin"), auth(settings, "free")
     with client_for(settings) as client:
+        # killed while it holds the lease
         t0 = time.perf_counter()
         r = client.post("/api/ml/retraining/trigger", json={"rebuild_features": False}, headers=admin)
         assert r.status_code == 202, r.text
         assert time.perf_counter() - t0 < 2.0  # answered before the worker even imported its modules
         pid = r.json()["worker_pid"]
         assert r.json()["status"] == "started" and isinstance(pid, int) and pid != os.getpid()
-        job = client.app.state.engine.retraining.jobs[-1]  # type: ignore[attr-defined]
-        assert job.pid == pid and job.wait(180), "the worker did not finish"
-        assert job.returncode == 0 and job.result["decision"]["trigger"] == "api"
-        runs = _status(client, member)["runs"]
-        assert runs[0]["trigger"] == "api" and runs[0]["status"] == job.result["decision"]["status"]
-        assert runs[0]["status"] not in ("running", "failed") and runs[0]["finished_at"] is not None
-
-        # killed while it holds the lease (rebuilding features first keeps it busy for a while)
-        r = client.post("/api/ml/retraining/trigger", json={"rebuild_features": True}, headers=admin)
-        assert r.status_code == 202, r.text
-        pid = r.json()["worker_pid"]
         deadline = time.monotonic() + 120
         while (status := _status(client, member))["lease_owner"] != f"{socket.gethostname()}:{pid}":
             assert time.monotonic() < deadline, "the worker never took the retraining lease"
@@ -251,3 +249,14 @@ def test_a_triggered_run_trains_in_a_worker_process_and_a_dead_worker_is_reporte
         assert last["status"] == "failed" and "holder died" in last["reason"] and str(pid) in last["reason"]
         assert status["running"] is False and status["lease_owner"] is None
         assert client.get("/api/health").status_code == 200  # the API kept serving
+
+        # the lock is free: the next trigger runs in its worker to the end and records its decision
+        r = client.post("/api/ml/retraining/trigger", json={"rebuild_features": False}, headers=admin)
+        assert r.status_code == 202, r.text
+        pid = r.json()["worker_pid"]
+        job = client.app.state.engine.retraining.jobs[-1]  # type: ignore[attr-defined]
+        assert job.pid == pid and job.wait(300), "the worker did not finish"
+        assert job.returncode == 0 and job.result["decision"]["trigger"] == "api"
+        runs = _status(client, member)["runs"]
+        assert runs[0]["trigger"] == "api" and runs[0]["status"] == job.result["decision"]["status"]
+        assert runs[0]["status"] not in ("running", "failed") and runs[0]["finished_at"] is not None
