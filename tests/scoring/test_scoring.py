@@ -185,3 +185,17 @@ def test_the_risk_neutral_score_without_its_exposures_falls_back_to_classic() ->
     sel = select(feats, include_ml=True, model=_Model(), ml_neutralize=True)
     assert sel.ml_status.startswith("unavailable: prediction failed") and "vol_60d_ann" in sel.ml_status
     np.testing.assert_allclose(sel.table["composite"], sel.table["classic_score"])
+
+
+def test_the_pipeline_backtest_blends_the_risk_neutral_score_when_asked() -> None:
+    """`VFR_ML_NEUTRALIZE` reaches the backtest's composite the same way as `select`'s."""
+    from vfr.pipeline import _strategy_scores
+
+    feats = _risky_features()
+    oos = feats[["date", "symbol"]].assign(prob=_VolBet().predict_proba(feats))
+    sectors = pd.DataFrame({"symbol": feats["symbol"], "sector": ["A", "B", "C"] * 20})
+    raw = _strategy_scores(feats, oos, 0.15)["composite"].set_index("symbol")["score"]
+    neutral = _strategy_scores(feats, oos, 0.15, sectors, ml_neutralize=True)["composite"].set_index("symbol")["score"]
+    chosen = select(feats, include_ml=True, model=_VolBet(), universe=sectors, ml_neutralize=True).table
+    np.testing.assert_allclose(neutral.loc[chosen["symbol"]].to_numpy(), chosen["composite"].to_numpy())
+    assert not np.allclose(raw.loc[chosen["symbol"]].to_numpy(), neutral.loc[chosen["symbol"]].to_numpy())
