@@ -172,14 +172,21 @@ def research_book(
 
     settings = make_settings(home)
     kept = _kept_scores(settings, segment, scores_of)
-    register = _paths(settings)[0]
+    origin, horizon = _origin(settings, segment, scores_of)
+    _run(settings, candidate or f"{scores_of}@{book}", f"{origin} (scores of {scores_of})", segment,
+         lambda data: pd.read_parquet(kept), force_reason, book, horizon)
+
+
+def _origin(settings, segment: str, candidate: str) -> tuple[str, str]:
+    """The registered change that made ``candidate``'s kept scores, and its label horizon (the
+    Rank IC of a trial on those scores is taken at the model's own horizon; default 1w)."""
     from vfr.research import read_register
 
-    changes = [r.change for r in read_register(register) if r.candidate == scores_of and r.segment == segment]
+    changes = [r.change for r in read_register(_paths(settings)[0]) if r.candidate == candidate
+               and r.segment == segment]
     origin = changes[-1].split("; ")[0] if changes else "kept scores"
-    found = re.search(r"horizon=(\w+)", origin)  # the Rank IC at the model's own horizon
-    _run(settings, candidate or f"{scores_of}@{book}", f"{origin} (scores of {scores_of})", segment,
-         lambda data: pd.read_parquet(kept), force_reason, book, found.group(1) if found else "1w")
+    found = re.search(r"horizon=(\w+)", origin)
+    return origin, found.group(1) if found else "1w"
 
 
 @app.command("neutralize")
@@ -202,7 +209,8 @@ def research_neutralize(
     kept = _kept_scores(settings, segment, scores_of)
     _run(settings, candidate or f"{scores_of}-neutral",
          f"scores of {scores_of} neutralised per date against vol_60d_ann rank, beta_mkt_252d rank and sector",
-         segment, lambda data: risk_neutral_candidate_scores(data, pd.read_parquet(kept)), force_reason)
+         segment, lambda data: risk_neutral_candidate_scores(data, pd.read_parquet(kept)), force_reason,
+         horizon=_origin(settings, segment, scores_of)[1])
 
 
 @app.command("composite")
