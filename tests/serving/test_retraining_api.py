@@ -34,15 +34,20 @@ def private_copy(built: Built, tmp_path: Path, **overrides):
     return settings
 
 
-def test_trigger_status_rollback_and_model_info(built: Built, tmp_path: Path) -> None:
-    # a private store and a fresh registry whose champion was trained as of mid-2019, so that a
-    # retraining on all the data has half a year of fresh dates to compare on
+def mid_2019_champion(built: Built, tmp_path: Path):
+    """Settings on a private store with a fresh registry whose champion was trained as of
+    mid-2019, so that a retraining on all the data has half a year of fresh dates to compare on;
+    and that registry."""
     settings = private_copy(built, tmp_path, retrain_every=126, train_window=252,
                             mlflow_tracking_uri=f"sqlite:///{tmp_path / 'registry.db'}")
     first = run_retraining(settings, trigger="test", as_of="2019-06-28", rebuild_features=False)
     registry = ModelRegistry.from_settings(settings)
     if first.status != "deployed":  # the 20-stock set may fail the first-champion gate
         registry.promote(settings.model_name, first.challenger_version)
+    return settings, registry
+
+def test_trigger_status_rollback_and_model_info(built: Built, tmp_path: Path) -> None:
+    settings, registry = mid_2019_champion(built, tmp_path)
     champion = registry.champion_version(settings.model_name)
     member, admin = auth(settings, "free"), auth(settings, "admin")
     with client_for(settings) as client:
@@ -216,14 +221,9 @@ def test_a_triggered_run_trains_in_a_worker_process_and_a_dead_worker_is_reporte
     import signal
     import socket
 
-    # a champion trained as of mid-2019 in a private registry: a run on all the data has fresh
-    # dates, so it trains a challenger and holds the lease for a while (the window the kill needs)
-    settings = private_copy(built, tmp_path, retrain_every=126, train_window=252,
-                            mlflow_tracking_uri=f"sqlite:///{tmp_path / 'registry.db'}")
-    first = run_retraining(settings, trigger="test", as_of="2019-06-28", rebuild_features=False)
-    registry = ModelRegistry.from_settings(settings)
-    if first.status != "deployed":  # the 20-stock set may fail the first-champion gate
-        registry.promote(settings.model_name, first.challenger_version)
+    # a run on all the data has fresh dates after the mid-2019 champion, so it trains a challenger
+    # and holds the lease for a while (the window the kill needs)
+    settings, _ = mid_2019_champion(built, tmp_path)
     admin, member = auth(settings, "admin"), auth(settings, "free")
     with client_for(settings) as client:
         # killed while it holds the lease
