@@ -283,7 +283,9 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
         "split": result.split.describe(), "walk_forward": {"step": config.retrain_every,
                                                             "window": config.train_window,
                                                             "embargo": config.embargo,
-                                                            "folds": len(result.windows)},
+                                                            "folds": len(result.windows),
+                                                            "window_validation": config.window_validation,
+                                                            "bins_every": config.bins_every},
     } | (extra_metadata or {})
     params = result.model.params | {"algorithm": config.algorithm, "objective": config.objective,
                                     "best_iteration": result.best_iteration, "date_stride": config.date_stride,

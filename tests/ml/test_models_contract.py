@@ -113,3 +113,41 @@ def test_lstm_prediction_at_t_ignores_later_rows(segments) -> None:
     a = model.predict_proba(upto)
     b = pd.Series(model.predict_proba(changed), index=changed.index)[~later].to_numpy()
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_lightgbm_binned_fits_equal_plain_fits_and_take_bins_from_bins_from_only(segments,
+                                                                                   small_feature_columns) -> None:
+    """``fit_binned`` on a matrix binned once is the plain ``fit`` when the boundaries come from
+    the same rows (same trees, same early stopping); rows outside ``bins_from`` change nothing
+    of such a fit, but would if they set the boundaries (the look-ahead ``bins_from`` rules out)."""
+    (Xtr, dtr), (Xva, dva), (Xte, _) = segments["train"], segments["valid"], segments["test"]
+    cols = list(small_feature_columns)
+    X = np.vstack([Xtr[cols].to_numpy(np.float32), Xva[cols].to_numpy(np.float32)])
+    y = np.concatenate([dtr["fwd_excess_1w"].to_numpy(float), dva["fwd_excess_1w"].to_numpy(float)])
+    rows, valid = np.arange(len(Xtr)), np.arange(len(Xtr), len(X))
+    params = {"n_estimators": 60, "early_stopping_rounds": 5}
+    probe = Xte[cols]
+
+    plain = make_model("lightgbm", "regression", params, num_threads=1)
+    plain.fit(Xtr[cols], y[rows], valid=(Xva[cols], y[valid]))
+
+    def binned_fit(matrix: np.ndarray, bins_from: np.ndarray):
+        model = make_model("lightgbm", "regression", params, num_threads=1)
+        return model.fit_binned(model.bin_rows(matrix, y, cols, bins_from=bins_from), rows, valid_rows=valid)
+
+    once = binned_fit(X, rows)
+    assert once.best_iteration == plain.best_iteration and once.y_scale == plain.y_scale
+    np.testing.assert_allclose(once.predict(probe), plain.predict(probe))
+
+    later = X.copy()
+    later[valid] = later[valid] * 7 + 3  # the validation rows' features, far outside the training range
+    again = make_model("lightgbm", "regression", params | {"early_stopping_rounds": 10_000}, num_threads=1)
+    again.fit_binned(again.bin_rows(later, y, cols, bins_from=rows), rows)
+    alone = make_model("lightgbm", "regression", params | {"early_stopping_rounds": 10_000}, num_threads=1)
+    alone.fit(Xtr[cols], y[rows])
+    np.testing.assert_allclose(again.predict(probe), alone.predict(probe))
+    leaky = make_model("lightgbm", "regression", params | {"early_stopping_rounds": 10_000}, num_threads=1)
+    leaky.fit_binned(leaky.bin_rows(later, y, cols, bins_from=np.arange(len(X))), rows)
+    assert not np.allclose(leaky.predict(probe), alone.predict(probe))
+    with pytest.raises(ModelError, match="does not reuse"):
+        make_model("random_forest", "regression").bin_rows(X, y, cols, bins_from=rows)

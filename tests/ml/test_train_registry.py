@@ -226,3 +226,29 @@ def test_no_walk_forward_window_sees_a_label_after_its_block(real_inputs) -> Non
     before, after = train(features, labels, old), train(features, changed, old)
     assert after.best_iteration != before.best_iteration  # the split fit's rounds follow the future labels
     assert not np.allclose(block(after).to_numpy(), block(before).to_numpy())
+
+
+def test_windows_binned_together_see_no_later_feature_value(real_inputs) -> None:
+    """Every walk-forward window here shares one binning (``bins_every`` covers them all), yet
+    rescaling every feature value dated after the first window's prediction block leaves that
+    block's predictions unchanged: the bin boundaries come from the first window's training rows
+    only (``test_lightgbm_binned_fits_equal_plain_fits_and_take_bins_from_bins_from_only`` shows
+    that boundaries found on all rows would move them)."""
+    features, labels = real_inputs
+    config = TrainConfig(horizon="1w", objective="regression", target="excess_rank", max_rounds=40,
+                         early_stopping_rounds=5, train_window=0, retrain_every=126, date_stride=3,
+                         params={"min_data_in_leaf": 50}, bins_every=1000, num_threads=1)
+    base = train(features, labels, config)
+    assert len(base.windows) >= 3
+    later = (features["date"] > base.windows[0].predict_end).to_numpy()
+    cols = [c for c in features.columns if c not in ("date", "symbol")]
+    changed = features.copy()
+    changed.loc[later, cols] = changed.loc[later, cols].to_numpy() * 7 + 3
+    again = train(changed, labels, config)
+
+    def block(result, k: int) -> np.ndarray:
+        oos = result.oos_predictions
+        return oos[oos["fold"] == k].sort_values(["date", "symbol"])["prob"].to_numpy()
+
+    assert len(block(base, 0))
+    np.testing.assert_array_equal(block(again, 0), block(base, 0))

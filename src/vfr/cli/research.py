@@ -116,6 +116,9 @@ def research_ml(
              "(0 = the split fit's rounds for every window; default TrainConfig's).")] = None,
     retrain_every: Annotated[int | None, typer.Option(
         help="Walk-forward refit step in trading dates (default VFR_RETRAIN_EVERY).")] = None,
+    bins_every: Annotated[int | None, typer.Option(
+        help="Consecutive walk-forward windows binned once, with the first window's bin boundaries "
+             "(LightGBM; 1 = each window its own; default TrainConfig's).")] = None,
     seeds: Annotated[int, typer.Option(
         help="Average the out-of-sample scores of this many models fitted with seeds seed, seed+1, ... "
              "(each date's ranks averaged).")] = 1,
@@ -134,7 +137,8 @@ def research_ml(
         fail(UsageError(f"--features must be one of {', '.join(FEATURE_SETS)}, got {features!r}"))
     settings = make_settings(home)
     overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every),
-                                   ("horizon", horizon), ("window_validation", window_validation)) if v is not None}
+                                   ("horizon", horizon), ("window_validation", window_validation),
+                                   ("bins_every", bins_every)) if v is not None}
     if seeds < 1:
         fail(UsageError(f"--seeds must be >= 1, got {seeds}"))
     try:
@@ -146,6 +150,7 @@ def research_ml(
               f" window={config.train_window or 'expanding'} refit={config.retrain_every}"
               + (f" rounds=window-early-stopping@{config.window_validation:g}" if config.window_validation
                  else " rounds=split-fit")
+              + (f" bins-every={config.bins_every}" if config.make_model().reuses_bins else "")
               + (f" seeds={seeds}" if seeds > 1 else ""))
 
     def scores(data):

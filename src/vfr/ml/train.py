@@ -73,6 +73,12 @@ class TrainConfig:
         model's rounds are early-stopped before the refit on the whole window; 0 takes the split
         fit's rounds for every window (the recipe before 2026-12-01: a hyper-parameter chosen on
         dates after the early windows).
+    bins_every : int
+        Consecutive walk-forward windows that share one binning of their rows (models that
+        reuse bins: LightGBM). The bin boundaries are found on the first window's training rows
+        (at most 200,000 of them), so a later window of the group is binned with boundaries of
+        an earlier past, never of its future; the matrix is binned once per group instead of
+        twice per window. 1 = boundaries of each window's own training rows.
     seed : int
         Random seed.
     num_threads : int
@@ -97,6 +103,7 @@ class TrainConfig:
     train_window: int = 0
     date_stride: int = 2
     window_validation: float = 0.15
+    bins_every: int = 4
     seed: int = 42
     num_threads: int = 0
 
@@ -118,6 +125,8 @@ class TrainConfig:
             raise ModelError(f"TrainConfig.horizon: no labels for horizon {self.horizon!r}; "
                              f"expected one of {sorted(HORIZONS)}")
         object.__setattr__(self, "horizon", name)
+        if self.bins_every < 1:
+            raise ModelError(f"TrainConfig.bins_every must be at least 1, got {self.bins_every}")
         if not 0.0 <= self.window_validation <= 0.5:
             raise ModelError(f"TrainConfig.window_validation must be in [0, 0.5], got {self.window_validation}")
 
@@ -177,13 +186,47 @@ class TrainResult:
         return label_columns(self.config.horizon)[2]
 
 
+def fit_windows(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray,
+                config: TrainConfig, params: dict[str, Any], k: list[int], train_rows: list[tuple[int, int]],
+                predict_rows: list[tuple[int, int]]) -> list[np.ndarray | None]:
+    """Fit a group of consecutive walk-forward windows and predict their blocks: one independent task.
+
+    :func:`train` calls it for every group of ``config.bins_every`` windows, in this process
+    or as Dask tasks (the datasets are sent to each worker once), so both paths compute the
+    same predictions. For a model that reuses bins (LightGBM) the rows of the group's windows
+    are binned once, with boundaries found on the first window's training rows
+    (:meth:`LightGBMModel.bin_rows`), and every fit of the group (early-stopping probe and
+    refit, :func:`fit_window`) takes its rows from that matrix.
+
+    Parameters
+    ----------
+    dataset, labelled, y_train, date_codes, config, params
+        As :func:`fit_window`.
+    k, train_rows, predict_rows : lists, one item per window of the group
+        As :func:`fit_window`, in date order.
+
+    Returns
+    -------
+    list of (ndarray or None)
+        :func:`fit_window`'s result for each window.
+    """
+    binned = None
+    if config.make_model(params).reuses_bins and train_rows:
+        lo, hi = min(r[0] for r in train_rows), max(r[1] for r in train_rows)
+        first = _stride(np.arange(*train_rows[0]), date_codes, config)
+        if hi > lo and len(first):
+            binner = config.make_model(params)
+            binned = lo, binner.bin_rows(labelled.X[lo:hi], y_train[lo:hi], labelled.feature_columns,
+                                         bins_from=first - lo)
+    return [fit_window(dataset=dataset, labelled=labelled, y_train=y_train, date_codes=date_codes, config=config,
+                       params=params, k=kk, train_rows=tr, predict_rows=pr, binned=binned)
+            for kk, tr, pr in zip(k, train_rows, predict_rows, strict=True)]
+
+
 def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray,
                config: TrainConfig, params: dict[str, Any], k: int, train_rows: tuple[int, int],
-               predict_rows: tuple[int, int]) -> np.ndarray | None:
-    """Fit walk-forward window ``k`` and predict its block: one independent task.
-
-    :func:`train` calls it for every window, in this process or as Dask tasks (the datasets
-    are sent to each worker once), so both paths compute the same predictions.
+               predict_rows: tuple[int, int], binned: tuple[int, Any] | None = None) -> np.ndarray | None:
+    """Fit walk-forward window ``k`` and predict its block.
 
     Parameters
     ----------
@@ -204,6 +247,9 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date
     train_rows, predict_rows : (int, int)
         Half-open row ranges of the window's training rows in ``labelled`` (label windows end
         before the prediction block) and of its prediction block in ``dataset``.
+    binned : (int, BinnedRows), optional
+        Rows ``offset:`` of ``labelled`` binned once (:func:`fit_windows`): the fits take their
+        rows from it instead of binning their own.
 
     Returns
     -------
@@ -212,21 +258,21 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date
         no rows, one class only (classification), or an empty block.
     """
     window = np.arange(*train_rows)
-    rows = window[date_codes[window] % config.date_stride == 0]
+    rows = _stride(window, date_codes, config)
     y = y_train[rows]
     p_lo, p_hi = predict_rows
     if not len(rows) or p_hi <= p_lo or (config.objective == "classification" and len(np.unique(y)) != 2):
         return None
     model = config.make_model(params)
     if config.window_validation > 0 and model.iterative:
-        params = window_rounds(labelled, y_train, date_codes, window, config) or params
+        params = window_rounds(labelled, y_train, date_codes, window, config, binned=binned) or params
         model = config.make_model(params)
-    model.fit(_inputs(labelled, rows, model), y)
+    _fit_rows(model, labelled, y_train, rows, binned=binned)
     return model.predict_proba(_inputs(dataset, slice(p_lo, p_hi), model))
 
 
 def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray, window: np.ndarray,
-                  config: TrainConfig) -> dict[str, Any] | None:
+                  config: TrainConfig, *, binned: tuple[int, Any] | None = None) -> dict[str, Any] | None:
     """Parameters with the boosting rounds early-stopped inside one walk-forward window.
 
     The window's latest ``config.window_validation`` share of dates is the validation set; the
@@ -245,6 +291,8 @@ def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray
     window : ndarray of int
         The window's rows (indices into ``labelled``), in date order.
     config : TrainConfig
+    binned : (int, BinnedRows), optional
+        As :func:`fit_window`.
 
     Returns
     -------
@@ -257,14 +305,28 @@ def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray
     if n_valid < 1 or len(codes) - n_valid - config.embargo < 2:
         return None
     first_valid = codes[len(codes) - n_valid]
-    fit = window[(date_codes[window] < first_valid - config.embargo) & (date_codes[window] % config.date_stride == 0)]
+    fit = _stride(window[date_codes[window] < first_valid - config.embargo], date_codes, config)
     valid = window[date_codes[window] >= first_valid]
     if config.objective == "classification" and (len(np.unique(y_train[fit])) != 2
                                                  or len(np.unique(y_train[valid])) != 2):
         return None
-    probe = config.make_model()
-    probe.fit(_inputs(labelled, fit, probe), y_train[fit], valid=(_inputs(labelled, valid, probe), y_train[valid]))
+    probe = _fit_rows(config.make_model(), labelled, y_train, fit, valid, binned=binned)
     return probe.refit_params() if probe.best_iteration else None
+
+
+def _stride(rows: np.ndarray, date_codes: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The rows on every ``config.date_stride``-th date (the dates fitted on)."""
+    return rows[date_codes[rows] % config.date_stride == 0]
+
+
+def _fit_rows(model: Model, labelled: Dataset, y_train: np.ndarray, rows: np.ndarray,
+              valid: np.ndarray | None = None, *, binned: tuple[int, Any] | None = None) -> Model:
+    """Fit ``model`` on ``rows`` of ``labelled`` (early stopping on ``valid``), from ``binned`` when given."""
+    if binned is not None:
+        offset, matrix = binned
+        return model.fit_binned(matrix, rows - offset, valid_rows=None if valid is None else valid - offset)
+    return model.fit(_inputs(labelled, rows, model), y_train[rows],
+                     valid=None if valid is None else (_inputs(labelled, valid, model), y_train[valid]))
 
 
 def _inputs(data: Dataset, rows: slice | np.ndarray, model: Model) -> pd.DataFrame:
@@ -349,16 +411,29 @@ def train_dataset(dataset: Dataset, config: TrainConfig, *, progress: Callable[[
          "predict_rows": dataset.rows_between(w.predict_start, w.predict_end)} for k, w in enumerate(windows)]
     shared: dict[str, Any] = {"dataset": dataset, "labelled": labelled, "y_train": y_all, "date_codes": codes,
                               "config": config, "params": refit}
+    size = config.bins_every if config.make_model(refit).reuses_bins else 1
+    groups: list[dict[str, Any]] = [
+        {key: [task[key] for task in grid[i:i + size]] for key in ("k", "train_rows", "predict_rows")}
+        for i in range(0, len(grid), size)]
     if client is None:
         blocks = []
-        for task in grid:
-            blocks.append(fit_window(**shared, **task))
+        for group in groups:
+            blocks.extend(fit_windows(**shared, **group))
             if progress is not None:
-                progress(1)
+                progress(len(group["k"]))
     else:
         from vfr.distributed.tasks import sweep
 
-        blocks = sweep(fit_window, shared, grid, client=client, progress=progress)
+        left = [len(grid)]
+
+        def advance(n: int) -> None:  # a finished group: its size (the last one may be shorter)
+            step = min(n * size, left[0])
+            left[0] -= step
+            if progress is not None and step:
+                progress(step)
+
+        blocks = [block for group in sweep(fit_windows, shared, groups, client=client, progress=advance)
+                  for block in group]
     preds = np.full(len(dataset), np.nan)
     fold = np.full(len(dataset), -1, dtype=np.int32)
     for task, block in zip(grid, blocks, strict=True):

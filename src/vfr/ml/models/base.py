@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +44,19 @@ def require(module: str, extra: str, what: str) -> Any:
                          f"pip install 'vfr[{extra}]'") from exc
 
 
+@dataclass
+class BinnedRows:
+    """A feature matrix binned once by LightGBM (:meth:`LightGBMModel.bin_rows`).
+
+    ``dataset`` is the constructed ``lightgbm.Dataset`` of every row (NaN targets stored as 0,
+    never fitted on), ``y`` the targets with their NaN, ``feature_columns`` the names.
+    """
+
+    dataset: Any = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    feature_columns: list[str]
+
+
 class Model(ABC):
     """One algorithm behind the common interface.
 
@@ -69,6 +83,9 @@ class Model(ABC):
     iterative: ClassVar[bool] = False
     #: The model reads ``symbol`` and ``date`` from its input (the LSTM's windows).
     uses_ids: ClassVar[bool] = False
+    #: The model bins a matrix once for fits on many of its row subsets (LightGBM:
+    #: ``bin_rows`` and ``fit_binned``).
+    reuses_bins: ClassVar[bool] = False
 
     def __init__(self, objective: str = "classification", params: dict[str, Any] | None = None, *,
                  seed: int = 42, num_threads: int = 1) -> None:
@@ -113,19 +130,22 @@ class Model(ABC):
         y = np.asarray(y, dtype=np.float64)
         if len(y) != len(X):
             raise ModelError(f"fit: X has {len(X)} rows but y has {len(y)}")
-        known = ~np.isnan(y)
-        if not known.any():
-            raise ModelError("fit: no row has a known target")
-        if self.objective == "classification":
-            classes = np.unique(y[known])
-            if not set(classes) <= {0.0, 1.0} or len(classes) < 2:
-                raise ModelError(f"fit: classification needs targets 0 and 1, got classes {classes.tolist()}")
-        else:
-            self.y_scale = float(np.nanstd(y[known])) or 1.0
+        self._check_target(y[~np.isnan(y)])
         start = time.perf_counter()
         self._fit(X, y, valid)
         self.fit_seconds = time.perf_counter() - start
         return self
+
+    def _check_target(self, known: np.ndarray) -> None:
+        """Validate the known targets of a fit; set :attr:`y_scale` for regression."""
+        if not len(known):
+            raise ModelError("fit: no row has a known target")
+        if self.objective == "classification":
+            classes = np.unique(known)
+            if not set(classes) <= {0.0, 1.0} or len(classes) < 2:
+                raise ModelError(f"fit: classification needs targets 0 and 1, got classes {classes.tolist()}")
+        else:
+            self.y_scale = float(np.std(known)) or 1.0
 
     def ranking_score(self, X: pd.DataFrame) -> np.ndarray:
         """The value stocks are ranked by: P(y=1) for classification, the predicted return for regression.
@@ -193,6 +213,27 @@ class Model(ABC):
         self._check_fitted()
         values = np.asarray(self._contributions(X), dtype=np.float64)
         return pd.DataFrame(values, index=X.index, columns=self.feature_columns)
+
+    def bin_rows(self, X: np.ndarray, y: np.ndarray, feature_columns: list[str], *,
+                 bins_from: np.ndarray, sample: int = 200_000) -> BinnedRows:
+        """Bin a matrix once for many :meth:`fit_binned` fits (models with :attr:`reuses_bins`).
+
+        Raises
+        ------
+        ModelError
+            The algorithm does not reuse bins.
+        """
+        raise ModelError(f"{self.algorithm}: this algorithm does not reuse binned matrices")
+
+    def fit_binned(self, binned: BinnedRows, rows: np.ndarray, *, valid_rows: np.ndarray | None = None) -> Model:
+        """:meth:`fit` on rows of a :meth:`bin_rows` matrix (models with :attr:`reuses_bins`).
+
+        Raises
+        ------
+        ModelError
+            The algorithm does not reuse bins.
+        """
+        raise ModelError(f"{self.algorithm}: this algorithm does not reuse binned matrices")
 
     def refit_params(self) -> dict[str, Any]:
         """Parameters for a refit without a validation segment: ``n_estimators`` fixed at
@@ -287,10 +328,11 @@ class LightGBMModel(Model):
                 "colsample_bytree": 0.8, "subsample": 0.7, "subsample_freq": 1, "reg_lambda": 1.0, "max_bin": 63,
                 "n_estimators": 200, "early_stopping_rounds": 30}
 
-    def _fit(self, X, y, valid) -> None:
-        import lightgbm as lgb
+    #: :meth:`bin_rows` / :meth:`fit_binned` fit many row subsets of one binned matrix.
+    reuses_bins: ClassVar[bool] = True
 
-        Xa, ya = self._labelled(X, y)
+    def _train_params(self) -> tuple[dict[str, Any], int, int, Any]:
+        """``lightgbm.train`` parameters, rounds, patience and categorical features of :attr:`params`."""
         p = dict(self.params)
         rounds, patience = int(p.pop("n_estimators")), int(p.pop("early_stopping_rounds"))
         categorical = p.pop("categorical_feature", "auto")
@@ -298,15 +340,103 @@ class LightGBMModel(Model):
         p = {"objective": "binary" if self.objective == "classification" else "regression",
              "metric": "binary_logloss" if self.objective == "classification" else "l2"} | p
         p |= {"seed": self.seed, "num_threads": self.num_threads, "verbose": -1}
+        if not p.get("force_row_wise"):  # LightGBM's own choice on these matrices, without its timing test per fit
+            p.setdefault("force_col_wise", True)
+        return p, rounds, patience, categorical
+
+    def _fit(self, X, y, valid) -> None:
+        import lightgbm as lgb
+
+        Xa, ya = self._labelled(X, y)
+        p, _, _, categorical = self._train_params()
         train_set = lgb.Dataset(Xa, ya, feature_name=self.feature_columns, categorical_feature=categorical,
                                 free_raw_data=True)
-        kwargs: dict[str, Any] = {}
         va = self._valid_arrays(valid)
-        if va is not None and len(va[1]):
-            kwargs = {"valid_sets": [lgb.Dataset(va[0], va[1], reference=train_set)],
-                      "callbacks": [lgb.early_stopping(patience, verbose=False)]}
+        valid_set = lgb.Dataset(va[0], va[1], reference=train_set) if va is not None and len(va[1]) else None
+        self._boost(train_set, valid_set)
+
+    def _boost(self, train_set: Any, valid_set: Any) -> None:
+        import lightgbm as lgb
+
+        p, rounds, patience, _ = self._train_params()
+        kwargs: dict[str, Any] = {}
+        if valid_set is not None:
+            kwargs = {"valid_sets": [valid_set], "callbacks": [lgb.early_stopping(patience, verbose=False)]}
         self.booster = lgb.train(p, train_set, num_boost_round=rounds, **kwargs)
         self.best_iteration = int(self.booster.best_iteration or rounds)
+
+    def bin_rows(self, X: np.ndarray, y: np.ndarray, feature_columns: list[str], *,
+                 bins_from: np.ndarray, sample: int = 200_000) -> BinnedRows:
+        """Bin every row of ``X`` once, with boundaries found on the rows ``bins_from`` only.
+
+        Many fits on subsets of the rows (:meth:`fit_binned`: the walk-forward windows of
+        :func:`vfr.ml.train` and their early-stopping probes) then skip LightGBM's binning,
+        which costs more than the few boosting rounds of a walk-forward fit. The boundaries are
+        LightGBM's own (``max_bin`` quantile bins, ``lightgbm.Dataset(reference=...)``) found on
+        at most ``sample`` rows of ``bins_from`` (LightGBM's ``bin_construct_sample_cnt``,
+        drawn with the model's seed), so a fit sees no boundary taken from rows outside
+        ``bins_from``: point in time when ``bins_from`` ends before every row later fitted on
+        is predicted.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features), float32
+            Feature matrix (a contiguous view is not copied).
+        y : ndarray of shape (n_rows,)
+            Target; NaN = not a target (such rows are never fitted on).
+        feature_columns : list of str
+            The names of ``X``'s columns.
+        bins_from : ndarray of int
+            Rows of ``X`` whose values set the bin boundaries.
+        sample : int
+            Most rows of ``bins_from`` read for the boundaries.
+
+        Returns
+        -------
+        BinnedRows
+        """
+        import lightgbm as lgb
+
+        if X.ndim != 2 or X.shape[1] != len(feature_columns) or len(y) != len(X):
+            raise ModelError(f"bin_rows: X {X.shape}, y ({len(y)},) and {len(feature_columns)} feature names "
+                             "do not agree")
+        bins_from = np.asarray(bins_from)
+        if len(bins_from) > sample:
+            rng = np.random.default_rng(self.seed)
+            bins_from = np.sort(rng.choice(bins_from, sample, replace=False))
+        if not len(bins_from):
+            raise ModelError("bin_rows: no rows to find the bin boundaries on")
+        p, _, _, categorical = self._train_params()
+        y = np.asarray(y, dtype=np.float64)
+        reference = lgb.Dataset(X[bins_from], np.nan_to_num(y[bins_from]), feature_name=list(feature_columns),
+                                categorical_feature=categorical, params=p, free_raw_data=True)
+        binned = lgb.Dataset(X, np.nan_to_num(y), reference=reference, params=p, free_raw_data=False).construct()
+        return BinnedRows(dataset=binned, y=y, feature_columns=list(feature_columns))
+
+    def fit_binned(self, binned: BinnedRows, rows: np.ndarray, *,
+                   valid_rows: np.ndarray | None = None) -> LightGBMModel:
+        """:meth:`fit` on the rows ``rows`` of a :meth:`bin_rows` matrix, early stopping on
+        ``valid_rows`` when given; rows without a target are skipped, as in :meth:`fit`.
+
+        Raises
+        ------
+        ModelError
+            As :meth:`fit`.
+        """
+        rows = np.asarray(rows)
+        rows = rows[~np.isnan(binned.y[rows])]
+        self._check_target(binned.y[rows])
+        self.feature_columns = list(binned.feature_columns)
+        start = time.perf_counter()
+        valid_set = None
+        if valid_rows is not None:
+            valid_rows = np.asarray(valid_rows)
+            valid_rows = valid_rows[~np.isnan(binned.y[valid_rows])]
+            if len(valid_rows):
+                valid_set = binned.dataset.subset(np.sort(valid_rows).astype(np.int32))
+        self._boost(binned.dataset.subset(np.sort(rows).astype(np.int32)), valid_set)
+        self.fit_seconds = time.perf_counter() - start
+        return self
 
     def _raw(self, X):
         return self.booster.predict(self._matrix(X), num_iteration=self.best_iteration,
