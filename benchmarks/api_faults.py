@@ -42,7 +42,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -58,46 +57,18 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from api_load import free_port, pct  # noqa: E402
+sys.path.insert(0, str(REPO))  # tests.procs: the processes the fault-injection tests kill
+from tests.procs import SELECT, RedisProcess, ServeProcess, free_port, group_alive, wait_for  # noqa: E402
+
+from api_load import pct  # noqa: E402
 from run import SHARED, append_results, machine  # noqa: E402
 
 TARGETS = {"p95_ms": 100.0, "redis_gap_s": 1.0, "recovery_s": 60.0}
-SELECT = "/api/stocks/select"
 PG_BIN = Path("/usr/lib/postgresql")
 _HEAD = re.compile(rb'"date":"(?P<date>[0-9-]{10})","count":(?P<count>[0-9]+),"ml":\{(?P<ml>.*?)\},"unknown_symbols"')
 
 
 # -- private services ------------------------------------------------------------------------------
-class Redis:
-    """A private ``redis-server`` (the options of .ci/run on another port and folder), killable."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                    "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")]
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        _wait_for(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                                         text=True).stdout.strip() == "PONG", 20, "redis did not start")
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        self.kill9()
-
-
 class Postgres:
     """A private PostgreSQL cluster (initdb in a temporary folder, trust auth), killable with -9."""
 
@@ -134,14 +105,14 @@ class Postgres:
     def start(self) -> None:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=open(self.folder / "pg.log", "ab"),
                                      preexec_fn=self._demote, start_new_session=True)
-        _wait_for(self.ready, 60, "postgres did not start")
+        wait_for(self.ready, 60, "postgres did not start")
 
     def kill9(self) -> None:
         """SIGKILL to the postmaster and every backend (its process group), as a crash would."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-            _wait_for(lambda: not _group_alive(self.proc.pid), 10, "postgres backends survived")
+            wait_for(lambda: not group_alive(self.proc.pid), 10, "postgres backends survived")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -150,84 +121,6 @@ class Postgres:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill9()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def _wait_for(cond, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError(message)
-        time.sleep(0.1)
-
-
-# -- the server under test -------------------------------------------------------------------------
-class Server:
-    """``vfr serve --workers N`` in its own process group; :meth:`kill9` kills all of it."""
-
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
-        self.port = free_port()
-        self.env, self.workers, self.log = env, workers, log
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vfr.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers), "--log-level", "warning"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True)
-
-    def kill9(self) -> None:
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-            _wait_for(lambda: not _group_alive(self.proc.pid), 10, "server workers survived kill -9")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-    def wait_listening(self, timeout: float = 300) -> None:
-        """Until the port accepts connections (uvicorn listens once the first worker has started)."""
-        def up() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                return True
-            except OSError:
-                return False
-        _wait_for(up, timeout, "the server did not listen")
-
-    def wait_ml_ok(self, timeout: float = 300) -> float:
-        """Seconds until a select with ML answers 200 with ``ml.status == ok``."""
-        t0 = time.monotonic()
-        with httpx.Client(base_url=self.base, timeout=60) as c:
-            while True:
-                try:
-                    r = c.get(SELECT, params={"include_ml": "true"})
-                    if r.status_code == 200 and r.json()["ml"]["status"] == "ok":
-                        return time.monotonic() - t0
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() - t0 > timeout or self.proc.poll() is not None:
-                    raise RuntimeError("server did not serve ML: " + self.log.read_text()[-2000:])
-                time.sleep(0.3)
 
 
 # -- clients ---------------------------------------------------------------------------------------
@@ -495,9 +388,9 @@ def main() -> int:
     tmp.chmod(0o755)  # the private PostgreSQL runs as its own user
     home = tmp / "home"
     home.mkdir()
-    redis = Redis(tmp / "redis")
+    redis = RedisProcess(tmp / "redis")
     pg = Postgres(tmp / "pg")
-    server: Server | None = None
+    server: ServeProcess | None = None
     res: dict = {}
     try:
         copy_store(args.source, home)
@@ -510,7 +403,7 @@ def main() -> int:
                             "VFR_CACHE_PREFIX": "vfr-faults", "VFR_SERVING_DB_URL": pg.url}
         env.pop("VFR_STORE_URL", None)
         env.pop("VFR_MLFLOW_TRACKING_URI", None)
-        server = Server(env, args.workers, tmp / "server.log")
+        server = ServeProcess(env, tmp / "server.log", args.workers)
         t = time.monotonic()
         server.start()
         res["start_s"] = server.wait_ml_ok()
@@ -611,7 +504,7 @@ def main() -> int:
             marks["pg_restart"] = time.perf_counter()
             pg.start()
             marks["pg_back"] = time.perf_counter()
-            _wait_for(lambda: spool_rows(home) == 0, 120, "the spool did not drain")
+            wait_for(lambda: spool_rows(home) == 0, 120, "the spool did not drain")
             marks["drained"] = time.perf_counter()
             time.sleep(3)
 

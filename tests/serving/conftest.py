@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import PG_URL, SMALL_SYMBOLS, SP500_UNIVERSE, require_shared
+from tests.procs import free_port
 from vfr.config import Settings
 from vfr.data import MarketStore
 from vfr.ml import ModelRegistry, TrainConfig
@@ -71,12 +72,6 @@ def make_settings(built: Built, tmp_path: Path, **overrides) -> Settings:
                 jwt_secret=SECRET, rate_limit_anonymous="100000/minute", rate_limit_free="100000/minute",
                 rate_limit_pro="100000/minute", ml_timeout_ms=30000)
     return Settings(**(base | overrides))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -16,9 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,105 +24,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.serving.conftest import SECRET, Built, TcpProxy, free_port, pg_target
+from tests.procs import SELECT, RedisProcess, ServeProcess
+from tests.serving.conftest import SECRET, Built, TcpProxy, pg_target
 from vfr.data import MarketStore
-
-SELECT = "/api/stocks/select"
-
-
-class Serve:
-    """``vfr serve --workers N`` in its own process group (``kill9`` ends every process of it)."""
-
-    def __init__(self, env: dict[str, str], log: Path, workers: int = 2) -> None:
-        self.env, self.log, self.workers = env, log, workers
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vfr.cli", "serve", "--port", str(self.port), "--workers",
-                 str(self.workers), "--log-level", "warning"],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-
-    def wait_ml_ok(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.base, timeout=30) as client:
-            while True:
-                try:
-                    r = client.get(SELECT, params={"include_ml": True})
-                    if r.status_code == 200 and r.json()["ml"]["status"] == "ok":
-                        return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    pytest.fail("vfr serve did not answer with ML: " + self.log.read_text()[-3000:])
-                time.sleep(0.2)
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        deadline = time.monotonic() + 10
-        while _group_alive(self.proc.pid):  # the workers die with the supervisor
-            assert time.monotonic() < deadline, "a worker survived kill -9 of its process group"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-class OwnRedis:
-    """A real ``redis-server`` of this test (the options of .ci/run on a free port)."""
-
-    def __init__(self, folder: Path) -> None:
-        if shutil.which("redis-server") is None:
-            pytest.skip("redis-server not installed")
-        self.port = free_port()
-        self.cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                    "--appendonly", "no", "--dir", str(folder)]
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def serve_env(built: Built, home: Path, **extra: str) -> dict[str, str]:
@@ -166,7 +67,7 @@ def test_kill_9_of_the_server_loses_no_answered_prediction(built: Built, tmp_pat
     proxy.start()
     home = tmp_path / "home"
     log_url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?{pg_url.split('?', 1)[1]}"
-    server = Serve(serve_env(built, home, VFR_SERVING_DB_URL=log_url), tmp_path / "server.log")
+    server = ServeProcess(serve_env(built, home, VFR_SERVING_DB_URL=log_url), tmp_path / "server.log")
     answered: set[tuple[str, str, str, str, str]] = set()
     outcomes: list[str] = []
     stop = threading.Event()
@@ -240,10 +141,12 @@ def test_redis_kill_9_under_load_stalls_no_request(built: Built, tmp_path: Path)
     """Redis (a real server) is killed with SIGKILL while clients call the API, then restarted:
     no request takes 1 s, answers never stop for 1 s, all are 200; /api/health says
     ``memory (redis down)`` and then ``redis`` again, with no step by anyone."""
-    redis = OwnRedis(tmp_path)
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    redis = RedisProcess(tmp_path / "redis")
     redis.start()
     home = tmp_path / "home"
-    server = Serve(serve_env(built, home, VFR_CACHE_URL=redis.url, VFR_CACHE_PREFIX="vfr-kill"),
+    server = ServeProcess(serve_env(built, home, VFR_CACHE_URL=redis.url, VFR_CACHE_PREFIX="vfr-kill"),
                    tmp_path / "server.log", workers=1)  # one process: the stall is per process anyway
     timings: list[tuple[float, float, int]] = []
     stop = threading.Event()
