@@ -252,3 +252,29 @@ def test_windows_binned_together_see_no_later_feature_value(real_inputs) -> None
 
     assert len(block(base, 0))
     np.testing.assert_array_equal(block(again, 0), block(base, 0))
+
+
+def test_an_ensemble_over_seeds_averages_the_runs_of_its_seeds(real_inputs) -> None:
+    """``seeds=2``: every walk-forward prediction is the mean of the one-seed runs with seeds 42
+    and 43 (each member early-stops its own rounds, on the same binning), and the final model
+    is a voting ensemble of their final refits."""
+    from dataclasses import replace
+
+    from vfr.ml.models import Ensemble, ModelError
+
+    features, labels = real_inputs
+    config = TrainConfig(horizon="1w", objective="regression", target="excess_rank", max_rounds=40,
+                         early_stopping_rounds=5, train_window=0, retrain_every=126, date_stride=3,
+                         params={"min_data_in_leaf": 50}, num_threads=1)
+    pair = train(features, labels, replace(config, seeds=2))
+    first, second = train(features, labels, config), train(features, labels, replace(config, seed=43))
+    one, two = first.oos_predictions["prob"].to_numpy(), second.oos_predictions["prob"].to_numpy()
+    np.testing.assert_allclose(pair.oos_predictions["prob"].to_numpy(), (one + two) / 2)
+    assert isinstance(pair.model, Ensemble) and pair.model.names == ["seed42", "seed43"]
+    X = features.drop(columns=["date", "symbol"]).iloc[-50:]
+    np.testing.assert_allclose(pair.model.predict_proba(X),
+                               (first.model.predict_proba(X) + second.model.predict_proba(X)) / 2)
+    assert not np.allclose(one, two)  # the seeds differ
+    with pytest.raises(ModelError, match="seeds must be at least 1"):
+        TrainConfig(seeds=0)
+

@@ -44,6 +44,8 @@ def test_bad_choices_are_one_line_errors_and_register_nothing(store_settings, tm
     assert weight.exit_code == 2 and "--ml-weight must be in [0, 1]" in weight.output
     bins = run(store_settings, "ml", "--candidate", "x", "--bins-every", "0")
     assert bins.exit_code == 2 and "bins_every must be at least 1, got 0" in bins.output
+    seeds = run(store_settings, "ml", "--candidate", "x", "--train-seeds", "0")
+    assert seeds.exit_code == 2 and "seeds must be at least 1, got 0" in seeds.output
     assert not (store_settings.home / "reports" / "trials.jsonl").exists()
 
 

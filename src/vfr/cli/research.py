@@ -122,6 +122,9 @@ def research_ml(
     seeds: Annotated[int, typer.Option(
         help="Average the out-of-sample scores of this many models fitted with seeds seed, seed+1, ... "
              "(each date's ranks averaged).")] = 1,
+    train_seeds: Annotated[int | None, typer.Option(
+        help="Models per walk-forward fit inside vfr.ml.train, their probabilities averaged (what `vfr train` "
+             "does with VFR_TRAIN_SEEDS; default VFR_TRAIN_SEEDS).")] = None,
     segment: SegmentOpt = "research",
     book: BookOpt = "top20-weekly",
     force_reason: ForceOpt = None,
@@ -138,7 +141,7 @@ def research_ml(
     settings = make_settings(home)
     overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every),
                                    ("horizon", horizon), ("window_validation", window_validation),
-                                   ("bins_every", bins_every)) if v is not None}
+                                   ("bins_every", bins_every), ("seeds", train_seeds)) if v is not None}
     if seeds < 1:
         fail(UsageError(f"--seeds must be >= 1, got {seeds}"))
     try:
@@ -151,6 +154,7 @@ def research_ml(
               + (f" rounds=window-early-stopping@{config.window_validation:g}" if config.window_validation
                  else " rounds=split-fit")
               + (f" bins-every={config.bins_every}" if config.make_model().reuses_bins else "")
+              + (f" train-seeds={config.seeds}" if config.seeds > 1 else "")
               + (f" seeds={seeds}" if seeds > 1 else ""))
 
     def scores(data):

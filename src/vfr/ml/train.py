@@ -33,7 +33,7 @@ from vfr.metrics import HorizonError, parse_horizon
 from vfr.ml.dataset import TARGETS, Dataset, build_dataset, data_fingerprint  # noqa: F401 - public re-exports
 from vfr.ml.evaluate import baseline_scores, evaluate_predictions
 from vfr.ml.labels import label_columns
-from vfr.ml.models import ALGORITHMS, Model, ModelError, make_model
+from vfr.ml.models import ALGORITHMS, Ensemble, Model, ModelError, make_model
 from vfr.ml.splits import TimeSplit, WalkForwardWindow, walk_forward_schedule
 
 
@@ -81,6 +81,11 @@ class TrainConfig:
         twice per window. 1 = boundaries of each window's own training rows.
     seed : int
         Random seed.
+    seeds : int
+        Models fitted per walk-forward window and for the final model, with seeds ``seed``,
+        ``seed + 1``, ...; their probabilities are averaged (an ensemble over seeds; the final
+        model is then a voting :class:`vfr.ml.models.Ensemble`). Each member early-stops its
+        own rounds; LightGBM members share their group's binning. 1 = one model (the default).
     num_threads : int
         Threads per fit (0 = the library's default, all cores).
 
@@ -105,6 +110,7 @@ class TrainConfig:
     window_validation: float = 0.15
     bins_every: int = 4
     seed: int = 42
+    seeds: int = 1
     num_threads: int = 0
 
     def __post_init__(self) -> None:
@@ -125,6 +131,8 @@ class TrainConfig:
             raise ModelError(f"TrainConfig.horizon: no labels for horizon {self.horizon!r}; "
                              f"expected one of {sorted(HORIZONS)}")
         object.__setattr__(self, "horizon", name)
+        if self.seeds < 1:
+            raise ModelError(f"TrainConfig.seeds must be at least 1, got {self.seeds}")
         if self.bins_every < 1:
             raise ModelError(f"TrainConfig.bins_every must be at least 1, got {self.bins_every}")
         if not 0.0 <= self.window_validation <= 0.5:
@@ -136,7 +144,7 @@ class TrainConfig:
         base: dict[str, Any] = {"horizon": settings.horizon, "algorithm": settings.train_algorithm,
                                 "objective": settings.train_objective, "target": settings.train_target,
                                 "retrain_every": settings.retrain_every, "train_window": settings.train_window,
-                                "seed": settings.seed}
+                                "seed": settings.seed, "seeds": settings.train_seeds}
         return cls(**(base | overrides))
 
     @property
@@ -155,10 +163,11 @@ class TrainConfig:
             if model.iterative else {}
         return model.params | rounds | self.params
 
-    def make_model(self, params: dict[str, Any] | None = None) -> Model:
-        """An unfitted model of this config (``params`` default :meth:`model_params`)."""
+    def make_model(self, params: dict[str, Any] | None = None, *, member: int = 0) -> Model:
+        """An unfitted model of this config (``params`` default :meth:`model_params`); ``member``
+        k of the ensemble over seeds gets seed ``seed + k``."""
         return make_model(self.algorithm, self.objective, self.model_params() if params is None else params,
-                          seed=self.seed, num_threads=self.num_threads)
+                          seed=self.seed + member, num_threads=self.num_threads)
 
 
 @dataclass
@@ -263,16 +272,20 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date
     p_lo, p_hi = predict_rows
     if not len(rows) or p_hi <= p_lo or (config.objective == "classification" and len(np.unique(y)) != 2):
         return None
-    model = config.make_model(params)
-    if config.window_validation > 0 and model.iterative:
-        params = window_rounds(labelled, y_train, date_codes, window, config, binned=binned) or params
-        model = config.make_model(params)
-    _fit_rows(model, labelled, y_train, rows, binned=binned)
-    return model.predict_proba(_inputs(dataset, slice(p_lo, p_hi), model))
+    probs = []
+    for member in range(config.seeds):
+        model = config.make_model(params, member=member)
+        if config.window_validation > 0 and model.iterative:
+            rounds = window_rounds(labelled, y_train, date_codes, window, config, binned=binned, member=member)
+            model = config.make_model(rounds or params, member=member)
+        _fit_rows(model, labelled, y_train, rows, binned=binned)
+        probs.append(model.predict_proba(_inputs(dataset, slice(p_lo, p_hi), model)))
+    return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
 
 
 def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray, window: np.ndarray,
-                  config: TrainConfig, *, binned: tuple[int, Any] | None = None) -> dict[str, Any] | None:
+                  config: TrainConfig, *, binned: tuple[int, Any] | None = None,
+                  member: int = 0) -> dict[str, Any] | None:
     """Parameters with the boosting rounds early-stopped inside one walk-forward window.
 
     The window's latest ``config.window_validation`` share of dates is the validation set; the
@@ -293,6 +306,8 @@ def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray
     config : TrainConfig
     binned : (int, BinnedRows), optional
         As :func:`fit_window`.
+    member : int
+        Member of the ensemble over seeds (:meth:`TrainConfig.make_model`).
 
     Returns
     -------
@@ -310,7 +325,7 @@ def window_rounds(labelled: Dataset, y_train: np.ndarray, date_codes: np.ndarray
     if config.objective == "classification" and (len(np.unique(y_train[fit])) != 2
                                                  or len(np.unique(y_train[valid])) != 2):
         return None
-    probe = _fit_rows(config.make_model(), labelled, y_train, fit, valid, binned=binned)
+    probe = _fit_rows(config.make_model(member=member), labelled, y_train, fit, valid, binned=binned)
     return probe.refit_params() if probe.best_iteration else None
 
 
@@ -452,8 +467,13 @@ def train_dataset(dataset: Dataset, config: TrainConfig, *, progress: Callable[[
     last = len(uniq) - 1
     first = max(0, last - config.train_window + 1) if config.train_window else 0
     final_rows = (codes >= first) & ((last - codes) % config.date_stride == 0)
-    final = config.make_model(refit)
-    final.fit(_inputs(labelled, final_rows, final), y_all[final_rows])
+    members = []
+    for member in range(config.seeds):
+        one = config.make_model(refit, member=member)
+        members.append(one.fit(_inputs(labelled, final_rows, one), y_all[final_rows]))
+    final = members[0] if len(members) == 1 else Ensemble(
+        members, "voting", names=[f"seed{config.seed + k}" for k in range(len(members))],
+        num_threads=config.num_threads)
     importance = final.feature_importances().rename("gain")
     return TrainResult(
         model=final, config=config, feature_columns=feature_cols, split=split, best_iteration=best_iteration,
