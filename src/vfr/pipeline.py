@@ -285,7 +285,8 @@ def register_result(settings: Settings, registry: ModelRegistry, result: TrainRe
                                                             "embargo": config.embargo,
                                                             "folds": len(result.windows),
                                                             "window_validation": config.window_validation,
-                                                            "bins_every": config.bins_every},
+                                                            "bins_every": config.bins_every,
+                                                            "seeds": config.seeds},
     } | (extra_metadata or {})
     params = result.model.params | {"algorithm": config.algorithm, "objective": config.objective,
                                     "best_iteration": result.best_iteration, "date_stride": config.date_stride,
