@@ -274,6 +274,8 @@ def test_an_ensemble_over_seeds_averages_the_runs_of_its_seeds(real_inputs) -> N
     X = features.drop(columns=["date", "symbol"]).iloc[-50:]
     np.testing.assert_allclose(pair.model.predict_proba(X),
                                (first.model.predict_proba(X) + second.model.predict_proba(X)) / 2)
+    both = (first.model.contributions(X) + second.model.contributions(X)) / 2  # explains the mean raw score
+    pd.testing.assert_frame_equal(pair.model.contributions(X), both[pair.model.feature_columns])
     assert not np.allclose(one, two)  # the seeds differ
     with pytest.raises(ModelError, match="seeds must be at least 1"):
         TrainConfig(seeds=0)

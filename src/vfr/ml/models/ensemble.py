@@ -141,6 +141,20 @@ class Ensemble(Model):
             imp = imp.add(weight * mi / (mi.sum() or 1.0), fill_value=0.0)
         return imp[self.feature_columns].to_numpy()
 
+    def _contributions(self, X):
+        """The members' contributions, averaged with the combination's weights: the per-feature
+        split of the members' mean raw score. Only for members of one algorithm and objective
+        (an ensemble over seeds), whose raw scores share their units; others raise."""
+        kinds = {(m.algorithm, m.objective) for m in self.members}
+        if len(kinds) != 1 or self.method == "stacking" or self.calibrator is not None:
+            raise ModelError("ensemble: contributions need members of one algorithm and objective, combined "
+                             "by voting or weights without a calibrator")
+        w = self.weights if self.method == "weighted" else np.ones(len(self.members)) / len(self.members)
+        total = pd.DataFrame(0.0, index=X.index, columns=self.feature_columns)
+        for weight, m in zip(w, self.members, strict=True):
+            total = total.add(weight * m.contributions(X), fill_value=0.0)
+        return total[self.feature_columns].to_numpy()
+
     def _state(self):
         return {"method": self.method, "names": self.names, "weights": self.weights.tolist(), "meta": self.meta,
                 "calibrator": self.calibrator.to_dict() if self.calibrator else None}
