@@ -63,14 +63,16 @@ def status(ops: Ops, models: Models, settings: SettingsDep, caller: Member) -> d
 
     name = settings.model_name
     ops.reap_retraining()  # a worker that died holding the lock: its run is marked failed first
+    # the lease before the runs: a run's row is written before its lease is taken, so a lease seen
+    # here always has its run in the list read after it
+    running = ops.retraining_running()
+    lease_owner = ops.retraining_holder() if running else None
     runs = ops.runs(name, limit=20)
     try:
         champion = models.champion(name)
     except Exception:  # noqa: BLE001 - registry unreachable or empty
         champion = None
-    running = ops.retraining_running()
-    return {"model": name, "champion": champion, "running": running,
-            "lease_owner": ops.retraining_holder() if running else None, "runs": runs,
+    return {"model": name, "champion": champion, "running": running, "lease_owner": lease_owner, "runs": runs,
             "schedule": next_runs(settings)}
 
 
