@@ -821,7 +821,7 @@ def run_pipeline(settings: Settings, prices: Path, universe: Path | str | Sequen
 #: expanding window of every 2nd date with up to 200 boosting rounds): sized so ``vfr demo``
 #: takes about a minute on two cores.
 DEMO_WALK_FORWARD: dict[str, Any] = {"train_window": 756, "retrain_every": 63, "date_stride": 3, "max_rounds": 40,
-                                     "early_stopping_rounds": 10,
+                                     "early_stopping_rounds": 10, "seeds": 1,
                                      "params": {"min_data_in_leaf": 50, "num_leaves": 15}}
 
 
