@@ -73,6 +73,18 @@ def test_ml_components_rank_and_confidence() -> None:
     assert list(conf) == [0.5, 0.0, 1.0, 0.5]
 
 
+def test_flat_confidence_gives_the_full_weight_wherever_there_is_an_ml_score() -> None:
+    dates = pd.Series(pd.to_datetime(["2020-01-02"] * 4))
+    score, conf = ml_components(pd.Series([0.51, 0.49, np.nan, 0.40]), dates, "flat")
+    assert list(score.fillna(-1)) == [1.0, 2 / 3, -1, 1 / 3]
+    assert list(conf.fillna(-1)) == [1.0, 1.0, -1, 1.0]
+    out = blend(pd.Series([0.2, 0.2, 0.2, 0.2]), score, conf, 0.3)
+    assert out.iloc[1] == pytest.approx(0.7 * 0.2 + 0.3 * 2 / 3)   # the median call keeps its weight
+    assert out.iloc[2] == pytest.approx(0.2)                       # no ML score: classic unchanged
+    with pytest.raises(ValueError, match="confidence rule must be one of extremity, flat, got 'loud'"):
+        ml_components(pd.Series([0.5]), dates.iloc[:1], "loud")
+
+
 def test_recommendation_thresholds() -> None:
     rec = recommendation(pd.Series([0.95, 0.8, 0.79, 0.6, 0.5, 0.3, 0.1, 0.0, 1.0, np.nan]))
     assert list(rec) == ["STRONG_BUY", "STRONG_BUY", "BUY", "BUY", "HOLD", "SELL", "STRONG_SELL", "STRONG_SELL",

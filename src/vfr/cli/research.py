@@ -230,8 +230,11 @@ def research_composite(
     = "classic-protocol",
     ml_weight: Annotated[float, typer.Option(help="Weight of the ML score at full confidence (the product: 0.15).")]
     = 0.15,
+    confidence: Annotated[str, typer.Option(
+        help="Confidence rule scaling the ML weight: extremity (|2 * rank - 1|, the product's) or flat "
+             "(the full weight wherever an ML score exists).")] = "extremity",
     candidate: Annotated[str | None, typer.Option(
-        help="Name of the trial's candidate (default composite-<ML>-w<weight>[@<book>]).")] = None,
+        help="Name of the trial's candidate (default composite-<ML>-w<weight>[-flat][@<book>]).")] = None,
     segment: SegmentOpt = "research",
     book: BookOpt = "top20-weekly",
     force_reason: ForceOpt = None,
@@ -241,17 +244,22 @@ def research_composite(
     import pandas as pd
 
     from vfr.research.evaluate import CLASSIC_CANDIDATES, composite_candidate_scores
+    from vfr.scoring.classic import CONFIDENCE_RULES
 
+    if confidence not in CONFIDENCE_RULES:
+        fail(UsageError(f"--confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {confidence!r}"))
     if classic not in CLASSIC_CANDIDATES:
         fail(UsageError(f"--classic must be one of {sorted(CLASSIC_CANDIDATES)}, got {classic!r}"))
     if not 0.0 <= ml_weight <= 1.0:
         fail(UsageError(f"--ml-weight must be in [0, 1], got {ml_weight}"))
     settings = make_settings(home)
     kept = _kept_scores(settings, segment, ml_scores_of)
-    name = candidate or f"composite-{ml_scores_of}-w{ml_weight:g}" + ("" if book == "top20-weekly" else f"@{book}")
-    change = f"{classic} blended with the scores of {ml_scores_of} at ml_weight {ml_weight:g}, confidence-weighted"
+    name = candidate or (f"composite-{ml_scores_of}-w{ml_weight:g}" + ("-flat" if confidence == "flat" else "")
+                         + ("" if book == "top20-weekly" else f"@{book}"))
+    change = (f"{classic} blended with the scores of {ml_scores_of} at ml_weight {ml_weight:g}, "
+              + ("confidence-weighted" if confidence == "extremity" else "flat weight (no confidence scaling)"))
     _run(settings, name, change, segment,
-         lambda data: composite_candidate_scores(data, classic, pd.read_parquet(kept), ml_weight),
+         lambda data: composite_candidate_scores(data, classic, pd.read_parquet(kept), ml_weight, confidence),
          force_reason, book)
 
 

@@ -202,29 +202,31 @@ def classic_candidate_scores(data: ResearchData, candidate: str) -> pd.DataFrame
 
 
 def composite_candidate_scores(data: ResearchData, classic_candidate: str, ml_scores: pd.DataFrame,
-                               ml_weight: float = 0.15) -> pd.DataFrame:
+                               ml_weight: float = 0.15, confidence: str = "extremity") -> pd.DataFrame:
     """The ML-enhanced composite of the product (:func:`vfr.scoring.blend`) from a classic
     candidate and out-of-sample ML scores.
 
     ``ml_scores`` (``date``, ``symbol``, ``score``) become the day's percentile rank and its
-    confidence (:func:`vfr.scoring.classic.ml_components`), and the composite is
+    confidence under the ``confidence`` rule (:func:`vfr.scoring.classic.ml_components`), and the composite is
     ``(1 - w) * classic + w * ml`` with ``w = ml_weight * confidence``, exactly as
     :func:`vfr.scoring.select` blends them; a row without an ML score keeps its classic score.
 
     Raises
     ------
     StageError
-        On an unknown classic candidate or a weight outside [0, 1].
+        On an unknown classic candidate, a weight outside [0, 1] or an unknown confidence rule.
     """
-    from vfr.scoring.classic import blend, ml_components
+    from vfr.scoring.classic import CONFIDENCE_RULES, blend, ml_components
 
     if not 0.0 <= ml_weight <= 1.0:
         raise StageError(f"research: ml_weight must be in [0, 1], got {ml_weight}")
+    if confidence not in CONFIDENCE_RULES:
+        raise StageError(f"research: confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {confidence!r}")
     classic = classic_candidate_scores(data, classic_candidate)
     merged = classic.merge(ml_scores[["date", "symbol", "score"]].rename(columns={"score": "prob"}),
                            on=["date", "symbol"], how="left")
-    ml, confidence = ml_components(merged["prob"], merged["date"])
-    return merged[["date", "symbol"]].assign(score=blend(merged["score"], ml, confidence, ml_weight).to_numpy())
+    ml, conf = ml_components(merged["prob"], merged["date"], confidence)
+    return merged[["date", "symbol"]].assign(score=blend(merged["score"], ml, conf, ml_weight).to_numpy())
 
 
 def risk_neutral_candidate_scores(data: ResearchData, scores: pd.DataFrame) -> pd.DataFrame:

@@ -213,14 +213,28 @@ def classic_scores(features: pd.DataFrame, group_weights: dict[str, float] | Non
     return out
 
 
-def ml_components(prob: pd.Series, dates: pd.Series) -> tuple[pd.Series, pd.Series]:
+#: Confidence rules of the ML-enhanced composite (:func:`ml_components`).
+CONFIDENCE_RULES = ("extremity", "flat")
+
+
+def ml_components(prob: pd.Series, dates: pd.Series, rule: str = "extremity") -> tuple[pd.Series, pd.Series]:
     """ML score and confidence from predicted probabilities.
 
     ``ml_score`` is the cross-sectional percentile rank of the probability on its date (so it
-    is on the same [0, 1] scale as the classic scores); ``ml_confidence = |2 * ml_score - 1|``
-    is 1 for the model's most extreme calls and 0 at the median.
+    is on the same [0, 1] scale as the classic scores). ``ml_confidence`` follows ``rule``:
+    ``"extremity"`` (the product's) is ``|2 * ml_score - 1|``, 1 for the model's most extreme
+    calls and 0 at the median; ``"flat"`` is 1 wherever there is an ML score.
+
+    Raises
+    ------
+    ValueError
+        ``rule`` is not one of :data:`CONFIDENCE_RULES`.
     """
+    if rule not in CONFIDENCE_RULES:
+        raise ValueError(f"confidence rule must be one of {', '.join(CONFIDENCE_RULES)}, got {rule!r}")
     score = prob.groupby(dates).rank(pct=True)
+    if rule == "flat":
+        return score, score.notna().astype(float).where(score.notna())
     return score, (2.0 * score - 1.0).abs()
 
 
