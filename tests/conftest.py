@@ -93,3 +93,13 @@ def browser():
         launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         yield launched
         launched.close()
+
+
+def needs_extra(module: str, extra: str | None = None):
+    """A ``skipif`` mark for a test of an optional part (the ``vfr[...]`` extras): it skips,
+    saying which extra to install, where the module is absent (as in .ci/floors' core install)."""
+    import importlib.util
+
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                              reason=f"{module} not installed (pip install 'vfr[{extra or module}]')")
+

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.data.helpers import Scripted
 from vfr.data import MarketStore
+
+
+@pytest.fixture()
+def http():
+    """A real local HTTP server scripted as a provider (:class:`tests.data.helpers.Scripted`)."""
+    server = Scripted()
+    yield server
+    server.close()
 
 
 @pytest.fixture

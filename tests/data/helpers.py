@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
@@ -65,3 +71,54 @@ def synthetic_raw(symbols: tuple[str, ...] = ("AAA", "BBB"), n: int = 6) -> pd.D
             "volume": rng.integers(1_000, 10_000, n).astype("int64"),
             "dividend_amount": 0.0, "split_coefficient": 1.0}))
     return pd.concat(frames, ignore_index=True)
+
+
+class Scripted:
+    """A real HTTP server (provider tests) answering each path from a script of (status, body,
+    headers), the last entry repeating, or from a function of the query; every request is
+    recorded as (path, query)."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, deque] = defaultdict(deque)
+        self.routes: dict[str, Callable[[dict], tuple]] = {}
+        self.seen: list[tuple[str, dict]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                url = urlparse(self.path)
+                owner.seen.append((url.path, parse_qs(url.query)))
+                query = parse_qs(url.query)
+                if url.path in owner.routes:
+                    status, body, headers = (owner.routes[url.path](query) + ({},))[:3]
+                else:
+                    queue = owner.script[url.path]
+                    status, body, headers = queue.popleft() if len(queue) > 1 else queue[0]
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, path: str, *responses: tuple) -> None:
+        self.script[path] = deque((r + ({},))[:3] for r in responses)
+
+    def route(self, path: str, answer: Callable[[dict], tuple]) -> None:
+        self.routes[path] = answer
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def hits(self, path: str) -> int:
+        return sum(p == path for p, _ in self.seen)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import needs_extra
 from vfr.ml.models import ALGORITHMS, ModelError, load_model, make_model
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -19,6 +20,8 @@ FAST = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40}, "catb
 def _algo(name: str):
     if name == "lstm" and not HAS_TORCH:
         return pytest.param(name, marks=pytest.mark.skip(reason="PyTorch not installed (pip install 'vfr[torch]')"))
+    if name in ("xgboost", "catboost"):
+        return pytest.param(name, marks=needs_extra(name))
     return name
 
 

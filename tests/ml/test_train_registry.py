@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import needs_extra
 from vfr.data import adjust_prices
 from vfr.errors import StageError
 from vfr.features import build_features
@@ -114,7 +115,7 @@ def test_failed_training_raises_and_changes_nothing(real_inputs) -> None:
         train(features, labels, TrainConfig(feature_columns=("nope",)))
 
 
-@pytest.mark.parametrize("algorithm", ["xgboost", "linear"])
+@pytest.mark.parametrize("algorithm", [pytest.param("xgboost", marks=needs_extra("xgboost")), "linear"])
 def test_any_algorithm_trains_registers_and_serves_as_champion(algorithm, real_inputs, settings) -> None:
     """The champion is trained, registered, loaded and served through the model interface, whatever the algorithm."""
     features, labels = real_inputs

@@ -154,6 +154,73 @@ def data_ingest_fundamentals(
     out.print(", ".join(f"{table}: {rows:,} rows" for table, rows in written.items()))
 
 
+@data_app.command("fetch")
+def data_fetch(
+    what: Annotated[str, typer.Argument(help="prices, earnings or macro.")],
+    provider: Annotated[str, typer.Option(
+        help="prices: alphavantage or yfinance; earnings: alphavantage or fmp; macro: fred. Keys from "
+             "ALPHAVANTAGE_API_KEY, FMP_API_KEY, FRED_API_KEY.")],
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers (prices and earnings).")] = None,
+    start: Annotated[str | None, typer.Option(help="First date of prices kept (ISO).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date of prices kept (ISO).")] = None,
+    universe: Annotated[list[str] | None, typer.Option(help=UNIVERSE_HELP + " Prices only.")] = None,
+    cache_hours: Annotated[float, typer.Option(
+        min=0, help="Hours a provider's response is served from the cache ($VFR_HOME/cache/providers).")] = 12.0,
+    retries: Annotated[int, typer.Option(min=1, help="Attempts for a transient failure (429, 5xx, network).")] = 4,
+    base_url: Annotated[str | None, typer.Option(
+        help="The provider's endpoint (a mirror or proxy; default the public one).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Download from a provider, validate as `vfr data ingest` does, keep the file under
+    $VFR_HOME/downloads and ingest it (a failed download leaves the store unchanged)."""
+    from vfr.data import fetch as fetching
+    from vfr.data.providers import ProviderError
+
+    if what not in fetching.PROVIDERS:
+        _fail(UsageError(f"WHAT must be one of {', '.join(fetching.PROVIDERS)}, got {what!r}"))
+    if provider not in fetching.PROVIDERS[what]:
+        _fail(UsageError(f"--provider for {what} must be one of {', '.join(fetching.PROVIDERS[what])}, "
+                         f"got {provider!r}"))
+    tickers = [t.strip().upper() for t in (symbols or "").split(",") if t.strip()]
+    if what != "macro" and not tickers:
+        _fail(UsageError(f"{what} needs --symbols (comma-separated tickers)"))
+    if universe and what != "prices":
+        _fail(UsageError("--universe applies to prices only"))
+    settings = _settings(home)
+    client: dict[str, Any] = {"cache_dir": settings.home_dir / "cache" / "providers",
+                              "expire_after": cache_hours * 3600.0, "retries": retries}
+    if base_url:
+        client["base_url"] = base_url
+    target = fetching.download_path(settings.home_dir, what, provider)
+    try:
+        with err.status(f"fetching {what} from {provider}"):
+            if what == "prices":
+                fetching.write_parquet_atomic(fetching.fetch_prices(
+                    provider, tickers, start=start, end=end, client=None if provider == "yfinance" else client),
+                    target)
+            elif what == "earnings":
+                from vfr.data import MarketStore, tables
+
+                fetched = fetching.fetch_earnings(provider, tickers, client=client)
+                with MarketStore.from_settings(settings) as store:
+                    stored = store.read_table(tables.EARNINGS) if store.has_table(tables.EARNINGS) else None
+                fetching.write_parquet_atomic(fetching.merge_earnings(stored, fetched), target)
+            else:
+                fetching.fetch_macro(provider, target, client=client)
+        err.print(f"downloaded: {target}", soft_wrap=True, highlight=False)
+        if what == "prices":
+            from vfr.pipeline import stage_ingest
+
+            out.print(str(stage_ingest(settings, target, universe, console=err)))
+        else:
+            from vfr.pipeline import stage_ingest_fundamentals
+
+            written = stage_ingest_fundamentals(settings, **{what: target})
+            out.print(", ".join(f"{table}: {rows:,} rows" for table, rows in written.items()))
+    except (VFRError, ProviderError, FileNotFoundError) as exc:
+        _fail(exc)
+
+
 @data_app.command("ingest")
 def data_ingest(
     prices: Annotated[Path, typer.Argument(help="Parquet file, AlphaVantage CSV folder or Yahoo CSV(s).")],

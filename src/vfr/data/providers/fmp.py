@@ -25,6 +25,7 @@ Never run against the live service in this project.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,10 @@ def _rows(payload: object, what: str) -> list[dict]:
     if not isinstance(payload, list):
         raise ProviderError(f"FMP {what}: expected a JSON list, got {type(payload).__name__}")
     return payload
+
+
+def _check_rows(payload: object, what: str) -> None:
+    _rows(payload, what)
 
 
 def _f(x: object) -> float:
@@ -87,21 +92,28 @@ def parse_ratios(payload: object) -> pd.DataFrame:
 
 
 class FMP:
-    """FMP client (key from ``api_key`` or ``FMP_API_KEY``), 300 requests/min."""
+    """FMP client (key from ``api_key`` or ``FMP_API_KEY``), 300 requests/min.
+
+    ``base_url`` points at a mirror or proxy (default the public API); ``**client`` are the
+    :class:`~vfr.data.providers.base.JsonClient`'s ``expire_after``, ``retries``, ``backoff``, ``timeout``.
+    """
 
     def __init__(self, api_key: str | None = None, *, calls_per_minute: int = 300,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None, base_url: str = BASE, **client: Any) -> None:
         self.api_key = require_key("FMP", api_key, "FMP_API_KEY")
-        self.client = JsonClient("fmp", RateLimiter(calls_per_minute, 60.0), cache_dir=cache_dir)
+        self.base = base_url.rstrip("/")
+        self.client = JsonClient("fmp", RateLimiter(calls_per_minute, 60.0), cache_dir=cache_dir, **client)
+
+    def _get(self, path: str, what: str, **params: str) -> Any:
+        return self.client.get_json(f"{self.base}/{path}", {**params, "apikey": self.api_key},
+                                    check=lambda payload: _check_rows(payload, what))
 
     def earnings(self, symbol: str) -> pd.DataFrame:
         """Canonical earnings frame of ``symbol``."""
-        cal = self.client.get_json(f"{BASE}/historical/earning_calendar/{symbol}",
-                                   {"apikey": self.api_key})
-        sur = self.client.get_json(f"{BASE}/earnings-surprises/{symbol}", {"apikey": self.api_key})
+        cal = self._get(f"historical/earning_calendar/{symbol}", "earning calendar")
+        sur = self._get(f"earnings-surprises/{symbol}", "earnings surprises")
         return parse_earning_calendar(cal, sur)
 
     def ratios(self, symbol: str) -> pd.DataFrame:
         """Quarterly ratio rows of ``symbol``."""
-        return parse_ratios(self.client.get_json(f"{BASE}/ratios/{symbol}",
-                                                 {"period": "quarter", "apikey": self.api_key}))
+        return parse_ratios(self._get(f"ratios/{symbol}", "ratios", period="quarter"))

@@ -21,6 +21,7 @@ Never run against the live service in this project.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -61,17 +62,25 @@ def monthly_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 class Fred:
-    """FRED client (key from ``api_key`` or ``FRED_API_KEY``), 120 requests/min."""
+    """FRED client (key from ``api_key`` or ``FRED_API_KEY``), 120 requests/min.
 
-    def __init__(self, api_key: str | None = None, *, cache_dir: str | Path | None = None) -> None:
+    ``base_url`` points at a mirror or proxy of the observations endpoint (default the public
+    one); ``**client`` are the :class:`~vfr.data.providers.base.JsonClient`'s ``expire_after``,
+    ``retries``, ``backoff``, ``timeout``.
+    """
+
+    def __init__(self, api_key: str | None = None, *, cache_dir: str | Path | None = None,
+                 base_url: str = URL, **client: Any) -> None:
         self.api_key = require_key("FRED", api_key, "FRED_API_KEY")
-        self.client = JsonClient("fred", RateLimiter(120, 60.0), cache_dir=cache_dir)
+        self.url = base_url
+        self.client = JsonClient("fred", RateLimiter(120, 60.0), cache_dir=cache_dir, **client)
 
     def series(self, series_id: str) -> pd.DataFrame:
         """All observations of one series (latest vintage)."""
-        payload = self.client.get_json(URL, {"series_id": series_id, "api_key": self.api_key,
-                                             "file_type": "json"})
-        return parse_observations(payload, series_id)
+        parsed: list[pd.DataFrame] = []
+        self.client.get_json(self.url, {"series_id": series_id, "api_key": self.api_key, "file_type": "json"},
+                             check=lambda payload: parsed.append(parse_observations(payload, series_id)))
+        return parsed[0]
 
     def macro(self) -> MacroData:
         """:class:`MacroData` from FRED: the FRED-MD series used, VIXCLS and GDPC1/GDP."""

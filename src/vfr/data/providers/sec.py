@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,16 +104,23 @@ class SECCompanyFacts:
     ----------
     user_agent : str, optional
         e.g. ``"Jane Doe jane@example.com"``; default ``VFR_SEC_USER_AGENT``.
+    base_url : str
+        Company-facts URL template with ``{cik:010d}`` (a mirror or proxy; default the public one).
+    **client
+        ``expire_after``, ``retries``, ``backoff``, ``timeout`` of the
+        :class:`~vfr.data.providers.base.JsonClient`.
     """
 
-    def __init__(self, user_agent: str | None = None, *, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, user_agent: str | None = None, *, cache_dir: str | Path | None = None,
+                 base_url: str = URL, **client: Any) -> None:
         ua = user_agent or os.environ.get("VFR_SEC_USER_AGENT")
         if not ua or "@" not in ua:
             raise ProviderError("SEC EDGAR requires a User-Agent with a contact e-mail: pass "
                                 "user_agent='Name name@example.com' or set VFR_SEC_USER_AGENT")
+        self.url = base_url
         self.client = JsonClient("sec", RateLimiter(10, 1.0), cache_dir=cache_dir,
-                                 headers={"User-Agent": ua, "Accept-Encoding": "gzip, deflate"})
+                                 headers={"User-Agent": ua, "Accept-Encoding": "gzip, deflate"}, **client)
 
     def ratios(self, symbol: str, cik: int) -> pd.DataFrame:
         """Ratio rows of one company (``cik`` from SEC's company_tickers.json)."""
-        return parse_company_facts(self.client.get_json(URL.format(cik=int(cik))), symbol)
+        return parse_company_facts(self.client.get_json(self.url.format(cik=int(cik))), symbol)
