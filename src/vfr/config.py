@@ -181,6 +181,10 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Walk-forward training window, trading days (0 = expanding)."
     )
     ml_weight: float = Field(default=0.15, ge=0, le=1, description="Weight of ML in the composite score.")
+    ml_confidence: Literal["extremity", "flat"] = Field(
+        default="extremity", description="How the ML weight is scaled per stock: extremity (by |2 * ML rank - 1|, "
+        "full weight only for the model's most extreme calls) or flat (the full weight wherever there is an ML "
+        "score); see docs/research.md, ninth pass.")
     ml_neutralize: bool = Field(
         default=False, description="Neutralise the ML score against 60-day volatility, market beta and sector "
         "before blending (vfr.scoring.risk_neutral_score; see docs/research.md).")

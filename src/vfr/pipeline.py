@@ -62,7 +62,7 @@ from vfr.ml import (
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
 from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
 from vfr.ml.tuning import TuneConfig, TuneResult, default_storage, tune
-from vfr.scoring import Selection, blend, classic_scores, ml_components, risk_neutral_scores, select
+from vfr.scoring import Selection, blend, classic_scores, ml_components, ml_confidence, risk_neutral_scores, select
 
 #: Names kept for importers (vfr.retraining, tests); the names are defined in vfr.data.tables.
 FEATURES_TABLE = tables.FEATURES
@@ -444,7 +444,7 @@ def stage_select(settings: Settings, *, date: str | None = None, include_ml: boo
             error = str(exc)
     return select(features, date=day, universe=universe, include_ml=include_ml, model=model,
                   model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols,
-                  ml_neutralize=settings.ml_neutralize)
+                  ml_neutralize=settings.ml_neutralize, ml_confidence_rule=settings.ml_confidence)
 
 
 @dataclass
@@ -460,18 +460,19 @@ class BacktestOutcome:
 
 def _strategy_scores(features: pd.DataFrame, oos: pd.DataFrame | None, ml_weight: float,
                      neutral_sectors: pd.DataFrame | None = None,
-                     ml_neutralize: bool = False) -> dict[str, pd.DataFrame]:
+                     ml_neutralize: bool = False, confidence_rule: str = "extremity") -> dict[str, pd.DataFrame]:
     """The classic, ML and composite scores the backtest holds; with ``ml_neutralize`` the
     composite blends the risk-neutral ML score, as :func:`vfr.scoring.select` does
-    (``neutral_sectors``: ``symbol``, ``sector``)."""
+    (``neutral_sectors``: ``symbol``, ``sector``); ``confidence_rule`` scales the ML weight as
+    :func:`vfr.scoring.classic.ml_components` says."""
     classic = classic_scores(features)[["date", "symbol", "classic_score"]]
     out = {"classic": classic.rename(columns={"classic_score": "score"})}
     if oos is not None and not oos.empty:
         merged = classic.merge(oos[["date", "symbol", "prob"]], on=["date", "symbol"], how="inner")
-        ml_score, conf = ml_components(merged["prob"], merged["date"])
+        ml_score, conf = ml_components(merged["prob"], merged["date"], confidence_rule)
         if ml_neutralize:
             ml_score = risk_neutral_scores(merged, features, neutral_sectors, score="prob")
-            conf = (2.0 * ml_score - 1.0).abs()
+            conf = ml_confidence(ml_score, confidence_rule)
         merged["score"] = blend(merged["classic_score"], ml_score, conf, ml_weight)
         out = {"classic": out["classic"].merge(merged[["date", "symbol"]], on=["date", "symbol"]),
                "ml": merged[["date", "symbol", "prob"]].rename(columns={"prob": "score"}),
@@ -723,7 +724,7 @@ def stage_backtest(settings: Settings, config: BacktestConfig | None = None, *, 
     inputs = _read_backtest_inputs(settings, config)
     _check_window(inputs, config)
     strategies = _strategy_scores(inputs.features, inputs.oos, settings.ml_weight, inputs.universe,
-                                  settings.ml_neutralize)
+                                  settings.ml_neutralize, settings.ml_confidence)
     benchmark = sp500_index_levels() if benchmark is None else benchmark
     results = _run_strategies(inputs, strategies, config, benchmark, console)
     _save_equity(settings, results)

@@ -136,6 +136,16 @@ def test_select_blends_only_confident_predictions() -> None:
     assert t["composite"].is_monotonic_decreasing and (t["rank"] == np.arange(1, len(t) + 1)).all()
 
 
+def test_select_with_the_flat_confidence_rule_gives_every_ml_score_the_full_weight() -> None:
+    feats = _features(n=20)
+    t = select(feats, include_ml=True, model=_Model(), ml_weight=0.3, ml_confidence_rule="flat").table
+    assert (t["ml_confidence"] == 1.0).all()
+    np.testing.assert_allclose(t["composite"], 0.7 * t["classic_score"] + 0.3 * t["ml_score"])
+    extreme = select(feats, include_ml=True, model=_Model(), ml_weight=0.3).table.set_index("symbol")
+    median = t.set_index("symbol")["ml_score"].sub(0.5).abs().idxmin()  # the least extreme call
+    assert extreme.loc[median, "composite"] != pytest.approx(t.set_index("symbol").loc[median, "composite"])
+
+
 def test_select_falls_back_to_classic_when_ml_fails() -> None:
     feats = _features()
     classic = select(feats).table

@@ -21,6 +21,7 @@ from vfr.scoring.classic import (
     classic_scores,
     group_score,
     ml_components,
+    ml_confidence,
     recommendation,
 )
 from vfr.scoring.neutralize import RISK_EXPOSURES, neutralize, risk_neutral_score, risk_neutral_scores
@@ -29,6 +30,7 @@ from vfr.scoring.select import Selection, select
 __all__ = [
     "GROUP_SIGNALS", "GROUP_WEIGHTS", "RECOMMENDATIONS", "RISK_EXPOSURES", "SEED_GROUP_SIGNALS", "Selection", "Signal",
     "TECHNICAL_SIGNALS", "blend",
-    "classic_scores", "group_score", "ml_components", "neutralize", "recommendation", "risk_neutral_score",
+    "classic_scores", "group_score", "ml_components", "ml_confidence", "neutralize", "recommendation",
+    "risk_neutral_score",
     "risk_neutral_scores", "select",
 ]

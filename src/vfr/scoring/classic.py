@@ -230,12 +230,24 @@ def ml_components(prob: pd.Series, dates: pd.Series, rule: str = "extremity") ->
     ValueError
         ``rule`` is not one of :data:`CONFIDENCE_RULES`.
     """
+    score = prob.groupby(dates).rank(pct=True)
+    return score, ml_confidence(score, rule)
+
+
+def ml_confidence(ml_score: pd.Series, rule: str = "extremity") -> pd.Series:
+    """Confidence of ML scores on [0, 1] under ``rule`` (see :func:`ml_components`); NaN where
+    the score is NaN.
+
+    Raises
+    ------
+    ValueError
+        ``rule`` is not one of :data:`CONFIDENCE_RULES`.
+    """
     if rule not in CONFIDENCE_RULES:
         raise ValueError(f"confidence rule must be one of {', '.join(CONFIDENCE_RULES)}, got {rule!r}")
-    score = prob.groupby(dates).rank(pct=True)
     if rule == "flat":
-        return score, score.notna().astype(float).where(score.notna())
-    return score, (2.0 * score - 1.0).abs()
+        return pd.Series(1.0, index=ml_score.index).where(ml_score.notna())
+    return (2.0 * ml_score - 1.0).abs()
 
 
 def blend(classic: pd.Series, ml_score: pd.Series, ml_confidence: pd.Series, ml_weight: float = 0.15) -> pd.Series:

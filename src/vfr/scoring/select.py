@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from vfr.scoring.classic import blend, classic_scores, ml_components, recommendation
+from vfr.scoring.classic import blend, classic_scores, ml_components, ml_confidence, recommendation
 from vfr.scoring.neutralize import risk_neutral_scores
 
 
@@ -41,7 +41,8 @@ class Selection:
 def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, universe: pd.DataFrame | None = None,
            include_ml: bool = False, model: _Predictor | None = None, model_version: str | None = None,
            ml_error: str | None = None, ml_weight: float = 0.15, symbols: list[str] | None = None,
-           top: int | None = None, ml_min_confidence: float = 0.0, ml_neutralize: bool = False) -> Selection:
+           top: int | None = None, ml_min_confidence: float = 0.0, ml_neutralize: bool = False,
+           ml_confidence_rule: str = "extremity") -> Selection:
     """Rank the stocks of one date.
 
     Parameters
@@ -74,6 +75,9 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
         60-day volatility, market beta and sector (:func:`vfr.scoring.risk_neutral_score`;
         sectors from ``universe``), so the ML part is a stock pick, not a volatility bet; rows
         without those exposures keep their classic score.
+    ml_confidence_rule : {"extremity", "flat"}
+        How the ML weight is scaled per row (:func:`vfr.scoring.classic.ml_components`):
+        by ``|2 * ml_score - 1|`` (default) or not at all.
 
     Returns
     -------
@@ -111,10 +115,10 @@ def select(features: pd.DataFrame, *, date: pd.Timestamp | str | None = None, un
                     neutral = _risk_neutral(day_rows, prob_all, universe).set_axis(day_rows["symbol"])
                     prob = rows["symbol"].map(prob_all.set_axis(day_rows["symbol"]))
                     score = rows["symbol"].map(neutral)
-                    confidence = (2.0 * score - 1.0).abs()
+                    confidence = ml_confidence(score, ml_confidence_rule)
                 else:
                     prob = pd.Series(model.predict_proba(rows), index=rows.index, dtype=float)
-                    score, confidence = ml_components(prob, rows["date"])
+                    score, confidence = ml_components(prob, rows["date"], ml_confidence_rule)
                 table["ml_probability"], table["ml_confidence"], table["ml_score"] = prob, confidence, score
                 blended = confidence >= ml_min_confidence
                 table["composite"] = blend(table["classic_score"], score.where(blended), confidence, ml_weight)

@@ -149,7 +149,8 @@ class RankingService:
     def _select(self, features, day, universe, include_ml, predictor, wanted, w, ml_error=None):
         try:
             return select(features, date=day, universe=universe, include_ml=include_ml, model=predictor,
-                          ml_error=ml_error, ml_weight=w, symbols=wanted, ml_neutralize=self.settings.ml_neutralize)
+                          ml_error=ml_error, ml_weight=w, symbols=wanted, ml_neutralize=self.settings.ml_neutralize,
+                          ml_confidence_rule=self.settings.ml_confidence)
         except ValueError as exc:
             raise NotFound(public_reason(exc).removeprefix("select: ")) from exc
 
@@ -159,7 +160,8 @@ class RankingService:
         try:
             sel = select(features, date=day, universe=universe, include_ml=True, model=predictor,
                          ml_error=ml.status.removeprefix("unavailable: "), ml_weight=w, symbols=wanted,
-                         ml_min_confidence=threshold, ml_neutralize=self.settings.ml_neutralize)
+                         ml_min_confidence=threshold, ml_neutralize=self.settings.ml_neutralize,
+                         ml_confidence_rule=self.settings.ml_confidence)
         except ValueError as exc:
             raise NotFound(public_reason(exc).removeprefix("select: ")) from exc
         if predictor is not None and sel.ml_status != "ok":  # prediction failed inside select
