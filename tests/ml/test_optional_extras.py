@@ -72,3 +72,23 @@ def test_extras_and_lock_files_agree_with_pyproject() -> None:
     # CI installs what the README's set-up says (it runs those blocks verbatim: tests/test_readme.py)
     assert "-r requirements/dev.lock" in (REPO / "README.md").read_text()
     assert ".ci/readme_block.py 1" in (REPO / ".ci/run").read_text()
+
+
+def test_every_declared_floor_is_the_version_the_floors_job_installs() -> None:
+    """A `>=` in pyproject.toml is what `.ci/floors` tests: requirements/floors.lock pins each core
+    (and `test` extra) dependency at exactly its declared floor, so no floor is an untested guess
+    (issue 19; refresh the lock as .ci/floors says)."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = {m[1].lower().replace("_", "-"): m[2] for m in
+            re.finditer(r"^([A-Za-z0-9._-]+)==([^\s;]+)", (REPO / "requirements/floors.lock").read_text(), re.M)}
+    gaps = {}
+    for spec in project["dependencies"] + project["optional-dependencies"]["test"]:
+        req = Requirement(spec)
+        floors = [s.version for s in req.specifier if s.operator == ">="]
+        pinned = pins.get(req.name.lower().replace("_", "-"))
+        assert pinned is not None, f"{req.name} missing from requirements/floors.lock"
+        if floors and pinned not in (floors[0], f"{floors[0]}.0", f"{floors[0]}.0.0"):
+            gaps[req.name] = (floors[0], pinned)
+    assert not gaps, f"declared floor -> version the floors job installs: {gaps}"
