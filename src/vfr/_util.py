@@ -3,20 +3,24 @@
 - :func:`json_safe`: a JSON-serialisable copy of a value built from numpy, pandas and Python
   objects (metadata, lineage, reports).
 - :func:`markdown_table`: a DataFrame as a Markdown table (reports).
+- :func:`atomic_write` / :func:`fsync_dir`: replace a file all at once, durably (stores,
+  lineage, registers, downloads).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["json_safe", "markdown_table"]
+__all__ = ["atomic_write", "fsync_dir", "json_safe", "markdown_table"]
 
 
 def json_safe(value: Any, *, where: str | None = None) -> Any:
@@ -85,3 +89,62 @@ def markdown_table(frame: Any, *, digits: int = 4, index: bool = False) -> str:
     rule = "| " + " | ".join("---" for _ in df.columns) + " |"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, rule, *body])
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make the creation, rename or removal of a file in ``folder`` durable (``fsync`` of the
+    directory; a no-op where directories cannot be opened or synced)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Replace ``path`` with what ``write`` puts in a temporary file beside it, all at once.
+
+    ``write(tmp)`` writes the whole new content to ``tmp`` (a fresh, empty file in ``path``'s
+    folder, so the rename below never crosses file systems); the file is then fsynced, renamed
+    over ``path`` (:func:`os.replace`) and the folder fsynced. Readers see the old file or the
+    new one, never a part, and after a crash (kill -9 or power loss) at any moment ``path`` holds
+    one of the two; a stray ``.<name>.*.tmp`` may be left beside it by a kill.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target file; its folder is created if needed.
+    write : callable
+        Called once with the temporary path; its return value is ignored.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    Exception
+        Whatever ``write`` or the file system raises; the temporary file is removed and an
+        existing ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+    return target

@@ -25,14 +25,13 @@ API through the ``yfinance`` library (its own session and retries); its terms al
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vfr._util import atomic_write
 from vfr.data.providers.base import ProviderError
 
 #: what -> providers that can fetch it.
@@ -46,20 +45,9 @@ def _stamp() -> str:
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` through a temporary file in the same folder and a rename, so
-    the path holds either nothing or the whole file (a crash leaves no half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``frame`` to ``path`` all at once (:func:`vfr._util.atomic_write`): the path holds
+    either the old file or the whole new one, never a part."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def parse_yfinance(frame: pd.DataFrame) -> pd.DataFrame:

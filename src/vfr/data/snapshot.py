@@ -24,10 +24,11 @@ deleted after :data:`KEEP` newer ones exist; a reader that still has one open ke
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
+
+from vfr._util import atomic_write
 
 #: Snapshots kept besides the current one (a reader that has not switched yet still has its file;
 #: one that already had it open keeps reading it after the unlink anyway).
@@ -39,14 +40,6 @@ def snapshot_dir(db_file: str | Path) -> Path:
     """Folder of the snapshots of the DuckDB file ``db_file``."""
     p = Path(db_file).expanduser()
     return p.with_name(p.name + ".snapshots")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(db_file: str | Path, con: object) -> Path:
@@ -70,20 +63,8 @@ def publish(db_file: str | Path, con: object) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     con.execute("CHECKPOINT")  # type: ignore[attr-defined]
     name = f"{src.stem}-{time.time_ns()}.duckdb"
-    tmp = folder / (name + ".tmp")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        shutil.copyfileobj(fin, fout, length=16 * 2**20)
-        fout.flush()
-        os.fsync(fout.fileno())
-    final = folder / name
-    os.replace(tmp, final)
-    pointer_tmp = folder / f"{POINTER}.{os.getpid()}.tmp"
-    with open(pointer_tmp, "w") as f:
-        f.write(name + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(pointer_tmp, folder / POINTER)
-    _fsync_dir(folder)
+    final = atomic_write(folder / name, lambda tmp: shutil.copyfile(src, tmp))
+    atomic_write(folder / POINTER, lambda tmp: tmp.write_text(name + "\n"))
     _prune(folder, keep=name)
     return final
 

@@ -23,7 +23,6 @@ import importlib.metadata
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vfr._util import json_safe
+from vfr._util import atomic_write, json_safe
 from vfr.config import HORIZONS
 from vfr.data.store import is_sorted_by
 from vfr.features.catalogue import (
@@ -397,9 +396,10 @@ def build_lineage(dataset: pd.DataFrame, *, feature_columns: Sequence[str], labe
 def write_lineage(lineage: DatasetLineage, path: str | os.PathLike[str]) -> Path:
     """Write the lineage JSON to ``path`` atomically.
 
-    The text goes to a temporary file in the same folder, is flushed to disk, then renamed
-    over ``path`` (:func:`os.replace`): readers see the old file or the new one, never a part.
-    On any failure the temporary file is removed and an existing ``path`` is left untouched.
+    Through :func:`vfr._util.atomic_write`: the text goes to a temporary file in the same folder,
+    is flushed to disk, then renamed over ``path``; readers see the old file or the new one,
+    never a part. On any failure the temporary file is removed and an existing ``path`` is left
+    untouched.
 
     Parameters
     ----------
@@ -419,25 +419,14 @@ def write_lineage(lineage: DatasetLineage, path: str | os.PathLike[str]) -> Path
     OSError
         If the folder cannot be written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    def dump(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
             # Streamed: a bad value deep in the record fails after part of the text is written,
             # which is exactly the case the temporary file protects against.
             json.dump(lineage.to_dict(), fh, indent=2, sort_keys=True, allow_nan=False)
             fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+
+    return atomic_write(path, dump)
 
 
 def read_lineage(path: str | os.PathLike[str]) -> DatasetLineage:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from vfr._util import fsync_dir
 from vfr.errors import DataValidationError, VFRError
 
 try:  # POSIX advisory locks; elsewhere the register is single-writer
@@ -328,23 +329,10 @@ def _locked_append(path: Path) -> Iterator[int]:
             os.ftruncate(fd, keep)
             os.fsync(fd)
         if created:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         yield fd
     finally:
         os.close(fd)  # also releases the lock
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory descriptors
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(dfd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

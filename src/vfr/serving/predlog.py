@@ -22,6 +22,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vfr._util import atomic_write, fsync_dir
 from vfr.opsdb import (
     confidence_level,
     connect,
@@ -105,7 +107,7 @@ class Spool:
                 finally:
                     os.close(fd)
                 if new:
-                    _fsync_dir(self.folder)
+                    fsync_dir(self.folder)
             self.rows += len(batch)
 
     def replay(self, write: Callable[[list[dict[str, Any]]], int]) -> int:
@@ -215,29 +217,13 @@ def _batches(path: Path) -> Iterator[tuple[list[dict[str, Any]], int]]:
 
 def _keep_from(path: Path, offset: int) -> None:
     """Drop the first ``offset`` bytes of ``path`` (the batches written), atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with path.open("rb") as src, tmp.open("wb") as dst:
-        src.seek(offset)
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
+    def copy_tail(tmp: Path) -> None:
+        with path.open("rb") as src, tmp.open("wb") as dst:
+            src.seek(offset)
+            shutil.copyfileobj(src, dst, 1 << 20)
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a file's creation or rename in ``folder`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, copy_tail)
 
 
 class PredictionLogger:
