@@ -171,6 +171,9 @@ class Settings(BaseSettings):
         default=False, description="`vfr features build` also builds Qlib's Alpha158 factors (opt-in group alpha158).")
     horizon: str = Field(default="1w", description="Default label horizon: one of 1d, 1w, 1m.")
     top_n: int = Field(default=20, ge=1, description="Stocks held by the top-N selection and backtest.")
+    weighting: Literal["equal", "inverse_vol"] = Field(
+        default="equal", description="Backtest weights of the names held: equal, or inverse_vol (each name's weight "
+        "in inverse proportion to its 63-day return volatility; docs/research.md, tenth pass).")
     commission_bps: float = Field(default=5.0, ge=0, description="Commission per unit traded, basis points.")
     slippage_bps: float = Field(default=5.0, ge=0, description="Slippage per unit traded, basis points.")
     # Defaults chosen by the research protocol's third pass (docs/research.md): the expanding

@@ -1,5 +1,6 @@
 """Portfolio construction that survives costs (issue 14): rank buffer / drop limit, sector caps,
-volatility targeting; each checked on hand-built panels, for look-ahead, and against the defaults."""
+volatility targeting, inverse-volatility weights; each checked on hand-built panels, for
+look-ahead, and against the defaults."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from vfr.backtest import (
     CostModel,
     buffered_selection,
     cap_sector_weights,
+    inverse_vol_weights,
     run_backtest,
     select_weights,
     vol_target_scale,
@@ -255,15 +257,73 @@ def test_vol_target_scale_function():
         vol_target_scale(r, 0.0)
 
 
+# -- (f) inverse-volatility weights --------------------------------------------------------
+def test_inverse_vol_weights_function_by_hand():
+    w = np.array([0.25, 0.25, 0.25, 0.25, 0.0, -0.5, -0.5])
+    sigma = np.array([0.01, 0.02, 0.04, np.nan, 0.5, 0.01, 0.03])
+    got = inverse_vol_weights(w, sigma)
+    # long leg: the NaN name takes the leg's median sigma (0.02); 1/sigma = 100, 50, 25, 50
+    np.testing.assert_allclose(got[:4], np.array([100, 50, 25, 50]) / 225)
+    assert got[4] == 0.0  # not held: stays out whatever its sigma
+    np.testing.assert_allclose(got[5:], [-0.75, -0.25])  # short leg total -1 kept, 3:1
+    # per group: each group's total of the leg is kept
+    groups = np.array([0, 0, 1, 1, 0, 0, 0])
+    byg = inverse_vol_weights(w, sigma, groups)
+    np.testing.assert_allclose(byg[:4], [1 / 3, 1 / 6, 0.25, 0.25])  # group 1: NaN -> 0.04, equal
+    # a leg with no valid sigma keeps its weights
+    np.testing.assert_array_equal(inverse_vol_weights(w[:4], np.full(4, np.nan)), w[:4])
+    with pytest.raises(ValueError, match="one shape"):
+        inverse_vol_weights(w, sigma[:3])
+
+
+def test_inverse_vol_book_by_hand():
+    """A moves +-1 %/day, B +-2 %/day, C is flat and ranked last: the top 2 hold A:B at 2:1,
+    from the returns up to the signal date only."""
+    n = 30
+    dates = pd.bdate_range("2021-01-04", periods=n)
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    ra, rb = 0.01 * sign, 0.02 * sign
+    ra[0] = rb[0] = 0.0
+    close = {"A": list(100 * np.cumprod(1 + ra)), "B": list(50 * np.cumprod(1 + rb)), "C": [20.0] * n}
+    prices = long_frame(close, "close", dates)
+    scores = long_frame({"A": [3.0] * n, "B": [2.0] * n, "C": [1.0] * n}, "score", dates)
+    cfg = BacktestConfig(top_n=2, rebalance_every=5, vol_lookback=10, weighting="inverse_vol")
+    res = run_backtest(prices, scores, cfg)
+    w = res.weights.pivot(index="signal_date", columns="symbol", values="weight")
+    assert set(w.columns) == {"A", "B"}
+    first = w.index[0]  # signal day 0: fewer than 5 returns known, so equal weights
+    assert w.loc[first].tolist() == [0.5, 0.5]
+    for t in w.index[w.index >= dates[10]]:
+        i = dates.get_loc(t)
+        sa, sb = np.std(ra[i - 9:i + 1]), np.std(rb[i - 9:i + 1])  # the 10 returns up to day t
+        assert w.loc[t, "A"] == pytest.approx((1 / sa) / (1 / sa + 1 / sb), rel=1e-9)
+    assert res.params["weighting"] == "inverse_vol"
+    eq = run_backtest(prices, scores, dataclasses.replace(cfg, weighting="equal"))
+    assert (eq.weights["weight"] == 0.5).all()
+    # a max_weight cap binds after the reweighting
+    capped = run_backtest(prices, scores, dataclasses.replace(cfg, max_weight=0.6))
+    assert capped.weights["weight"].max() == pytest.approx(0.6)
+
+
+def test_weighting_setting_and_validation():
+    assert BacktestConfig.from_settings(Settings(weighting="inverse_vol")).weighting == "inverse_vol"
+    assert BacktestConfig.from_settings(Settings()).weighting == "equal"
+    with pytest.raises(ValueError, match="weighting"):
+        BacktestConfig(weighting="score")
+
+
 # -- (b) no look-ahead with every option on ---------------------------------------------------
 @pytest.mark.parametrize("opts", [
     {"rebalance_every": 1, "buffer_n": 9, "max_drops": 2, "max_sector_weight": 0.4, "target_vol": 0.1},
     {"rebalance": "weekly", "buffer_n": 12, "target_vol": 0.2, "max_leverage": 1.5, "fill": "open"},
+    {"rebalance_every": 2, "weighting": "inverse_vol", "max_weight": 0.3, "max_sector_weight": 0.5},
+    {"rebalance_every": 3, "weighting": "inverse_vol", "long_short": True, "sector_neutral": True, "fill": "open"},
 ])
 def test_weights_at_or_before_t_ignore_scores_and_prices_after_t(opts):
     prices, scores, sectors = random_market(n_sym=30, n_days=150, seed=2)
     cfg = BacktestConfig(top_n=5, vol_lookback=20, costs=CostModel(slippage_bps=10.0), **opts)
-    base = run_backtest(prices, scores, cfg, sectors=sectors if "max_sector_weight" in opts else None)
+    needs = "max_sector_weight" in opts or "sector_neutral" in opts
+    base = run_backtest(prices, scores, cfg, sectors=sectors if needs else None)
     dates = np.sort(scores["date"].unique())
     rng = np.random.default_rng(11)
     changed = False
@@ -274,7 +334,7 @@ def test_weights_at_or_before_t_ignore_scores_and_prices_after_t(opts):
         later = px["date"] > t  # a much more volatile future, all prices still positive
         shock = np.exp(rng.normal(0, 0.08, size=later.sum()))
         px.loc[later, ["close", "open"]] = px.loc[later, ["close", "open"]].mul(shock, axis=0).to_numpy()
-        res = run_backtest(px, sc, cfg, sectors=sectors if "max_sector_weight" in opts else None)
+        res = run_backtest(px, sc, cfg, sectors=sectors if needs else None)
         wb, wr = base.weights, res.weights
         pd.testing.assert_frame_equal(wr[wr["signal_date"] <= t].reset_index(drop=True),
                                       wb[wb["signal_date"] <= t].reset_index(drop=True))

@@ -80,6 +80,28 @@ def test_books_are_named_portfolio_rules(store_settings) -> None:
         evaluate_scores(data, scores, candidate="c", book="top7")
 
 
+def test_the_tenth_pass_books_run_on_a_real_store(store_settings) -> None:
+    """Inverse-volatility weights, a volatility target and a sector cap (which takes the store's
+    sectors) hold the same score: same Rank IC; inverse-volatility weights change the book (the
+    small store's calm 2012-2014 book may never reach the volatility target or the cap)."""
+    import dataclasses
+
+    from vfr.errors import StageError
+
+    with MarketStore.from_settings(store_settings) as store:
+        data = load_segment(store, "research")
+    scores = classic_candidate_scores(data, "classic-protocol")
+    base = evaluate_scores(data, scores, candidate="c", book="top20-weekly")
+    for book in ("top20-weekly-invvol", "top20-weekly-vt15", "top20-weekly-sector25"):
+        ev = evaluate_scores(data, scores, candidate="c", book=book)
+        assert ev.metrics["rank_ic"] == base.metrics["rank_ic"], book
+        if book == "top20-weekly-invvol":
+            assert not ev.daily_net.equals(base.daily_net)
+    with pytest.raises(StageError, match="needs the sector"):
+        evaluate_scores(dataclasses.replace(data, sectors=None), scores, candidate="c",
+                        book="top20-weekly-sector25")
+
+
 def test_the_composite_blends_ml_scores_as_the_product_does(store_settings) -> None:
     """w = 0 is the classic score; w > 0 moves a row toward its ML rank, by w x confidence, as select() does."""
     from vfr.errors import StageError

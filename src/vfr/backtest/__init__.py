@@ -5,12 +5,13 @@ Public interface::
     BacktestConfig(top_n, rebalance_every, rebalance, execution_lag, start, end, quantile,
                    long_short, max_weight, sector_neutral, min_trade, costs, fill, dividends,
                    capital, gross_exposure, buffer_n, max_drops, max_sector_weight, target_vol,
-                   vol_lookback, max_leverage); BacktestConfig.from_settings(settings, **overrides)
+                   vol_lookback, max_leverage, weighting); BacktestConfig.from_settings(settings, **overrides)
     run_backtest(prices, scores, config, *, benchmark, sectors) -> BacktestResult
     CostModel(commission_bps, commission_per_share, slippage_bps, impact_coef, adv_window)
     select_weights(score, eligible, *, top_n, quantile, long_short, sector_codes, max_weight)
     buffered_selection(score, eligible, held, *, top_n, buffer_n, max_drops) -> bool mask
     cap_sector_weights(w, sector_codes, max_share, *, gross, max_weight) -> weights
+    inverse_vol_weights(w, sigma, groups) -> weights  (naive risk parity per leg)
     vol_target_scale(returns, target_vol, *, max_leverage, min_obs) -> float
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links,
                  summary) -> Path
@@ -30,6 +31,7 @@ from vfr.backtest.engine import (
     BacktestResult,
     buffered_selection,
     cap_sector_weights,
+    inverse_vol_weights,
     run_backtest,
     select_weights,
     vol_target_scale,
@@ -87,6 +89,7 @@ __all__ = [
     "evaluate_factor",
     "forward_returns",
     "hit_rate",
+    "inverse_vol_weights",
     "impact_fraction",
     "information_ratio",
     "max_drawdown",

@@ -21,12 +21,14 @@ from vfr.backtest.costs import CostModel
 if TYPE_CHECKING:
     from vfr.config import Settings
 
-__all__ = ["FILLS", "REBALANCE_CHOICES", "BacktestConfig"]
+__all__ = ["FILLS", "REBALANCE_CHOICES", "WEIGHTINGS", "BacktestConfig"]
 
 #: Calendar rebalancing choices (``None`` = every ``rebalance_every`` scored days).
 REBALANCE_CHOICES = ("daily", "weekly", "monthly")
 #: Fill prices: the close or the open of the fill day.
 FILLS = ("close", "open")
+#: Weights of the names a rebalance holds: equal, or in inverse proportion to their volatility.
+WEIGHTINGS = ("equal", "inverse_vol")
 
 
 def _where(name: str) -> str:
@@ -136,10 +138,15 @@ class BacktestConfig:
         of the book's own de-levered daily returns up to the signal date (``vol_lookback``
         days), capped at ``max_leverage`` (see :func:`vfr.backtest.vol_target_scale`).
     vol_lookback : int, default 63
-        Trading days of book returns in the volatility estimate (>= 2; used with
-        ``target_vol``).
+        Trading days of returns in the volatility estimates (>= 2): the book's with
+        ``target_vol``, each name's with ``weighting="inverse_vol"``.
     max_leverage : float, default 1.0
         Largest scale factor volatility targeting may apply (> 0; 1.0 = it only de-levers).
+    weighting : {"equal", "inverse_vol"}, default "equal"
+        How a leg's weight is split among its names: equally, or in inverse proportion to each
+        name's standard deviation of daily returns over the ``vol_lookback`` days up to the
+        signal date (naive risk parity; see :func:`vfr.backtest.inverse_vol_weights`), before
+        ``max_weight`` and ``max_sector_weight``.
 
     Raises
     ------
@@ -172,6 +179,7 @@ class BacktestConfig:
     target_vol: float | None = None
     vol_lookback: int = 63
     max_leverage: float = 1.0
+    weighting: str = "equal"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the validated values in place
@@ -234,6 +242,8 @@ class BacktestConfig:
                              f"got {self.rebalance!r}")
         if self.fill not in FILLS:
             raise ValueError(f"{_where('fill')} must be one of {FILLS}, got {self.fill!r}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"{_where('weighting')} must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if not isinstance(self.costs, CostModel):
             raise TypeError(f"{_where('costs')} must be a vfr.backtest.CostModel, got {self.costs!r}")
         start, end = _date("start", self.start), _date("end", self.end)
@@ -242,7 +252,8 @@ class BacktestConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> BacktestConfig:
-        """Config from the settings' ``top_n`` and costs (``commission_bps`` + ``slippage_bps``).
+        """Config from the settings' ``top_n``, ``weighting`` and costs (``commission_bps`` +
+        ``slippage_bps``).
 
         Parameters
         ----------
@@ -260,7 +271,7 @@ class BacktestConfig:
         unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
         if unknown:
             raise TypeError(f"BacktestConfig.from_settings: unknown fields {unknown}")
-        base: dict[str, Any] = {"top_n": settings.top_n,
+        base: dict[str, Any] = {"top_n": settings.top_n, "weighting": settings.weighting,
                                 "costs": CostModel(commission_bps=settings.commission_bps,
                                                    slippage_bps=settings.slippage_bps)}
         return cls(**(base | overrides))
@@ -297,4 +308,4 @@ class BacktestConfig:
                 "dividends": self.dividends, "capital": self.capital, "gross_exposure": self.gross_exposure,
                 "buffer_n": self.effective_buffer_n, "max_drops": self.max_drops,
                 "max_sector_weight": self.max_sector_weight, "target_vol": self.target_vol,
-                "vol_lookback": self.vol_lookback, "max_leverage": self.max_leverage}
+                "vol_lookback": self.vol_lookback, "max_leverage": self.max_leverage, "weighting": self.weighting}

@@ -1,9 +1,9 @@
 """Backtest engine: top-N / quantile, long-only or long-short, with execution lag, daily
 marking to market, cash and dividends, position limits, sector neutrality, minimum trade
 size and a commission / slippage / square-root-impact cost model; portfolio construction
-that survives costs: a rank buffer with an optional drop limit, sector caps and
-volatility targeting (:class:`BacktestConfig` ``buffer_n``, ``max_drops``,
-``max_sector_weight``, ``target_vol``).
+that survives costs: a rank buffer with an optional drop limit, inverse-volatility weights,
+sector caps and volatility targeting (:class:`BacktestConfig` ``buffer_n``, ``max_drops``,
+``weighting``, ``max_sector_weight``, ``target_vol``).
 
 Timing convention
 -----------------
@@ -28,7 +28,9 @@ fill) or ``t - execution_lag`` for the fill day itself (open fill): no position 
 information from after its date.
 
 Construction at a rebalance with signal date ``s`` (in this order): select (top-N, or the
-rank buffer against the previous rebalance's selection), equal weights, ``max_weight``,
+rank buffer against the previous rebalance's selection), equal weights (or, with
+``weighting="inverse_vol"``, weights in inverse proportion to each name's daily-return
+volatility over the ``vol_lookback`` days up to the close of ``s``), ``max_weight``,
 ``max_sector_weight``, the volatility-target scale (from the book's daily returns up to the
 close of ``s``; with an open fill up to the close before the fill day), then ``min_trade``
 against the drifted book. Every step uses data known at the close of ``s``.
@@ -304,6 +306,59 @@ def select_weights(score: np.ndarray, eligible: np.ndarray, *, top_n: int, quant
     return w
 
 
+def inverse_vol_weights(w: np.ndarray, sigma: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Reweight a book's names in inverse proportion to their volatility (pure function).
+
+    Naive risk parity: within each leg (long, short) and, with ``groups``, within each group of
+    a leg, the leg's total weight is split in proportion to ``1 / sigma`` of its names, so each
+    name adds about the same volatility (the equal-correlation case of risk parity: Maillard,
+    Roncalli and Teiletche 2010, "The properties of equally weighted risk contribution
+    portfolios", J. Portfolio Management 36(4)). Each leg's (group's) total is unchanged.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        Weights, shape ``(n,)``: the book before reweighting (0 = not held).
+    sigma : numpy.ndarray
+        Volatility of each name, shape ``(n,)`` (any unit, the same for all; e.g. the daily
+        return's standard deviation over the trailing days known at the signal date). A held
+        name with a NaN or non-positive value takes the median of its leg's valid values; a
+        leg with none keeps its weights.
+    groups : numpy.ndarray, optional
+        Integer group per name, shape ``(n,)`` (e.g. sector codes of a sector-neutral book):
+        totals are kept per group and leg.
+
+    Returns
+    -------
+    numpy.ndarray
+        Weights, shape ``(n,)``, same sign and support as ``w``.
+
+    Raises
+    ------
+    ValueError
+        ``w``, ``sigma`` (and ``groups``) differ in shape.
+    """
+    w = np.asarray(w, dtype="float64")
+    sigma = np.asarray(sigma, dtype="float64")
+    if sigma.shape != w.shape or (groups is not None and np.shape(groups) != w.shape):
+        raise ValueError(f"inverse_vol_weights: w {w.shape}, sigma {sigma.shape} and groups "
+                         f"{None if groups is None else np.shape(groups)} must have one shape")
+    out = w.copy()
+    codes = np.zeros(w.size, dtype=np.int64) if groups is None else np.asarray(groups)
+    for sign in (1.0, -1.0):
+        leg = np.sign(w) == sign
+        for c in np.unique(codes[leg]):
+            idx = np.flatnonzero(leg & (codes == c))
+            s = sigma[idx]
+            valid = np.isfinite(s) & (s > 0)
+            if not valid.any():
+                continue
+            s = np.where(valid, s, np.median(s[valid]))
+            inv = 1.0 / s
+            out[idx] = w[idx].sum() * inv / inv.sum()
+    return out
+
+
 def buffered_selection(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, *, top_n: int,
                        buffer_n: int | None = None, max_drops: int | None = None) -> np.ndarray:
     """The names of a long top-N book with a rank buffer and a drop limit (pure function).
@@ -545,7 +600,7 @@ class _Market:
     with dividends) and ``Dv`` the dividend cash per share (None without dividends); ``OP``
     the fill path, ``raw_fill`` / ``adj_fill`` the as-traded / adjusted fill prices (for
     costs); ``has_open`` whether a name can be filled; ``liq`` prefix sums of volume,
-    return and squared return (impact only).
+    return and squared return (impact costs and inverse-volatility weights only).
     """
 
     calendar: pd.DatetimeIndex
@@ -595,12 +650,14 @@ def _open_fill(op: np.ndarray, P: np.ndarray, px_adj: np.ndarray, raw: np.ndarra
     return has_open, OP, raw_fill, adj_fill
 
 
-def _liquidity(volume: np.ndarray, close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
+def _liquidity(volume: np.ndarray | None, close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
                ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Prefix sums of volume, daily return and squared return (for ADV and volatility)."""
+    """Prefix sums of volume (NaN without a volume column), daily return and squared return (for
+    ADV and volatility)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(has_price, close / prev_close - 1.0, np.nan)
-    return _prefix_sums(volume), _prefix_sums(r), _prefix_sums(r * r)
+    vol = np.full(close.shape, np.nan) if volume is None else volume
+    return _prefix_sums(vol), _prefix_sums(r), _prefix_sums(r * r)
 
 
 def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
@@ -628,7 +685,10 @@ def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
         has_open, OP, raw_fill, adj_fill = _open_fill(matrix("open"), P, px_adj, raw, close_ff)
     else:
         has_open, OP, raw_fill, adj_fill = has_price, P, raw, px_adj
-    liq = _liquidity(matrix("volume"), close, prev_close, has_price) if config.costs.impact_coef > 0 else None
+    liq = None
+    if config.costs.impact_coef > 0 or config.weighting == "inverse_vol":
+        volume = matrix("volume") if config.costs.impact_coef > 0 else None  # impact needs it, weights do not
+        liq = _liquidity(volume, close, prev_close, has_price)
     return _Market(calendar=calendar, symbols=symbols, close=close, prev_close=prev_close, has_price=has_price,
                    has_open=has_open, P=P, Dv=Dv, OP=OP, raw_fill=raw_fill, adj_fill=adj_fill, liq=liq)
 
@@ -760,9 +820,10 @@ class _Path:
 
 
 def _select(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, codes: np.ndarray | None,
-            config: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
+            config: BacktestConfig, sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weights of one rebalance before the volatility scale and ``min_trade``, and the
-    selection (the names the rank buffer of the next rebalance treats as held)."""
+    selection (the names the rank buffer of the next rebalance treats as held). ``sigma``:
+    each name's trailing volatility (``weighting="inverse_vol"``)."""
     if config.buffered:
         sel = buffered_selection(score, eligible, held, top_n=config.top_n, buffer_n=config.buffer_n,
                                  max_drops=config.max_drops)
@@ -770,17 +831,30 @@ def _select(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, codes: np
         k = int(sel.sum())
         if k:
             w[sel] = config.gross_exposure / k
-        if config.max_weight is not None:
-            w = _cap_leg(w, config.max_weight)
     else:
         w = select_weights(score, eligible, top_n=config.top_n, quantile=config.quantile,
                            long_short=config.long_short, sector_codes=codes if config.sector_neutral else None,
-                           max_weight=config.max_weight, gross_exposure=config.gross_exposure)
+                           max_weight=None if sigma is not None else config.max_weight,
+                           gross_exposure=config.gross_exposure)
         sel = w != 0
+    if sigma is not None:
+        w = inverse_vol_weights(w, sigma, codes if config.sector_neutral else None)
+    if config.max_weight is not None and (config.buffered or sigma is not None):
+        w = _cap_leg(np.clip(w, 0, None), config.max_weight) - _cap_leg(np.clip(-w, 0, None), config.max_weight)
     if config.max_sector_weight is not None and codes is not None:
         w = cap_sector_weights(w, codes, config.max_sector_weight, gross=config.gross_exposure,
                                max_weight=config.max_weight)
     return w, sel
+
+
+def _stock_vol(market: _Market, row: int, window: int) -> np.ndarray:
+    """Each name's standard deviation of daily returns over the ``window`` trading days up to and
+    including calendar row ``row`` (known at that day's close; NaN with under ``window / 2``
+    returns)."""
+    assert market.liq is not None
+    m1 = _mean_before(market.liq[1], row + 1, window)
+    m2 = _mean_before(market.liq[2], row + 1, window)
+    return np.sqrt(np.clip(m2 - m1 * m1, 0.0, None))
 
 
 def _vol_scale(path: _Path, signals: _Signals, k: int, config: BacktestConfig) -> float:
@@ -869,7 +943,9 @@ def _simulate(market: _Market, signals: _Signals, codes: np.ndarray | None, conf
     eq_mark = int(signals.grid[0])  # net equity known up to (excluding) this row
     for k in range(K):
         e = int(signals.entry[k])
-        w, held = _select(signals.scores[k], signals.eligible[k], held, codes, config)
+        sigma = (_stock_vol(market, int(signals.grid[k]), config.vol_lookback)
+                 if config.weighting == "inverse_vol" else None)
+        w, held = _select(signals.scores[k], signals.eligible[k], held, codes, config, sigma)
         scale = 1.0
         if config.target_vol is not None:
             scale = _vol_scale(path, signals, k, config)

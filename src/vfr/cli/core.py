@@ -412,6 +412,8 @@ def backtest_cmd(
                                                             "exposure, e.g. 0.25.")] = None,
     target_vol: Annotated[float | None, typer.Option(help="Annualised volatility target, e.g. 0.15 (scales "
                                                      "exposure down, never above 1).")] = None,
+    weighting: Annotated[str | None, typer.Option(help="Weights of the names held: equal or inverse_vol "
+                                                  "(default VFR_WEIGHTING).")] = None,
     tearsheet: Annotated[bool, typer.Option("--tearsheet", help="Also write QuantStats' HTML tear sheet beside "
                                             "the report (needs the extra: pip install 'vfr\\[tearsheet]').")] = False,
     factor_tearsheet: Annotated[bool, typer.Option("--factor-tearsheet", help="Also write alphalens' factor tear "
@@ -429,6 +431,8 @@ def backtest_cmd(
         overrides["top_n"] = top_n
     # a construction flag not given is None: the config's default (off)
     overrides |= {"buffer_n": buffer_n, "max_sector_weight": max_sector_weight, "target_vol": target_vol}
+    if weighting is not None:
+        overrides["weighting"] = weighting
     try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
         overrides["costs"] = CostModel.with_defaults(
             default_commission_bps=settings.commission_bps, default_slippage_bps=settings.slippage_bps,

@@ -38,6 +38,10 @@ BOOKS: dict[str, dict[str, Any]] = {
     "q20-weekly": {"quantile": 0.2, "rebalance_every": 5},
     "q20-monthly": {"quantile": 0.2, "rebalance": "monthly"},
     "top100-buffer150-weekly": {"top_n": 100, "buffer_n": 150, "rebalance_every": 5},
+    # tenth pass (docs/research.md): the default's top 20 with risk-aware construction
+    "top20-weekly-invvol": {"top_n": 20, "rebalance_every": 5, "weighting": "inverse_vol"},
+    "top20-weekly-vt15": {"top_n": 20, "rebalance_every": 5, "target_vol": 0.15},
+    "top20-weekly-sector25": {"top_n": 20, "rebalance_every": 5, "max_sector_weight": 0.25},
 }
 
 #: Named classic-score candidates: signals per group.
@@ -143,8 +147,14 @@ def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str,
     inside = scores[(scores["date"] >= data.start) & (scores["date"] <= data.end)]
     scored = inside.merge(data.labels[["symbol", "date", fwd]], on=["symbol", "date"], how="left")
     ic = ic_summary(ic_by_date(scored, "score", fwd)["rank_ic"], horizon=h.days)
-    result = run_backtest(data.prices, inside[["date", "symbol", "score"]].dropna(),
-                          BacktestConfig(**rule, start=data.start, end=data.end))
+    config = BacktestConfig(**rule, start=data.start, end=data.end)
+    sectors = None
+    if config.needs_sectors:
+        if data.sectors is None:
+            raise StageError(f"research: book {book!r} needs the sector of each symbol; the store has no "
+                             "universe (ingest prices with --universe)")
+        sectors = data.sectors.set_index("symbol")["sector"]
+    result = run_backtest(data.prices, inside[["date", "symbol", "score"]].dropna(), config, sectors=sectors)
     daily = result.daily["net_return"].astype(float)
     ew_daily = result.benchmarks["equal_weight"].astype(float).reindex(daily.index)
     active = (daily - ew_daily).dropna()
