@@ -66,8 +66,10 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
 
 
-def run_stage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run one `vfr` command; returns (seconds, peak RSS GiB of that process, its stdout).
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float | str]:
+    """Run one command in its own process; returns ``wall_s``, ``cpu_s`` (user + system of the
+    process and the children it waited for, from ``wait4``), ``peak_gb`` (its peak RSS, GiB)
+    and ``stdout``.
 
     Raises
     ------
@@ -86,7 +88,20 @@ def run_stage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     if proc.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-5:])
         raise RuntimeError(f"{' '.join(cmd[1:3])} exited {proc.returncode}: {tail}")
-    return secs, usage.ru_maxrss / 2**20, stdout
+    return {"wall_s": secs, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_gb": usage.ru_maxrss / 2**20,
+            "stdout": stdout}
+
+
+def run_stage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run one `vfr` command; returns (seconds, peak RSS GiB of that process, its stdout).
+
+    Raises
+    ------
+    RuntimeError
+        If the command exits non-zero (its last stderr lines are in the message).
+    """
+    m = run_measured(cmd, env)
+    return float(m["wall_s"]), float(m["peak_gb"]), str(m["stdout"])
 
 
 def main() -> int:

@@ -41,7 +41,7 @@ from vfr.backtest import (
     write_report,
 )
 from vfr.config import Settings
-from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro, tables
+from vfr.data import MacroData, MarketStore, ingest, read_earnings, read_macro, read_ratios, tables
 from vfr.data.fundamentals import FRED_MD_SERIES
 from vfr.data.samples import DEMO_UNIVERSE, sp500_index_levels, write_demo_csvs
 from vfr.distributed.cluster import dask_client
@@ -108,8 +108,9 @@ def stage_ingest(settings: Settings, prices: Path, universe: Path | str | Sequen
 
 
 def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = None,
-                              macro: Path | None = None) -> dict[str, int]:
-    """Read, validate and store earnings reports and/or the macro series (whole-table replace).
+                              macro: Path | None = None, ratios: Path | None = None) -> dict[str, int]:
+    """Read, validate and store earnings reports, the macro series and/or provider ratios
+    (whole-table replace).
 
     Parameters
     ----------
@@ -118,6 +119,9 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
         :func:`vfr.data.read_earnings`, which also drops rows with impossible report dates).
     macro : Path, optional
         Folder with ``fred_md.parquet``, ``vix_daily.parquet``, ``gdp_quarterly.parquet``.
+    ratios : Path, optional
+        Ratios file (:func:`vfr.data.read_ratios`: ROE, leverage and margins per fiscal period,
+        usable from ``available_date``); the fundamental group then adds those features.
 
     Returns
     -------
@@ -127,6 +131,8 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
     frames: dict[str, pd.DataFrame] = {}
     if earnings is not None:
         frames[tables.EARNINGS] = read_earnings(earnings)
+    if ratios is not None:
+        frames[tables.RATIOS] = read_ratios(ratios)
     if macro is not None:
         data = read_macro(macro)
         frames[tables.MACRO_FRED_MD] = data.fred_md[["month", *FRED_MD_SERIES]]
@@ -149,6 +155,8 @@ def _stored_inputs(store: MarketStore) -> dict[str, Any]:
             fred_md=store.read_table(tables.MACRO_FRED_MD),
             vix=store.read_table(tables.MACRO_VIX) if store.has_table(tables.MACRO_VIX) else None,
             gdp=store.read_table(tables.MACRO_GDP) if store.has_table(tables.MACRO_GDP) else None)
+    if store.has_table(tables.RATIOS):
+        inputs["ratios"] = store.read_table(tables.RATIOS)
     if store.has_table(tables.SECURITIES):
         inputs["universe"] = store.read_universe()
     return inputs

@@ -76,18 +76,20 @@ def synthetic_raw(symbols: tuple[str, ...] = ("AAA", "BBB"), n: int = 6) -> pd.D
 class Scripted:
     """A real HTTP server (provider tests) answering each path from a script of (status, body,
     headers), the last entry repeating, or from a function of the query; every request is
-    recorded as (path, query)."""
+    recorded as (path, query) in ``seen`` and its headers in ``headers``."""
 
     def __init__(self) -> None:
         self.script: dict[str, deque] = defaultdict(deque)
         self.routes: dict[str, Callable[[dict], tuple]] = {}
         self.seen: list[tuple[str, dict]] = []
+        self.headers: list[dict[str, str]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 url = urlparse(self.path)
                 owner.seen.append((url.path, parse_qs(url.query)))
+                owner.headers.append(dict(self.headers))
                 query = parse_qs(url.query)
                 if url.path in owner.routes:
                     status, body, headers = (owner.routes[url.path](query) + ({},))[:3]

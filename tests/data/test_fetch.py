@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.data.helpers import synthetic_raw
 from vfr.cli import app
 from vfr.data import MarketStore, tables
-from vfr.data.fetch import fetch_prices, merge_earnings, parse_yfinance
+from vfr.data.fetch import fetch_prices, merge_by_symbol, parse_yfinance
 from vfr.data.providers import ProviderError
 
 runner = CliRunner()
@@ -180,10 +180,77 @@ def test_yfinance_download_layout_to_raw_prices():
         parse_yfinance(frame.iloc[:0])
 
 
-def test_merge_earnings_replaces_only_the_fetched_symbols():
+def test_merge_by_symbol_replaces_only_the_fetched_symbols():
     cols = ["symbol", "fiscal_date_ending", "reported_eps"]
     stored = pd.DataFrame([["A", "2019-03-31", 1.0], ["B", "2019-03-31", 2.0]], columns=cols)
     fetched = pd.DataFrame([["B", "2019-06-30", 3.0]], columns=cols)
-    merged = merge_earnings(stored, fetched)
+    merged = merge_by_symbol(stored, fetched)
     assert merged.values.tolist() == [["A", "2019-03-31", 1.0], ["B", "2019-06-30", 3.0]]
-    assert merge_earnings(None, fetched).equals(fetched)
+    assert merge_by_symbol(None, fetched).equals(fetched)
+
+
+# -- ratios from SEC EDGAR (company facts + company_tickers.json) ------------------------------
+def sec_server(http) -> str:
+    """SEC's two documented answers: the ticker table and AAPL's company facts (the fixture)."""
+    import json
+    from pathlib import Path
+
+    facts = json.loads((Path(__file__).parent / "fixtures" / "providers"
+                        / "sec_companyfacts_CIK0000320193.json").read_text())
+    http.answer("/files/company_tickers.json",
+                (200, {"0": {"cik_str": 320193, "ticker": "AAPL", "title": "Apple Inc."},
+                       "1": {"cik_str": 1067983, "ticker": "BRK-B", "title": "Berkshire Hathaway Inc."}}))
+    http.answer("/api/xbrl/companyfacts/CIK0000320193.json", (200, facts))
+    return http.url
+
+
+def test_fetch_ratios_from_sec_feed_the_fundamental_features(http, env, tmp_path, monkeypatch):
+    """SEC company facts -> ratios file -> store -> ``roe`` etc. in the features, from the day
+    after the filing only (point in time), with the User-Agent the SEC asks for."""
+    monkeypatch.setenv("VFR_SEC_USER_AGENT", "VFR tests vfr-tests@example.com")
+    dates = pd.bdate_range("2023-07-03", "2023-11-30")
+    close = 180.0 + 0.1 * pd.Series(range(len(dates)), dtype=float)
+    raw = pd.DataFrame({"symbol": "AAPL", "date": dates, "open": close, "high": close + 1, "low": close - 1,
+                        "close": close, "adjusted_close": close, "volume": 1_000_000.0,
+                        "dividend_amount": 0.0, "split_coefficient": 1.0})
+    raw.to_parquet(tmp_path / "aapl.parquet", index=False)
+    pd.DataFrame({"symbol": ["AAPL"], "fiscal_date_ending": ["2023-07-01"], "reported_date": ["2023-08-03"],
+                  "reported_eps": [1.26], "estimated_eps": [1.19]}).to_csv(tmp_path / "eps.csv", index=False)
+    for args in (["data", "ingest", str(tmp_path / "aapl.parquet")],
+                 ["data", "ingest-fundamentals", "--earnings", str(tmp_path / "eps.csv")]):
+        assert runner.invoke(app, args).exit_code == 0
+    url = sec_server(http)
+    result = runner.invoke(app, ["data", "fetch", "ratios", "--provider", "sec", "--symbols", "AAPL",
+                                 "--base-url", url])
+    assert result.exit_code == 0, result.output
+    assert "ratios: 2 rows" in result.output
+    kept = list((env / "downloads").glob("ratios-sec-*.parquet"))
+    assert len(kept) == 1 and len(pd.read_parquet(kept[0])) == 2
+    assert http.hits("/files/company_tickers.json") == 1 and len(http.seen) == 2
+    assert {h.get("User-Agent") for h in http.headers} == {"VFR tests vfr-tests@example.com"}
+    assert runner.invoke(app, ["features", "build"]).exit_code == 0
+    with MarketStore(f"duckdb:///{env / 'vfr.duckdb'}") as store:
+        feats = store.read_table(tables.FEATURES).set_index("date")
+    # Q3 (ended 2023-07-01) was filed 2023-08-04: usable from 2023-08-07 (the next trading day)
+    assert feats.loc[:"2023-08-04", "roe"].isna().all()
+    assert feats.loc["2023-08-07", "roe"] == pytest.approx(4 * 19881 / 60274, rel=1e-6)
+    assert feats.loc["2023-08-07", "net_margin"] == pytest.approx(19881 / 81797, rel=1e-6)
+    # Q4's operating income was not reported: missing, never 0
+    assert feats.loc["2023-11-06":, "operating_margin"].isna().all()
+
+
+def test_fetch_ratios_errors_are_one_line_and_change_nothing(http, env, monkeypatch):
+    url = sec_server(http)
+    no_agent = runner.invoke(app, ["data", "fetch", "ratios", "--provider", "sec", "--symbols", "AAPL",
+                                   "--base-url", url])
+    assert no_agent.exit_code == 1 and "VFR_SEC_USER_AGENT" in no_agent.output
+    monkeypatch.setenv("VFR_SEC_USER_AGENT", "VFR tests vfr-tests@example.com")
+    unknown = runner.invoke(app, ["data", "fetch", "ratios", "--provider", "sec", "--symbols", "AAPL,NOPE",
+                                  "--base-url", url])
+    assert unknown.exit_code == 1 and "no CIK for NOPE" in unknown.output
+    wrong = runner.invoke(app, ["data", "fetch", "ratios", "--provider", "fred", "--symbols", "AAPL"])
+    assert wrong.exit_code == 2 and "--provider for ratios must be one of sec" in wrong.output
+    assert "Traceback" not in no_agent.output + unknown.output + wrong.output
+    assert not (env / "downloads").exists() or not list((env / "downloads").glob("ratios-*"))
+    with MarketStore(f"duckdb:///{env / 'vfr.duckdb'}") as store:
+        assert not store.has_table(tables.RATIOS)

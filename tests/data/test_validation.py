@@ -193,3 +193,32 @@ def test_file_name_symbols_without_a_universe_warn_in_one_line(tmp_path: Path, d
     stage_ingest(settings, folder, console=Console(file=buf, width=80))
     lines = [line for line in buf.getvalue().splitlines() if "warning:" in line]
     assert len(lines) == 1 and "taken from csv file names" in lines[0], buf.getvalue()
+
+
+def test_ratios_frame_is_validated_with_the_row_named(tmp_path):
+    """vfr.data.read_ratios: canonical layout, infinite -> NaN, the first bad row named."""
+    import numpy as np
+
+    from vfr.data import clean_ratios, read_ratios
+
+    good = pd.DataFrame({"symbol": ["KO", "KO", "KO"], "period_end": ["2023-06-30", "2023-03-31", "2023-06-30"],
+                         "available_date": ["2023-07-27", "2023-04-25", "2023-08-30"],
+                         "roe": [0.4, np.inf, 0.5]})
+    out = clean_ratios(good)
+    assert list(out.columns) == ["symbol", "period_end", "available_date", "roe", "debt_to_equity",
+                                 "gross_margin", "operating_margin", "net_margin"]
+    assert list(out["period_end"].dt.strftime("%m-%d")) == ["03-31", "06-30"]  # one row per period
+    assert np.isnan(out["roe"].iat[0]) and out["roe"].iat[1] == 0.4  # inf -> NaN; earliest filing kept
+    assert out["net_margin"].isna().all()  # absent ratio: NaN, never 0
+    early = good.assign(available_date=["2023-06-30", "2023-04-25", "2023-08-30"])
+    with pytest.raises(DataValidationError, match=r"ratios row 0 \(KO\).*available_date after period_end"):
+        clean_ratios(early, source="mine.csv")
+    with pytest.raises(DataValidationError, match="none of the ratio columns"):
+        clean_ratios(good.drop(columns="roe"))
+    with pytest.raises(DataValidationError, match="lacks required column"):
+        clean_ratios(good.drop(columns="available_date"))
+    path = tmp_path / "r.csv"
+    good.to_csv(path, index=False)
+    assert read_ratios(path).equals(out)
+    with pytest.raises(FileNotFoundError, match="ratios file not found"):
+        read_ratios(tmp_path / "missing.csv")

@@ -140,15 +140,18 @@ def data_ingest_fundamentals(
     earnings: Annotated[Path | None, typer.Option(help="Earnings-surprise file (shared/data/earnings layout).")] = None,
     macro: Annotated[Path | None, typer.Option(
         help="Folder with fred_md, vix_daily and gdp_quarterly Parquet.")] = None,
+    ratios: Annotated[Path | None, typer.Option(
+        help="Ratios file (symbol, period_end, available_date, roe, debt_to_equity, margins).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Store earnings reports and/or macro series (enables the fundamental and macro factor groups)."""
+    """Store earnings reports, macro series and/or provider ratios (enable the fundamental and macro
+    factor groups; ratios add ROE, leverage and margins to the fundamental group)."""
     from vfr.pipeline import stage_ingest_fundamentals
 
-    if earnings is None and macro is None:
-        _fail(UsageError("give --earnings and/or --macro"))
+    if earnings is None and macro is None and ratios is None:
+        _fail(UsageError("give --earnings, --macro and/or --ratios"))
     try:
-        written = stage_ingest_fundamentals(_settings(home), earnings=earnings, macro=macro)
+        written = stage_ingest_fundamentals(_settings(home), earnings=earnings, macro=macro, ratios=ratios)
     except (VFRError, FileNotFoundError) as exc:
         _fail(exc)
     out.print(", ".join(f"{table}: {rows:,} rows" for table, rows in written.items()))
@@ -156,11 +159,12 @@ def data_ingest_fundamentals(
 
 @data_app.command("fetch")
 def data_fetch(
-    what: Annotated[str, typer.Argument(help="prices, earnings or macro.")],
+    what: Annotated[str, typer.Argument(help="prices, earnings, macro or ratios.")],
     provider: Annotated[str, typer.Option(
-        help="prices: alphavantage or yfinance; earnings: alphavantage or fmp; macro: fred. Keys from "
-             "ALPHAVANTAGE_API_KEY, FMP_API_KEY, FRED_API_KEY.")],
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers (prices and earnings).")] = None,
+        help="prices: alphavantage or yfinance; earnings: alphavantage or fmp; macro: fred; ratios: sec. Keys "
+             "from ALPHAVANTAGE_API_KEY, FMP_API_KEY, FRED_API_KEY; sec needs VFR_SEC_USER_AGENT "
+             "('Name e-mail').")],
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers (prices, earnings, ratios).")] = None,
     start: Annotated[str | None, typer.Option(help="First date of prices kept (ISO).")] = None,
     end: Annotated[str | None, typer.Option(help="Last date of prices kept (ISO).")] = None,
     universe: Annotated[list[str] | None, typer.Option(help=UNIVERSE_HELP + " Prices only.")] = None,
@@ -168,7 +172,8 @@ def data_fetch(
         min=0, help="Hours a provider's response is served from the cache ($VFR_HOME/cache/providers).")] = 12.0,
     retries: Annotated[int, typer.Option(min=1, help="Attempts for a transient failure (429, 5xx, network).")] = 4,
     base_url: Annotated[str | None, typer.Option(
-        help="The provider's endpoint (a mirror or proxy; default the public one).")] = None,
+        help="The provider's endpoint (a mirror or proxy; default the public one; sec: the root of a mirror "
+             "serving /api/xbrl/companyfacts/ and /files/company_tickers.json).")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Download from a provider, validate as `vfr data ingest` does, keep the file under
@@ -189,7 +194,11 @@ def data_fetch(
     settings = _settings(home)
     client: dict[str, Any] = {"cache_dir": settings.home_dir / "cache" / "providers",
                               "expire_after": cache_hours * 3600.0, "retries": retries}
-    if base_url:
+    if base_url and provider == "sec":  # a mirror's root serving both of SEC's paths
+        root = base_url.rstrip("/")
+        client |= {"base_url": root + "/api/xbrl/companyfacts/CIK{cik:010d}.json",
+                   "tickers_url": root + "/files/company_tickers.json"}
+    elif base_url:
         client["base_url"] = base_url
     target = fetching.download_path(settings.home_dir, what, provider)
     try:
@@ -198,13 +207,15 @@ def data_fetch(
                 fetching.write_parquet_atomic(fetching.fetch_prices(
                     provider, tickers, start=start, end=end, client=None if provider == "yfinance" else client),
                     target)
-            elif what == "earnings":
+            elif what in ("earnings", "ratios"):
                 from vfr.data import MarketStore, tables
 
-                fetched = fetching.fetch_earnings(provider, tickers, client=client)
+                fetch = fetching.fetch_earnings if what == "earnings" else fetching.fetch_ratios
+                fetched = fetch(provider, tickers, client=client)
+                table = tables.EARNINGS if what == "earnings" else tables.RATIOS
                 with MarketStore.from_settings(settings) as store:
-                    stored = store.read_table(tables.EARNINGS) if store.has_table(tables.EARNINGS) else None
-                fetching.write_parquet_atomic(fetching.merge_earnings(stored, fetched), target)
+                    stored = store.read_table(table) if store.has_table(table) else None
+                fetching.write_parquet_atomic(fetching.merge_by_symbol(stored, fetched), target)
             else:
                 fetching.fetch_macro(provider, target, client=client)
         err.print(f"downloaded: {target}", soft_wrap=True, highlight=False)

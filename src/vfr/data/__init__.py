@@ -34,15 +34,17 @@ __all__ = [
 from vfr.data.fundamentals import (
     MacroData,
     clean_earnings,
+    clean_ratios,
     read_earnings,
     read_fred_md,
     read_gdp,
     read_macro,
+    read_ratios,
     read_vix,
 )
 
-__all__ += ["MacroData", "clean_earnings", "read_earnings", "read_fred_md", "read_gdp",
-            "read_macro", "read_vix"]
+__all__ += ["MacroData", "clean_earnings", "clean_ratios", "read_earnings", "read_fred_md", "read_gdp",
+            "read_macro", "read_ratios", "read_vix"]
 
 # point-in-time universe (issue 12)
 from vfr.data.universe import (  # noqa: E402

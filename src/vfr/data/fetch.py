@@ -16,6 +16,10 @@ earnings  ``alphavantage``, ``fmp``  ``earnings-<provider>-<stamp>.parquet`` (th
                                      ``shared/data/earnings`` layout)
 macro     ``fred``                   folder ``macro-fred-<stamp>/`` with ``fred_md``,
                                      ``vix_daily`` and ``gdp_quarterly`` Parquet
+ratios    ``sec``                    ``ratios-sec-<stamp>.parquet`` (ROE, leverage and
+                                     margins per fiscal quarter from EDGAR XBRL company
+                                     facts, usable the day after filing; the layout of
+                                     :func:`vfr.data.read_ratios`)
 ========  =========================  =============================================
 
 HTTP providers go through :class:`vfr.data.providers.base.JsonClient` (rate limit per provider,
@@ -37,7 +41,8 @@ from vfr.data.providers.base import ProviderError
 #: what -> providers that can fetch it.
 PROVIDERS: dict[str, tuple[str, ...]] = {"prices": ("alphavantage", "yfinance"),
                                          "earnings": ("alphavantage", "fmp"),
-                                         "macro": ("fred",)}
+                                         "macro": ("fred",),
+                                         "ratios": ("sec",)}
 
 
 def _stamp() -> str:
@@ -198,11 +203,46 @@ def fetch_earnings(provider: str, symbols: Sequence[str], *, client: dict[str, A
     return pd.concat(frames, ignore_index=True)
 
 
-def merge_earnings(stored: pd.DataFrame | None, fetched: pd.DataFrame) -> pd.DataFrame:
-    """The earnings table after a fetch: the stored rows of every symbol not fetched, plus the
-    fetched rows (which replace all stored rows of their symbols). Earnings are stored whole
-    (``vfr data ingest-fundamentals`` replaces the table), so a fetch of a few symbols must not
-    drop the others."""
+def fetch_ratios(provider: str, symbols: Sequence[str], *, client: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Ratio rows of ``symbols`` (canonical ratios frame, :func:`vfr.data.clean_ratios`).
+
+    Parameters
+    ----------
+    provider : {"sec"}
+        SEC EDGAR XBRL company facts (no key; ``VFR_SEC_USER_AGENT`` must name the requester
+        and an e-mail, as the SEC asks). Tickers are mapped to CIKs with SEC's
+        ``company_tickers.json``.
+    client : dict, optional
+        Keyword arguments of :class:`vfr.data.providers.SECCompanyFacts` (``base_url``,
+        ``tickers_url``, ``cache_dir``, ``expire_after``, ``retries``, ...).
+
+    Raises
+    ------
+    ProviderError
+        Unknown provider, no User-Agent, a ticker without a CIK, network or provider failure.
+    DataValidationError
+        The rows fail :func:`vfr.data.clean_ratios` (source names the provider).
+    """
+    from vfr.data.fundamentals import clean_ratios
+    from vfr.data.providers.sec import SECCompanyFacts
+
+    _known("ratios", provider)
+    if not symbols:
+        raise ProviderError("ratios: no symbols given")
+    sec = SECCompanyFacts(**(client or {}))
+    try:
+        ciks = sec.ciks(list(symbols))
+        frames = [sec.ratios(s, ciks[s]) for s in symbols]
+    finally:
+        sec.client.close()
+    return clean_ratios(pd.concat(frames, ignore_index=True), source=f"{provider} download")
+
+
+def merge_by_symbol(stored: pd.DataFrame | None, fetched: pd.DataFrame) -> pd.DataFrame:
+    """A whole-table input (earnings, ratios) after a fetch: the stored rows of every symbol not
+    fetched, plus the fetched rows (which replace all stored rows of their symbols). These tables
+    are stored whole (``vfr data ingest-fundamentals`` replaces them), so a fetch of a few symbols
+    must not drop the others."""
     if stored is None or stored.empty:
         return fetched.reset_index(drop=True)
     kept = stored[~stored["symbol"].isin(set(fetched["symbol"]))]

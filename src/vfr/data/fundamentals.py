@@ -13,6 +13,16 @@ fiscal_date_ending; RangeIndex):
 | surprise_pct | surprise / abs(estimated_eps) x 100, percent |
 | report_time | ``pre-market`` / ``post-market`` (unreliable before 2015) |
 
+Canonical *ratios* frame (one row per symbol and fiscal period end; provider balance-sheet and
+margin ratios, e.g. from SEC EDGAR company facts):
+
+| column | unit |
+| --- | --- |
+| symbol | ticker |
+| period_end | end of the fiscal quarter (datetime64[ns]) |
+| available_date | first day the row may be used: the day after its filing (datetime64[ns]) |
+| roe, debt_to_equity, gross_margin, operating_margin, net_margin | fractions (NaN = not reported, never 0) |
+
 Canonical *macro* data (:class:`MacroData`): the FRED-MD monthly table (``month`` = first
 day of the observed month, one column per series), daily VIX (``date``, ``close``) and
 quarterly GDP (``date`` = quarter start, ``level-current``, ``level-chained`` in billions of
@@ -42,6 +52,10 @@ EARNINGS_COLUMNS: tuple[str, ...] = ("symbol", "fiscal_date_ending", "reported_d
 #: Reports published fewer than this many days after their fiscal quarter ended carry a bad
 #: date in the development set (about 1% of rows); they are dropped.
 MIN_REPORT_GAP_DAYS = 5
+
+#: Columns of the canonical ratios frame, in order (the ratios are :data:`RATIO_COLUMNS`).
+RATIO_COLUMNS: tuple[str, ...] = ("roe", "debt_to_equity", "gross_margin", "operating_margin", "net_margin")
+RATIOS_COLUMNS: tuple[str, ...] = ("symbol", "period_end", "available_date", *RATIO_COLUMNS)
 
 #: FRED-MD series the macro features use.
 FRED_MD_SERIES: tuple[str, ...] = ("FEDFUNDS", "UNRATE", "CPIAUCSL", "GS10", "TB3MS", "AAA",
@@ -161,6 +175,69 @@ def read_earnings(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"earnings file not found: {path}")
     return clean_earnings(_read_frame(path, "earnings"), source=str(path))
+
+
+def clean_ratios(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
+    """Validate and normalise a ratios frame into the canonical layout.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``symbol, period_end, available_date`` and at least one of :data:`RATIO_COLUMNS`
+        (absent ratios become NaN columns).
+    source : str, optional
+        File or provider the frame came from (named in errors).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`RATIOS_COLUMNS`, one row per (symbol, period_end) (the earliest available row
+        kept on duplicates), sorted by symbol, period_end; infinite ratios become NaN.
+
+    Raises
+    ------
+    DataValidationError
+        A required column is missing, no ratio column is present, or a row's ``period_end`` /
+        ``available_date`` is missing or unparseable, or a row is available on or before its
+        period ended (a filing cannot precede the period it reports); the message gives the
+        first such row.
+    """
+    _require(frame, ("symbol", "period_end", "available_date"), "ratios frame", source)
+    if not any(c in frame.columns for c in RATIO_COLUMNS):
+        raise DataValidationError(f"ratios frame has none of the ratio columns {list(RATIO_COLUMNS)}",
+                                  source=source)
+    out = pd.DataFrame({"symbol": frame["symbol"].astype(str).to_numpy()})
+    for col in ("period_end", "available_date"):
+        out[col] = pd.to_datetime(frame[col].to_numpy(), errors="coerce").astype("datetime64[ns]")
+    bad = out["period_end"].isna() | out["available_date"].isna() | (out["available_date"] <= out["period_end"])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            f"ratios row {i} ({out['symbol'].iat[i]}): period_end {frame['period_end'].iat[i]!r} and "
+            f"available_date {frame['available_date'].iat[i]!r} must be dates with available_date after "
+            f"period_end ({int(bad.sum())} such rows)", source=source)
+    for col in RATIO_COLUMNS:
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float) if col in frame.columns else np.nan
+        out[col] = np.where(np.isfinite(v), v, np.nan)
+    out = out.sort_values(["symbol", "period_end", "available_date"], kind="stable")
+    return out.drop_duplicates(["symbol", "period_end"], keep="first").reset_index(drop=True)
+
+
+def read_ratios(path: str | Path) -> pd.DataFrame:
+    """Read a ratios Parquet/CSV file (``vfr data fetch fundamentals --provider sec`` writes one)
+    and clean it (:func:`clean_ratios`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataValidationError
+        The file cannot be read or fails :func:`clean_ratios`; the message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"ratios file not found: {path}")
+    return clean_ratios(_read_frame(path, "ratios"), source=str(path))
 
 
 def read_fred_md(path: str | Path) -> pd.DataFrame:

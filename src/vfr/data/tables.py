@@ -11,7 +11,7 @@ Table names are letters, digits and underscore, lower case (the store's rule).
 from __future__ import annotations
 
 __all__ = ["BACKTEST_EQUITY", "EARNINGS", "FEATURES", "MACRO", "MACRO_FRED_MD", "MACRO_GDP", "MACRO_VIX",
-           "EARNINGS_PREDICTIONS_OOS", "MEMBERSHIP", "PREDICTIONS_OOS", "PRICES", "SECURITIES"]
+           "EARNINGS_PREDICTIONS_OOS", "MEMBERSHIP", "PREDICTIONS_OOS", "PRICES", "RATIOS", "SECURITIES"]
 
 #: The canonical prices frame, one row per (symbol, date) (``vfr data ingest``).
 PRICES = "prices"
@@ -21,6 +21,8 @@ SECURITIES = "securities"
 MEMBERSHIP = "universe_membership"
 #: Earnings reports (``vfr data ingest-fundamentals --earnings``).
 EARNINGS = "earnings"
+#: Provider ratios per fiscal period (``vfr data ingest-fundamentals --ratios``; ROE, margins, ...).
+RATIOS = "ratios"
 #: Yearly walk-forward probabilities of the early-signal model (``vfr earnings train``).
 EARNINGS_PREDICTIONS_OOS = "earnings_predictions_oos"
 #: FRED-MD monthly macro series, daily VIX and quarterly GDP (``--macro``).

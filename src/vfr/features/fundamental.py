@@ -59,6 +59,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from vfr.data.fundamentals import RATIO_COLUMNS
 from vfr.errors import DataValidationError
 from vfr.features._pit import asof_join, group_bounds, price_keys, trailing_window_start
 
@@ -73,9 +74,9 @@ REPORT_FEATURES: tuple[str, ...] = ("eps_ttm", "eps_growth_yoy", "sue", "surpris
 PRICE_FEATURES: tuple[str, ...] = ("ey_rel_3y", "dividend_yield_ttm")
 #: Level ratios: depend on the EPS share basis, built only with a split table.
 LEVEL_RATIO_COLUMNS: tuple[str, ...] = ("eps_ttm", "pe_ttm", "earnings_yield")
-#: Balance-sheet ratios taken from a provider when supplied (never filled with zero).
-RATIO_FEATURES: tuple[str, ...] = ("roe", "debt_to_equity", "gross_margin", "operating_margin",
-                                   "net_margin")
+#: Balance-sheet ratios taken from a provider when supplied (never filled with zero): the ratio
+#: columns of the canonical ratios frame (:func:`vfr.data.read_ratios`).
+RATIO_FEATURES: tuple[str, ...] = RATIO_COLUMNS
 #: Column order of :func:`fundamental_features` without a split table (then
 #: :data:`LEVEL_RATIO_COLUMNS` follow when one is given, ratios when supplied).
 FUNDAMENTAL_COLUMNS: tuple[str, ...] = ("ey_rel_3y", "eps_growth_yoy", "sue",

@@ -30,6 +30,8 @@ import pandas as pd
 from vfr.data.providers.base import JsonClient, ProviderError, RateLimiter
 
 URL = "https://data.sec.gov/api/xbrl/companyfacts/CIK{cik:010d}.json"
+#: SEC's ticker -> CIK table: ``{"0": {"cik_str": 320193, "ticker": "AAPL", "title": "Apple Inc."}, ...}``.
+TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
 _REVENUE = ("Revenues", "RevenueFromContractWithCustomerExcludingAssessedTax", "SalesRevenueNet")
 
 
@@ -106,21 +108,50 @@ class SECCompanyFacts:
         e.g. ``"Jane Doe jane@example.com"``; default ``VFR_SEC_USER_AGENT``.
     base_url : str
         Company-facts URL template with ``{cik:010d}`` (a mirror or proxy; default the public one).
+    tickers_url : str
+        URL of SEC's ``company_tickers.json`` (ticker -> CIK; default the public one).
     **client
         ``expire_after``, ``retries``, ``backoff``, ``timeout`` of the
         :class:`~vfr.data.providers.base.JsonClient`.
     """
 
     def __init__(self, user_agent: str | None = None, *, cache_dir: str | Path | None = None,
-                 base_url: str = URL, **client: Any) -> None:
+                 base_url: str = URL, tickers_url: str = TICKERS_URL, **client: Any) -> None:
         ua = user_agent or os.environ.get("VFR_SEC_USER_AGENT")
         if not ua or "@" not in ua:
             raise ProviderError("SEC EDGAR requires a User-Agent with a contact e-mail: pass "
                                 "user_agent='Name name@example.com' or set VFR_SEC_USER_AGENT")
         self.url = base_url
+        self.tickers_url = tickers_url
         self.client = JsonClient("sec", RateLimiter(10, 1.0), cache_dir=cache_dir,
                                  headers={"User-Agent": ua, "Accept-Encoding": "gzip, deflate"}, **client)
 
     def ratios(self, symbol: str, cik: int) -> pd.DataFrame:
         """Ratio rows of one company (``cik`` from SEC's company_tickers.json)."""
         return parse_company_facts(self.client.get_json(self.url.format(cik=int(cik))), symbol)
+
+    def ciks(self, symbols: list[str]) -> dict[str, int]:
+        """The CIK of each ticker, from SEC's ``company_tickers.json`` (one request, cached).
+        A class-share dot is looked up as SEC writes it (``BRK.B`` -> ``BRK-B``).
+
+        Raises
+        ------
+        ProviderError
+            The table has no entry for some tickers (all named) or is not SEC's layout.
+        """
+        table = self.client.get_json(self.tickers_url)
+        try:
+            known = {str(row["ticker"]).upper(): int(row["cik_str"]) for row in table.values()}
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ProviderError("SEC company_tickers.json: not the documented layout "
+                                "({\"0\": {\"cik_str\": ..., \"ticker\": ...}, ...})") from None
+        out, missing = {}, []
+        for sym in symbols:
+            cik = known.get(sym.upper(), known.get(sym.upper().replace(".", "-")))
+            if cik is None:
+                missing.append(sym)
+            else:
+                out[sym] = cik
+        if missing:
+            raise ProviderError(f"SEC: no CIK for {', '.join(missing)} in company_tickers.json")
+        return out
