@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, SHARED, UNIVERSE, append_results, machine  # noqa: E402
+from run import PRICES, SHARED, UNIVERSE, machine, publish  # noqa: E402
 
 
 def main() -> int:
@@ -77,10 +77,7 @@ def main() -> int:
         lines.append(f"| {r['features']} | {r['n_features']} | {r['roc_auc']:.4f} | {r['ic_mean']:.4f} | "
                      f"{r['rank_ic_mean']:.4f} | {r['rank_ic_gain']:+.4f} | {r['ic_gain']:+.4f} | "
                      f"{r['rank_icir']:.3f} | {r['t_nonoverlap']:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        append_results(text, "features.md")
+    publish(lines, not args.no_write, "features.md")
     return 0
 
 

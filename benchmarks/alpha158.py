@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, append_results, machine
+from run import PRICES, machine, publish
 
 TARGET_CPU_S = 22.0
 TARGET_PEAK_GB = 2.0
@@ -95,10 +95,7 @@ def main() -> int:
                   if r is full else "")
         lines.append(f"| {r['symbols']} | {r['rows']:,} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | "
                      f"{r['peak_gb']:.2f} ({r['peak_gb'] - r['before_gb']:.2f}) | {target} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        append_results(text)
+    publish(lines, not args.no_write)
     return 0
 
 

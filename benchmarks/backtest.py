@@ -39,7 +39,7 @@ def main() -> int:
 
     import pandas as pd
 
-    from run import append_results, machine  # the shared machine description of benchmarks/run.py
+    from run import machine, publish  # the shared machine description and output of benchmarks/run.py
     from vfr.backtest import BacktestConfig, CostModel, run_backtest
     from vfr.data import adjust_prices
 
@@ -76,10 +76,7 @@ def main() -> int:
              "| --- | ---: | ---: | ---: | ---: | --- |"]
     lines += [f"| {n} | {w:.2f} | {c:.2f} | {d} | {k} | {'yes' if w <= TARGET_S else 'NO'} |"
               for n, w, c, d, k in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        append_results(text)
+    publish(lines, not args.no_write)
     return 0
 
 

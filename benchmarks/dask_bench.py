@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, append_results, machine, peak_rss_gb
+from run import PRICES, machine, peak_rss_gb, publish
 
 
 def _vm_hwm_gb() -> float:
@@ -114,10 +114,7 @@ def main() -> int:
     lines.append(f"\nPeak memory: this process {local_peak:.2f} GiB (single-process run, data included); "
                  + ", ".join(f"worker {i + 1} {v:.2f} GiB" for i, v in enumerate(worker_peaks.values()))
                  + f". Walk-forward predictions equal: {same}.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        append_results(text)
+    publish(lines, not args.no_write)
     return 0
 
 

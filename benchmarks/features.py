@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PRICES, SHARED, UNIVERSE, append_results, machine, peak_rss_gb
+from run import PRICES, SHARED, UNIVERSE, machine, peak_rss_gb, publish
 
 TARGET_S = 120.0
 
@@ -74,10 +74,7 @@ def main() -> int:
         target = f"<= {TARGET_S:.0f} s" if label.startswith("build_all") else ""
         lines.append(f"| {label} | {sec:.2f} | {target} |")
     lines.append(f"| peak memory, whole run | {peak_rss_gb():.2f} GiB | |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        append_results(text)
+    publish(lines, not args.no_write)
     return 0 if total <= TARGET_S else 1
 
 

@@ -42,7 +42,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import EARNINGS, MACRO, PRICES, REPO, UNIVERSE, append_results, machine, run_measured
+from run import EARNINGS, MACRO, PRICES, REPO, UNIVERSE, machine, publish, run_measured
 
 QLIB_VERSION = "0.9.7"
 WORK = REPO / "benchmarks" / ".results" / "qlib"
@@ -181,10 +181,7 @@ def main() -> int:
                      f"{m['cpu_s'] / q['cpu_s']:.2f} | {m['peak_gb'] / q['peak_gb']:.2f} |")
     lines += ["", "Every run: " + "; ".join(f"{side} " + ", ".join(f"{r['cpu_s']:.1f}" for r in rs) + " CPU-s"
                                              for side, rs in runs.items()) + "."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        append_results(text)
+    publish(lines, not args.no_write)
     return 0
 
 

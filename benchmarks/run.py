@@ -62,6 +62,15 @@ def append_results(text: str, doc: str = "benchmarks.md") -> Path:
     return path
 
 
+def publish(lines: list[str], write: bool, doc: str = "benchmarks.md") -> str:
+    """Print a benchmark's result lines and, when ``write``, append them to ``docs/<doc>``."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        print(f"appended to {append_results(text, doc)}")
+    return text
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
 
@@ -170,10 +179,7 @@ def main() -> int:
                  f"Rank IC {metrics['rank_ic_mean']:.4f} (t {metrics['rank_ic_t_stat_nonoverlap']:.2f} on "
                  f"non-overlapping 5-day dates), IC {metrics['ic_mean']:.4f}, ROC-AUC {metrics['roc_auc']:.4f}, "
                  f"top-minus-bottom decile {metrics['decile_spread']:.5f} per 5 days.\n")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        print(f"appended to {append_results(text)}")
+    publish(lines, not args.no_write)
     return 0
 
 
