@@ -20,6 +20,7 @@ from vfr.backtest import (
     run_backtest,
     select_weights,
     vol_target_scale,
+    vol_targeted_returns,
 )
 from vfr.config import Settings
 
@@ -310,6 +311,30 @@ def test_weighting_setting_and_validation():
     assert BacktestConfig.from_settings(Settings()).weighting == "equal"
     with pytest.raises(ValueError, match="weighting"):
         BacktestConfig(weighting="score")
+
+
+def test_vol_targeted_returns_by_hand_and_without_look_ahead():
+    """A calm stretch (+-0.1 %/day) then a wild one (+-4 %/day): the scale is 1 in the calm, and
+    from the first update after the switch it is the target over the trailing volatility,
+    applied from the next day; changing later returns never changes earlier scaled ones."""
+    n = 60
+    r = pd.Series(np.where(np.arange(n) < 30, 0.001, 0.04) * np.where(np.arange(n) % 2 == 0, 1.0, -1.0),
+                  index=pd.bdate_range("2021-01-04", periods=n))
+    got = vol_targeted_returns(r, 0.10, every=5, lookback=10)
+    for i in range(n):
+        last = (i - 1) // 5 * 5 if i > 0 else None  # the latest update strictly before day i
+        past = r.iloc[max(0, last - 9):last + 1] if last is not None else r.iloc[:0]
+        want = 1.0 if len(past) < 5 else min(1.0, 0.10 / (past.std(ddof=1) * np.sqrt(252)))
+        assert got.iloc[i] == pytest.approx(want * r.iloc[i], rel=1e-12), i
+    assert (got.iloc[:30] == r.iloc[:30]).all() and (got.abs().iloc[40:] < r.abs().iloc[40:]).all()
+    later = r.copy()
+    later.iloc[45:] *= 3
+    moved = vol_targeted_returns(later, 0.10, every=5, lookback=10)
+    pd.testing.assert_series_equal(moved.iloc[:45], got.iloc[:45])
+    assert moved.iloc[45] == pytest.approx(3 * got.iloc[45])  # day 45's scale was set before day 45
+    assert not moved.iloc[46:].equals(3 * got.iloc[46:])  # the test can fail: later scales do react
+    with pytest.raises(ValueError, match="every"):
+        vol_targeted_returns(r, 0.1, every=0)
 
 
 # -- (b) no look-ahead with every option on ---------------------------------------------------

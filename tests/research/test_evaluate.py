@@ -97,6 +97,8 @@ def test_the_tenth_pass_books_run_on_a_real_store(store_settings) -> None:
         assert ev.metrics["rank_ic"] == base.metrics["rank_ic"], book
         if book == "top20-weekly-invvol":
             assert not ev.daily_net.equals(base.daily_net)
+        # only a volatility-targeted book reports the equal weight under the same target
+        assert ("ew_sharpe_vt" in ev.metrics) is (book == "top20-weekly-vt15"), book
     with pytest.raises(StageError, match="needs the sector"):
         evaluate_scores(dataclasses.replace(data, sectors=None), scores, candidate="c",
                         book="top20-weekly-sector25")

@@ -13,6 +13,7 @@ Public interface::
     cap_sector_weights(w, sector_codes, max_share, *, gross, max_weight) -> weights
     inverse_vol_weights(w, sigma, groups) -> weights  (naive risk parity per leg)
     vol_target_scale(returns, target_vol, *, max_leverage, min_obs) -> float
+    vol_targeted_returns(returns, target_vol, *, every, lookback, max_leverage) -> Series
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links,
                  summary) -> Path
     write_quantstats_tearsheet(result, path, *, title) -> Path   (QuantStats; extra vfr[tearsheet])
@@ -35,6 +36,7 @@ from vfr.backtest.engine import (
     run_backtest,
     select_weights,
     vol_target_scale,
+    vol_targeted_returns,
 )
 from vfr.backtest.factor import FactorReport, evaluate_factor, forward_returns
 from vfr.backtest.metrics import (
@@ -108,6 +110,7 @@ __all__ = [
     "trade_costs",
     "turnover",
     "vol_target_scale",
+    "vol_targeted_returns",
     "write_factor_tearsheet",
     "write_quantstats_tearsheet",
     "write_report",

@@ -563,6 +563,51 @@ def vol_target_scale(returns: np.ndarray, target_vol: float, *, max_leverage: fl
     return float(min(max_leverage, target_vol / vol))
 
 
+def vol_targeted_returns(returns: pd.Series, target_vol: float, *, every: int = 5, lookback: int = 63,
+                         max_leverage: float = 1.0) -> pd.Series:
+    """A daily return series held under a volatility target, as the backtest holds a book (pure).
+
+    Every ``every`` days (from the first) the scale becomes :func:`vol_target_scale` of the
+    ``lookback`` returns up to and including that day (at least ``lookback // 2`` of them,
+    else 1), and applies from the next day on; the scaled return is ``scale x return`` (the
+    rest in cash at 0; no costs). Used to ask what a volatility target alone does to a
+    benchmark, e.g. the equal-weight universe beside a volatility-targeted book.
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        Daily simple returns at unit exposure, date-indexed, shape ``(T,)`` (NaN kept, not used
+        in estimates).
+    target_vol : float
+        Annualised target (> 0).
+    every, lookback : int
+        Days between scale updates (>= 1) and returns per estimate (>= 2).
+    max_leverage : float
+        Largest scale (> 0).
+
+    Returns
+    -------
+    pandas.Series
+        The scaled returns, same index.
+
+    Raises
+    ------
+    ValueError
+        See :func:`vol_target_scale`; or ``every < 1`` / ``lookback < 2``.
+    """
+    if every < 1 or lookback < 2:
+        raise ValueError(f"vol_targeted_returns: every must be >= 1 and lookback >= 2, got {every}, {lookback}")
+    r = returns.to_numpy(dtype="float64")
+    scale = np.ones_like(r)
+    cur = float(min(1.0, max_leverage))
+    for i in range(r.size):
+        scale[i] = cur
+        if i % every == 0:
+            cur = vol_target_scale(r[max(0, i - lookback + 1):i + 1], target_vol, max_leverage=max_leverage,
+                                   min_obs=max(2, lookback // 2))
+    return pd.Series(r * scale, index=returns.index, name=returns.name)
+
+
 def _required_price_columns(config: BacktestConfig) -> set[str]:
     """Prices columns a run cannot do without (``close_raw`` is optional unless dividends)."""
     cols = set(config.price_columns())

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vfr.backtest import BacktestConfig, run_backtest
+from vfr.backtest import BacktestConfig, run_backtest, vol_targeted_returns
 from vfr.data import MarketStore
 from vfr.data.tables import FEATURES, PRICES, SECURITIES
 from vfr.errors import StageError
@@ -179,7 +179,21 @@ def evaluate_scores(data: ResearchData, scores: pd.DataFrame, *, candidate: str,
                                        sr_variance=_sr_variance(all_active))
     metrics |= {"dsr": dsr.dsr, "dsr_n_trials": float(n), "sharpe_active": sr_active * np.sqrt(252.0),
                 "sharpe_active_daily": sr_active, "dsr_active": dsr_active.dsr}
+    if config.target_vol is not None:  # what the volatility target alone does to the benchmark
+        metrics["ew_sharpe_vt"] = ew_vol_targeted_sharpe(ew_daily, config)
     return Evaluation(candidate, data.segment, metrics, daily, ew_daily)
+
+
+def ew_vol_targeted_sharpe(ew_daily: pd.Series, config: BacktestConfig) -> float:
+    """Annualised Sharpe ratio of the equal-weight universe's daily returns held under the book's
+    volatility target (:func:`vfr.backtest.vol_targeted_returns`, scale updated every
+    ``rebalance_every`` days from ``vol_lookback`` returns, no costs): the benchmark a
+    volatility-targeted book should be compared with to see whether its Sharpe ratio comes from
+    its names or from the target."""
+    assert config.target_vol is not None
+    scaled = vol_targeted_returns(ew_daily.dropna(), config.target_vol, every=config.rebalance_every,
+                                  lookback=config.vol_lookback, max_leverage=config.max_leverage)
+    return float(sharpe_ratio(scaled)) * float(np.sqrt(252.0))
 
 
 def _sr_variance(sharpe_ratios: list[float]) -> float:
