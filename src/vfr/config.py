@@ -171,6 +171,10 @@ class Settings(BaseSettings):
         default=False, description="`vfr features build` also builds Qlib's Alpha158 factors (opt-in group alpha158).")
     horizon: str = Field(default="1w", description="Default label horizon: one of 1d, 1w, 1m.")
     top_n: int = Field(default=20, ge=1, description="Stocks held by the top-N selection and backtest.")
+    target_vol: float | None = Field(
+        default=None, gt=0, description="Backtest volatility target, annualised (e.g. 0.15): each rebalance scales "
+        "the book by the target over its trailing 63-day volatility, at most 1 (docs/research.md, tenth pass); "
+        "unset = fully invested.")
     weighting: Literal["equal", "inverse_vol"] = Field(
         default="equal", description="Backtest weights of the names held: equal, or inverse_vol (each name's weight "
         "in inverse proportion to its 63-day return volatility; docs/research.md, tenth pass).")

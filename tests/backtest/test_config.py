@@ -57,6 +57,17 @@ def test_from_settings_takes_top_n_and_both_costs(tmp_path):
         BacktestConfig.from_settings(settings, cost_bp=4)
 
 
+def test_from_settings_takes_the_volatility_target_and_an_override_turns_it_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("VFR_TARGET_VOL", "0.15")
+    settings = Settings(home=tmp_path)
+    assert BacktestConfig.from_settings(settings).target_vol == 0.15
+    assert BacktestConfig.from_settings(settings, target_vol=None).target_vol is None
+    assert BacktestConfig.from_settings(Settings(home=tmp_path, target_vol=None)).target_vol is None
+    monkeypatch.setenv("VFR_TARGET_VOL", "-1")
+    with pytest.raises(ValueError, match="target_vol"):
+        Settings(home=tmp_path)
+
+
 def test_price_columns_follow_the_settings():
     assert BacktestConfig().price_columns() == ["symbol", "date", "close"]
     cfg = BacktestConfig(fill="open", dividends=True, costs=CostModel(impact_coef=1.0))

@@ -252,8 +252,8 @@ class BacktestConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> BacktestConfig:
-        """Config from the settings' ``top_n``, ``weighting`` and costs (``commission_bps`` +
-        ``slippage_bps``).
+        """Config from the settings' ``top_n``, ``weighting``, ``target_vol`` and costs
+        (``commission_bps`` + ``slippage_bps``).
 
         Parameters
         ----------
@@ -272,6 +272,7 @@ class BacktestConfig:
         if unknown:
             raise TypeError(f"BacktestConfig.from_settings: unknown fields {unknown}")
         base: dict[str, Any] = {"top_n": settings.top_n, "weighting": settings.weighting,
+                                "target_vol": settings.target_vol,
                                 "costs": CostModel(commission_bps=settings.commission_bps,
                                                    slippage_bps=settings.slippage_bps)}
         return cls(**(base | overrides))

@@ -422,7 +422,8 @@ def backtest_cmd(
     max_sector_weight: Annotated[float | None, typer.Option(help="Cap on a sector's share of the gross "
                                                             "exposure, e.g. 0.25.")] = None,
     target_vol: Annotated[float | None, typer.Option(help="Annualised volatility target, e.g. 0.15 (scales "
-                                                     "exposure down, never above 1).")] = None,
+                                                     "exposure down, never above 1; default VFR_TARGET_VOL, "
+                                                     "0 = off).")] = None,
     weighting: Annotated[str | None, typer.Option(help="Weights of the names held: equal or inverse_vol "
                                                   "(default VFR_WEIGHTING).")] = None,
     tearsheet: Annotated[bool, typer.Option("--tearsheet", help="Also write QuantStats' HTML tear sheet beside "
@@ -441,7 +442,9 @@ def backtest_cmd(
     if top_n is not None:
         overrides["top_n"] = top_n
     # a construction flag not given is None: the config's default (off)
-    overrides |= {"buffer_n": buffer_n, "max_sector_weight": max_sector_weight, "target_vol": target_vol}
+    overrides |= {"buffer_n": buffer_n, "max_sector_weight": max_sector_weight}
+    if target_vol is not None:  # not given: the settings' VFR_TARGET_VOL; 0 turns it off
+        overrides["target_vol"] = None if target_vol == 0 else target_vol
     if weighting is not None:
         overrides["weighting"] = weighting
     try:  # a cost not given keeps the settings' value: one flag never drops another cost to 0
