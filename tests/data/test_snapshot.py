@@ -35,25 +35,31 @@ def test_a_writer_publishes_and_readers_never_block_it(tmp_path: Path) -> None:
     MarketStore.reader(url).close()  # the first reader publishes the first one
     first = snapshot.current(tmp_path / "vfr.duckdb")
     assert first is not None and first.parent == snapshot.snapshot_dir(tmp_path / "vfr.duckdb")
-    # two reader processes (two API workers) hold the snapshot open while this process writes
+    # two reader processes (two API workers) hold the snapshot open while this process writes;
+    # each says when it has read, and reads again once the write is done (no timing assumptions)
+    written = tmp_path / "written"
     reader = f"""
         import time
+        from pathlib import Path
         from vfr.data import MarketStore
         r = MarketStore.reader({url!r})
-        n0 = len(r.read_table("t"))
-        time.sleep(4)
-        print(n0, len(r.read_table("t")), r.snapshot_is_stale())
+        print(len(r.read_table("t")), flush=True)
+        deadline = time.monotonic() + 120
+        while not Path({str(written)!r}).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print(len(r.read_table("t")), r.snapshot_is_stale())
         r.close()
         print(len(MarketStore.reader({url!r}).read_table("t")))
     """
     procs = [_python(reader), _python(reader)]
-    time.sleep(2.5)
+    firsts = [p.stdout.readline().strip() for p in procs]  # both hold the snapshot open now
     with MarketStore(url) as store:  # would fail with "Could not set lock" if a reader held the file
         store.replace_table("t", _frame(5))
-    for p in procs:
-        out, err = p.communicate(timeout=60)
+    written.touch()
+    for p, old in zip(procs, firsts, strict=True):
+        out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-        old, still, stale, fresh = out.split()
+        still, stale, fresh = out.split()
         assert (old, still, stale, fresh) == ("3", "3", "True", "5")  # a snapshot never changes under a reader
     # old snapshots are pruned, the current one kept
     kept = sorted(p.name for p in snapshot.snapshot_dir(tmp_path / "vfr.duckdb").glob("*.duckdb"))
