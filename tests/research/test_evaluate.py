@@ -48,6 +48,22 @@ def test_classic_candidates_are_evaluated_registered_and_reported(store_settings
     doc.write_text("# Research\n\nprotocol text\n\n## Results\n\nSTALE-RESULTS\n")
     write_results(doc, register, out_dir)
     assert "protocol text" in doc.read_text() and "STALE-RESULTS" not in doc.read_text()
+    computed = doc.read_text()
+    assert "against all 2 trials" in computed and "`classic-seed`: DSR" in computed
+    # regenerated on the same machine: identical (nothing duplicated)
+    write_results(doc, register, out_dir)
+    assert doc.read_text() == computed
+    # on a new machine (the kept daily returns are gone) the old block is quoted, not lost
+    elsewhere = tmp_path / "daily-new-machine"
+    write_results(doc, register, elsewhere)
+    moved = doc.read_text()
+    assert "Computed by an earlier `vfr research report` when 2 trials of the segment existed" in moved
+    assert "`classic-seed`: DSR" in moved and "quoted, not recomputed" in moved
+    write_results(doc, register, elsewhere)  # and stays once, however often it is regenerated
+    assert doc.read_text() == moved and moved.count("`classic-seed`: DSR") == 1
+    # back where the books are kept: recomputed, and the quote is kept too
+    write_results(doc, register, out_dir)
+    assert doc.read_text().count("`classic-seed`: DSR") == 2
 
 
 def test_the_holdout_is_touched_once_per_candidate(store_settings, tmp_path) -> None:

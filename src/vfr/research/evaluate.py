@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vfr._util import atomic_write
 from vfr.backtest import BacktestConfig, run_backtest, vol_targeted_returns
 from vfr.data import MarketStore
 from vfr.data.tables import FEATURES, PRICES, SECURITIES
@@ -407,7 +408,9 @@ def results_markdown(register: Path, out_dir: Path | None = None) -> str:
              "(`vfr.research.evaluate.BOOKS`: `q20` = the top quintile); `ew_sharpe` is the equal-weight "
              "point-in-time universe. "
              "Rank IC: 1-week excess return, t-statistic on non-overlapping weeks. `dsr`: deflated "
-             "Sharpe ratio over the segment's trials so far (`n_trials`).", ""]
+             "Sharpe ratio over the segment's trials so far (`n_trials`). Below each segment's table, "
+             "paragraphs marked \"quoted, not recomputed\" were computed from books whose daily returns "
+             "are not kept where this was regenerated; they are carried over as they were.", ""]
     for segment in ("research", "holdout"):
         part = table[table["segment"] == segment] if len(table) else table
         if not len(part):
@@ -455,11 +458,62 @@ def _f(value: Any, digits: int) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+#: Words that mark a paragraph of the Results section as quoted from an earlier machine: it and
+#: everything after it in its segment survive a regeneration (:func:`write_results`).
+QUOTED_MARK = "quoted, not recomputed"
+
+
+def _segment_tails(results: str) -> dict[str, str]:
+    """Per segment heading (``### Research segment ...``), the evidence below its trials table."""
+    tails: dict[str, str] = {}
+    for part in results.split("\n### ")[1:]:
+        heading, _, body = part.partition("\n")
+        paragraphs = [p for p in body.strip("\n").split("\n\n") if p.strip()]
+        evidence = [p for p in paragraphs if not p.lstrip().startswith("|")]
+        tails[heading.split(" (")[0]] = "\n\n".join(evidence)
+    return tails
+
+
+def _kept_over_regeneration(old_tail: str, kept_books: set[str]) -> str:
+    """What of a segment's old evidence a regeneration must not lose: the blocks quoted from earlier
+    machines, and the old computed block when some of its books' daily returns are not kept here
+    (then it is quoted, with the number of trials it counted)."""
+    paragraphs = old_tail.split("\n\n") if old_tail else []
+    first_quoted = next((i for i, p in enumerate(paragraphs) if QUOTED_MARK in p), len(paragraphs))
+    computed, quoted = paragraphs[:first_quoted], paragraphs[first_quoted:]
+    books = {line.split("`")[1] for p in computed for line in p.splitlines()
+             if line.startswith("- `") and line.count("`") >= 2}
+    keep: list[str] = []
+    if books and not books <= kept_books:
+        trials = next((p.split("against all ", 1)[1].split(" trials", 1)[0] for p in computed
+                       if "against all " in p), "?")
+        keep += [f"Computed by an earlier `vfr research report` when {trials} trials of the segment existed, "
+                 f"from books whose daily returns are not kept on this machine ({QUOTED_MARK}):", *computed]
+    return "\n\n".join(keep + quoted)
+
+
 def write_results(doc: Path, register: Path, out_dir: Path | None = None) -> Path:
-    """Replace the "## Results" section of ``doc`` (to its end) with :func:`results_markdown`, atomically."""
+    """Replace the "## Results" section of ``doc`` (to its end) with :func:`results_markdown`,
+    atomically (:func:`vfr._util.atomic_write`).
+
+    Evidence that cannot be recomputed here is kept, per segment, below the new figures: the
+    paragraphs quoted from earlier machines (from the first one containing :data:`QUOTED_MARK`
+    to the segment's end), and the old deflated Sharpe ratio / PBO block when some of its books'
+    daily returns are not in ``out_dir`` (it becomes a quoted block). So regenerating on a new
+    machine, or twice, loses nothing.
+    """
     text = doc.read_text() if doc.exists() else "# Research\n\n"
-    head = text.split("\n## Results", 1)[0].rstrip("\n")
-    tmp = doc.with_suffix(doc.suffix + ".tmp")
-    tmp.write_text(head + "\n\n" + results_markdown(register, out_dir))
-    tmp.replace(doc)
-    return doc
+    head, _, old_results = text.partition("\n## Results")
+    head = head.rstrip("\n")
+    old_tails = _segment_tails(old_results)
+    new_results = results_markdown(register, out_dir)
+    parts = new_results.split("\n### ")
+    for i, part in enumerate(parts[1:], start=1):
+        name = part.partition("\n")[0].split(" (")[0]
+        segment = name.removesuffix(" segment").lower()
+        kept_books = set(daily_matrix(out_dir, segment).columns) if out_dir is not None else set()
+        carried = _kept_over_regeneration(old_tails.get(name, ""), kept_books)
+        if carried:
+            parts[i] = part.rstrip("\n") + "\n\n" + carried + "\n"
+    body = head + "\n\n" + "\n### ".join(parts)
+    return atomic_write(doc, lambda tmp: tmp.write_text(body))
