@@ -300,10 +300,12 @@ def select_weights(score: np.ndarray, eligible: np.ndarray, *, top_n: int, quant
         w[order[:k]] += long_budget * share / k
         if long_short:
             w[order[-k:]] -= long_budget * share / k
-    if max_weight is not None:
-        pos, neg = np.clip(w, 0, None), np.clip(-w, 0, None)
-        w = _cap_leg(pos, max_weight) - _cap_leg(neg, max_weight)
-    return w
+    return w if max_weight is None else _cap_legs(w, max_weight)
+
+
+def _cap_legs(w: np.ndarray, cap: float) -> np.ndarray:
+    """:func:`_cap_leg` applied to the long and the short leg of ``w`` separately."""
+    return _cap_leg(np.clip(w, 0, None), cap) - _cap_leg(np.clip(-w, 0, None), cap)
 
 
 def inverse_vol_weights(w: np.ndarray, sigma: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -644,8 +646,9 @@ class _Market:
     carried close of the day before; ``P`` the marking path (adjusted close, or price-only
     with dividends) and ``Dv`` the dividend cash per share (None without dividends); ``OP``
     the fill path, ``raw_fill`` / ``adj_fill`` the as-traded / adjusted fill prices (for
-    costs); ``has_open`` whether a name can be filled; ``liq`` prefix sums of volume,
-    return and squared return (impact costs and inverse-volatility weights only).
+    costs); ``has_open`` whether a name can be filled; ``adv`` prefix sums of volume (impact
+    costs only) and ``rets`` of the daily return and squared return (impact costs and
+    inverse-volatility weights only).
     """
 
     calendar: pd.DatetimeIndex
@@ -659,7 +662,8 @@ class _Market:
     OP: np.ndarray
     raw_fill: np.ndarray
     adj_fill: np.ndarray
-    liq: tuple[tuple[np.ndarray, np.ndarray], ...] | None
+    adv: tuple[np.ndarray, np.ndarray] | None
+    rets: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None
 
 
 def _dividend_paths(px_adj: np.ndarray, raw: np.ndarray, div: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -695,14 +699,12 @@ def _open_fill(op: np.ndarray, P: np.ndarray, px_adj: np.ndarray, raw: np.ndarra
     return has_open, OP, raw_fill, adj_fill
 
 
-def _liquidity(volume: np.ndarray | None, close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
-               ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Prefix sums of volume (NaN without a volume column), daily return and squared return (for
-    ADV and volatility)."""
+def _return_sums(close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Prefix sums of the daily return and the squared return (for volatility)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(has_price, close / prev_close - 1.0, np.nan)
-    vol = np.full(close.shape, np.nan) if volume is None else volume
-    return _prefix_sums(vol), _prefix_sums(r), _prefix_sums(r * r)
+    return _prefix_sums(r), _prefix_sums(r * r)
 
 
 def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
@@ -730,12 +732,11 @@ def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
         has_open, OP, raw_fill, adj_fill = _open_fill(matrix("open"), P, px_adj, raw, close_ff)
     else:
         has_open, OP, raw_fill, adj_fill = has_price, P, raw, px_adj
-    liq = None
-    if config.costs.impact_coef > 0 or config.weighting == "inverse_vol":
-        volume = matrix("volume") if config.costs.impact_coef > 0 else None  # impact needs it, weights do not
-        liq = _liquidity(volume, close, prev_close, has_price)
+    impact = config.costs.impact_coef > 0
+    adv = _prefix_sums(matrix("volume")) if impact else None
+    rets = _return_sums(close, prev_close, has_price) if impact or config.weighting == "inverse_vol" else None
     return _Market(calendar=calendar, symbols=symbols, close=close, prev_close=prev_close, has_price=has_price,
-                   has_open=has_open, P=P, Dv=Dv, OP=OP, raw_fill=raw_fill, adj_fill=adj_fill, liq=liq)
+                   has_open=has_open, P=P, Dv=Dv, OP=OP, raw_fill=raw_fill, adj_fill=adj_fill, adv=adv, rets=rets)
 
 
 @dataclass(frozen=True)
@@ -879,26 +880,23 @@ def _select(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, codes: np
     else:
         w = select_weights(score, eligible, top_n=config.top_n, quantile=config.quantile,
                            long_short=config.long_short, sector_codes=codes if config.sector_neutral else None,
-                           max_weight=None if sigma is not None else config.max_weight,
                            gross_exposure=config.gross_exposure)
         sel = w != 0
     if sigma is not None:
         w = inverse_vol_weights(w, sigma, codes if config.sector_neutral else None)
-    if config.max_weight is not None and (config.buffered or sigma is not None):
-        w = _cap_leg(np.clip(w, 0, None), config.max_weight) - _cap_leg(np.clip(-w, 0, None), config.max_weight)
+    if config.max_weight is not None:  # last, so it binds on the weights actually held
+        w = _cap_legs(w, config.max_weight)
     if config.max_sector_weight is not None and codes is not None:
         w = cap_sector_weights(w, codes, config.max_sector_weight, gross=config.gross_exposure,
                                max_weight=config.max_weight)
     return w, sel
 
 
-def _stock_vol(market: _Market, row: int, window: int) -> np.ndarray:
-    """Each name's standard deviation of daily returns over the ``window`` trading days up to and
-    including calendar row ``row`` (known at that day's close; NaN with under ``window / 2``
-    returns)."""
-    assert market.liq is not None
-    m1 = _mean_before(market.liq[1], row + 1, window)
-    m2 = _mean_before(market.liq[2], row + 1, window)
+def _return_vol(market: _Market, t: int, window: int) -> np.ndarray:
+    """Each name's standard deviation of daily returns over calendar rows ``t - window .. t - 1``
+    (population; NaN with under ``window / 2`` returns)."""
+    assert market.rets is not None
+    m1, m2 = _mean_before(market.rets[0], t, window), _mean_before(market.rets[1], t, window)
     return np.sqrt(np.clip(m2 - m1 * m1, 0.0, None))
 
 
@@ -920,11 +918,10 @@ def _vol_scale(path: _Path, signals: _Signals, k: int, config: BacktestConfig) -
 def _rebalance_cost(trades: np.ndarray, e: int, market: _Market, model: CostModel, capital: float) -> float:
     """Cost of the trades filled on day ``e`` (impact from the ``adv_window`` days before it)."""
     adv = sig = None
-    if market.liq is not None:
+    if market.adv is not None:
         wd = int(model.adv_window)
-        adv = _mean_before(market.liq[0], e, wd)
-        m1, m2 = _mean_before(market.liq[1], e, wd), _mean_before(market.liq[2], e, wd)
-        sig = np.sqrt(np.clip(m2 - m1 * m1, 0.0, None))
+        adv = _mean_before(market.adv, e, wd)
+        sig = _return_vol(market, e, wd)
     return trade_costs(trades, model=model, capital=capital, raw_price=market.raw_fill[e],
                        adj_price=market.adj_fill[e], adv=adv, sigma=sig)
 
@@ -988,7 +985,8 @@ def _simulate(market: _Market, signals: _Signals, codes: np.ndarray | None, conf
     eq_mark = int(signals.grid[0])  # net equity known up to (excluding) this row
     for k in range(K):
         e = int(signals.entry[k])
-        sigma = (_stock_vol(market, int(signals.grid[k]), config.vol_lookback)
+        # each name's volatility up to and including the signal date's close
+        sigma = (_return_vol(market, int(signals.grid[k]) + 1, config.vol_lookback)
                  if config.weighting == "inverse_vol" else None)
         w, held = _select(signals.scores[k], signals.eligible[k], held, codes, config, sigma)
         scale = 1.0

@@ -224,7 +224,7 @@ def clean_ratios(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFr
 
 
 def read_ratios(path: str | Path) -> pd.DataFrame:
-    """Read a ratios Parquet/CSV file (``vfr data fetch fundamentals --provider sec`` writes one)
+    """Read a ratios Parquet/CSV file (``vfr data fetch ratios --provider sec`` writes one)
     and clean it (:func:`clean_ratios`).
 
     Raises
