@@ -175,9 +175,10 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Backtest volatility target, annualised (e.g. 0.15): each rebalance scales "
         "the book by the target over its trailing 63-day volatility, at most 1 (docs/research.md, tenth pass); "
         "unset = fully invested.")
-    weighting: Literal["equal", "inverse_vol"] = Field(
-        default="equal", description="Backtest weights of the names held: equal, or inverse_vol (each name's weight "
-        "in inverse proportion to its 63-day return volatility; docs/research.md, tenth pass).")
+    weighting: Literal["equal", "inverse_vol", "optimized"] = Field(
+        default="equal", description="Backtest weights of the names held: equal, inverse_vol (each name's weight "
+        "in inverse proportion to its 63-day return volatility; docs/research.md, tenth pass) or optimized (the "
+        "cost-aware mean-variance optimiser against the equal-weight universe; eleventh pass).")
     commission_bps: float = Field(default=5.0, ge=0, description="Commission per unit traded, basis points.")
     slippage_bps: float = Field(default=5.0, ge=0, description="Slippage per unit traded, basis points.")
     # Defaults chosen by the research protocol's third pass (docs/research.md): the expanding

@@ -343,6 +343,8 @@ def test_vol_targeted_returns_by_hand_and_without_look_ahead():
     {"rebalance": "weekly", "buffer_n": 12, "target_vol": 0.2, "max_leverage": 1.5, "fill": "open"},
     {"rebalance_every": 2, "weighting": "inverse_vol", "max_weight": 0.3, "max_sector_weight": 0.5},
     {"rebalance_every": 3, "weighting": "inverse_vol", "long_short": True, "sector_neutral": True, "fill": "open"},
+    {"rebalance_every": 5, "weighting": "optimized", "cov_lookback": 30, "max_weight": 0.1,
+     "max_sector_weight": 0.5, "target_vol": 0.2},
 ])
 def test_weights_at_or_before_t_ignore_scores_and_prices_after_t(opts):
     prices, scores, sectors = random_market(n_sym=30, n_days=150, seed=2)

@@ -5,7 +5,8 @@ Public interface::
     BacktestConfig(top_n, rebalance_every, rebalance, execution_lag, start, end, quantile,
                    long_short, max_weight, sector_neutral, min_trade, costs, fill, dividends,
                    capital, gross_exposure, buffer_n, max_drops, max_sector_weight, target_vol,
-                   vol_lookback, max_leverage, weighting); BacktestConfig.from_settings(settings, **overrides)
+                   vol_lookback, max_leverage, weighting, risk_aversion, turnover_penalty, alpha_ic,
+                   cov_lookback); BacktestConfig.from_settings(settings, **overrides)
     run_backtest(prices, scores, config, *, benchmark, sectors) -> BacktestResult
     CostModel(commission_bps, commission_per_share, slippage_bps, impact_coef, adv_window)
     select_weights(score, eligible, *, top_n, quantile, long_short, sector_codes, max_weight)
@@ -14,6 +15,9 @@ Public interface::
     inverse_vol_weights(w, sigma, groups) -> weights  (naive risk parity per leg)
     vol_target_scale(returns, target_vol, *, max_leverage, min_obs) -> float
     vol_targeted_returns(returns, target_vol, *, every, lookback, max_leverage) -> Series
+    cost_aware_weights(alpha, risk, current, *, risk_aversion, cost, gross, max_weight, benchmark)
+        -> weights  (active mean-variance with a turnover penalty; cvxpy + Clarabel)
+    grinold_alpha(score, sigma, *, ic) -> alpha;  shrunk_covariance_factor(returns, *, n_factors) -> (F, d)
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links,
                  summary) -> Path
     write_quantstats_tearsheet(result, path, *, title) -> Path   (QuantStats; extra vfr[tearsheet])
@@ -60,6 +64,7 @@ from vfr.backtest.metrics import (
     total_return,
     turnover,
 )
+from vfr.backtest.optimizer import OptimizerError, cost_aware_weights, grinold_alpha, shrunk_covariance_factor
 from vfr.backtest.report import monthly_returns, write_report
 from vfr.backtest.tearsheet import (
     FACTOR_FILE,
@@ -77,6 +82,7 @@ __all__ = [
     "BacktestResult",
     "CostModel",
     "FactorReport",
+    "OptimizerError",
     "TearsheetError",
     "Turnover",
     "alpha_beta",
@@ -87,9 +93,11 @@ __all__ = [
     "cagr",
     "cap_sector_weights",
     "calmar_ratio",
+    "cost_aware_weights",
     "drawdown_series",
     "evaluate_factor",
     "forward_returns",
+    "grinold_alpha",
     "hit_rate",
     "inverse_vol_weights",
     "impact_fraction",
@@ -104,6 +112,7 @@ __all__ = [
     "require_tearsheet_libraries",
     "select_weights",
     "sharpe_ratio",
+    "shrunk_covariance_factor",
     "sortino_ratio",
     "summary_metrics",
     "total_return",

@@ -2,8 +2,9 @@
 marking to market, cash and dividends, position limits, sector neutrality, minimum trade
 size and a commission / slippage / square-root-impact cost model; portfolio construction
 that survives costs: a rank buffer with an optional drop limit, inverse-volatility weights,
-sector caps and volatility targeting (:class:`BacktestConfig` ``buffer_n``, ``max_drops``,
-``weighting``, ``max_sector_weight``, ``target_vol``).
+sector caps, volatility targeting and a cost-aware mean-variance optimiser
+(:class:`BacktestConfig` ``buffer_n``, ``max_drops``, ``weighting``, ``max_sector_weight``,
+``target_vol``).
 
 Timing convention
 -----------------
@@ -33,7 +34,11 @@ rank buffer against the previous rebalance's selection), equal weights (or, with
 volatility over the ``vol_lookback`` days up to the close of ``s``), ``max_weight``,
 ``max_sector_weight``, the volatility-target scale (from the book's daily returns up to the
 close of ``s``; with an open fill up to the close before the fill day), then ``min_trade``
-against the drifted book. Every step uses data known at the close of ``s``.
+against the drifted book. With ``weighting="optimized"`` selection and weights are one step:
+the cost-aware optimiser (:mod:`vfr.backtest.optimizer`) weighs every eligible name against
+their equal-weight book, from the returns of the ``cov_lookback`` days up to the close of
+``s`` and the previous rebalance's target; then the sector cap, the volatility target and
+``min_trade`` as above. Every step uses data known at the close of ``s``.
 """
 
 from __future__ import annotations
@@ -648,7 +653,7 @@ class _Market:
     the fill path, ``raw_fill`` / ``adj_fill`` the as-traded / adjusted fill prices (for
     costs); ``has_open`` whether a name can be filled; ``adv`` prefix sums of volume (impact
     costs only) and ``rets`` of the daily return and squared return (impact costs and
-    inverse-volatility weights only).
+    inverse-volatility weights only); ``r`` the daily returns (the optimiser only).
     """
 
     calendar: pd.DatetimeIndex
@@ -664,6 +669,7 @@ class _Market:
     adj_fill: np.ndarray
     adv: tuple[np.ndarray, np.ndarray] | None
     rets: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None
+    r: np.ndarray | None = None
 
 
 def _dividend_paths(px_adj: np.ndarray, raw: np.ndarray, div: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -699,11 +705,14 @@ def _open_fill(op: np.ndarray, P: np.ndarray, px_adj: np.ndarray, raw: np.ndarra
     return has_open, OP, raw_fill, adj_fill
 
 
-def _return_sums(close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray
-                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Prefix sums of the daily return and the squared return (for volatility)."""
+def _daily_returns(close: np.ndarray, prev_close: np.ndarray, has_price: np.ndarray) -> np.ndarray:
+    """Close-to-close returns, shape ``(n_days, n_symbols)`` (NaN without a price)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(has_price, close / prev_close - 1.0, np.nan)
+        return np.where(has_price, close / prev_close - 1.0, np.nan)
+
+
+def _return_sums(r: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Prefix sums of the daily return and the squared return (for volatility)."""
     return _prefix_sums(r), _prefix_sums(r * r)
 
 
@@ -734,9 +743,11 @@ def _market(prices: pd.DataFrame, config: BacktestConfig) -> _Market:
         has_open, OP, raw_fill, adj_fill = has_price, P, raw, px_adj
     impact = config.costs.impact_coef > 0
     adv = _prefix_sums(matrix("volume")) if impact else None
-    rets = _return_sums(close, prev_close, has_price) if impact or config.weighting == "inverse_vol" else None
+    r = _daily_returns(close, prev_close, has_price) if impact or config.weighting != "equal" else None
+    rets = _return_sums(r) if r is not None and (impact or config.weighting == "inverse_vol") else None
     return _Market(calendar=calendar, symbols=symbols, close=close, prev_close=prev_close, has_price=has_price,
-                   has_open=has_open, P=P, Dv=Dv, OP=OP, raw_fill=raw_fill, adj_fill=adj_fill, adv=adv, rets=rets)
+                   has_open=has_open, P=P, Dv=Dv, OP=OP, raw_fill=raw_fill, adj_fill=adj_fill, adv=adv, rets=rets,
+                   r=r if config.weighting == "optimized" else None)
 
 
 @dataclass(frozen=True)
@@ -892,6 +903,54 @@ def _select(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, codes: np
     return w, sel
 
 
+#: Trading days in one holding period of a calendar rebalance (the optimiser's horizon).
+_PERIOD_DAYS = {"daily": 1, "weekly": 5, "monthly": 21}
+
+
+def _optimized(market: _Market, score: np.ndarray, eligible: np.ndarray, t: int, previous: np.ndarray,
+               codes: np.ndarray | None, config: BacktestConfig) -> np.ndarray:
+    """Weights of one rebalance from the cost-aware optimiser (``weighting="optimized"``).
+
+    The names are the eligible ones with at least ``cov_lookback / 2`` daily returns over
+    calendar rows ``t - cov_lookback .. t - 1`` (``t`` = the signal date's row + 1: data up to
+    its close); their covariance (Ledoit-Wolf) and volatilities come from those rows, scaled
+    to one holding period; the turnover penalty is charged against ``previous`` (the last
+    target, known at the signal date). A solver failure falls back to the equal-weight book
+    of the names (logged).
+    """
+    from vfr.backtest.optimizer import OptimizerError, cost_aware_weights, grinold_alpha, shrunk_covariance_factor
+
+    assert market.r is not None
+    lookback = config.cov_lookback
+    window = market.r[max(0, t - lookback):t]
+    w = np.zeros(score.size)
+    enough = np.isfinite(window).sum(axis=0) >= max(2, lookback // 2)
+    names = np.flatnonzero(eligible & enough)
+    if names.size == 0:
+        return w
+    h = config.rebalance_every if config.rebalance is None else _PERIOD_DAYS[config.rebalance]
+    rets = window[:, names]
+    factor, diag = shrunk_covariance_factor(rets)
+    sigma = np.nanstd(rets, axis=0) * np.sqrt(h)
+    alpha = grinold_alpha(score[names], sigma, ic=config.alpha_ic)
+    gross = config.gross_exposure
+    cap = None if config.max_weight is None else max(config.max_weight, gross / names.size)
+    try:
+        w[names] = cost_aware_weights(alpha, (factor * np.sqrt(h), diag * h), previous[names],
+                                      risk_aversion=config.risk_aversion,
+                                      cost=config.turnover_penalty * config.cost_bps / 1e4, gross=gross,
+                                      max_weight=cap)
+    except OptimizerError as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("backtest: optimiser failed at calendar row %d (%s); holding the "
+                                            "equal-weight book of its %d names", t - 1, exc, names.size)
+        w[names] = gross / names.size
+    if config.max_sector_weight is not None and codes is not None:
+        w = cap_sector_weights(w, codes, config.max_sector_weight, gross=gross, max_weight=config.max_weight)
+    return w
+
+
 def _return_vol(market: _Market, t: int, window: int) -> np.ndarray:
     """Each name's standard deviation of daily returns over calendar rows ``t - window .. t - 1``
     (population; NaN with under ``window / 2`` returns)."""
@@ -982,13 +1041,19 @@ def _simulate(market: _Market, signals: _Signals, codes: np.ndarray | None, conf
     net_eq = 1.0  # net equity at the previous close (for impact in USD)
     drift = np.zeros(n_sym)
     held = np.zeros(n_sym, dtype=bool)  # the previous rebalance's selection (rank buffer)
+    previous = np.zeros(n_sym)  # the previous optimised target (the optimiser's turnover penalty)
     eq_mark = int(signals.grid[0])  # net equity known up to (excluding) this row
     for k in range(K):
         e = int(signals.entry[k])
         # each name's volatility up to and including the signal date's close
-        sigma = (_return_vol(market, int(signals.grid[k]) + 1, config.vol_lookback)
-                 if config.weighting == "inverse_vol" else None)
-        w, held = _select(signals.scores[k], signals.eligible[k], held, codes, config, sigma)
+        if config.weighting == "optimized":
+            w = _optimized(market, signals.scores[k], signals.eligible[k], int(signals.grid[k]) + 1, previous, codes,
+                           config)
+            previous, held = w, w != 0
+        else:
+            sigma = (_return_vol(market, int(signals.grid[k]) + 1, config.vol_lookback)
+                     if config.weighting == "inverse_vol" else None)
+            w, held = _select(signals.scores[k], signals.eligible[k], held, codes, config, sigma)
         scale = 1.0
         if config.target_vol is not None:
             scale = _vol_scale(path, signals, k, config)

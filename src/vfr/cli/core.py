@@ -424,8 +424,9 @@ def backtest_cmd(
     target_vol: Annotated[float | None, typer.Option(help="Annualised volatility target, e.g. 0.15 (scales "
                                                      "exposure down, never above 1; default VFR_TARGET_VOL, "
                                                      "0 = off).")] = None,
-    weighting: Annotated[str | None, typer.Option(help="Weights of the names held: equal or inverse_vol "
-                                                  "(default VFR_WEIGHTING).")] = None,
+    weighting: Annotated[str | None, typer.Option(help="Weights of the names held: equal, inverse_vol "
+                                                  "or optimized (the cost-aware optimiser over every eligible "
+                                                  "name; default VFR_WEIGHTING).")] = None,
     tearsheet: Annotated[bool, typer.Option("--tearsheet", help="Also write QuantStats' HTML tear sheet beside "
                                             "the report (needs the extra: pip install 'vfr\\[tearsheet]').")] = False,
     factor_tearsheet: Annotated[bool, typer.Option("--factor-tearsheet", help="Also write alphalens' factor tear "

@@ -18,8 +18,9 @@ SegmentOpt = Annotated[str, typer.Option(help="research (2002-2014) or holdout (
 ForceOpt = Annotated[str | None, typer.Option(
     "--force-reason", help="Touch the holdout again for this candidate; the reason is stored in the register.")]
 BookOpt = Annotated[str, typer.Option(
-    help="Portfolio rule of the book: top20-weekly, q20-weekly, q20-monthly or top100-buffer150-weekly "
-         "(vfr.research.evaluate.BOOKS).")]
+    help="Portfolio rule of the book: a name of vfr.research.evaluate.BOOKS (top20-weekly, q20-weekly, "
+         "q20-monthly, top100-buffer150-weekly, top20-weekly-invvol, top20-weekly-vt15, top20-weekly-sector25, "
+         "opt-weekly, opt-weekly-nocost).")]
 
 
 def _paths(settings) -> tuple[Path, Path]:

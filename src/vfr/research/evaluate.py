@@ -43,6 +43,11 @@ BOOKS: dict[str, dict[str, Any]] = {
     "top20-weekly-invvol": {"top_n": 20, "rebalance_every": 5, "weighting": "inverse_vol"},
     "top20-weekly-vt15": {"top_n": 20, "rebalance_every": 5, "target_vol": 0.15},
     "top20-weekly-sector25": {"top_n": 20, "rebalance_every": 5, "max_sector_weight": 0.25},
+    # eleventh pass: the cost-aware optimiser over every eligible name against their equal weight
+    # (gamma 50, IC 0.02, at most 5% a name), with the turnover penalty and without it (a control)
+    "opt-weekly": {"rebalance_every": 5, "weighting": "optimized", "max_weight": 0.05},
+    "opt-weekly-nocost": {"rebalance_every": 5, "weighting": "optimized", "max_weight": 0.05,
+                          "turnover_penalty": 0.0},
 }
 
 #: Named classic-score candidates: signals per group.
