@@ -61,8 +61,10 @@ from vfr.ml import (
 )
 from vfr.ml.lineage import DatasetLineage, build_lineage, describe_source, write_lineage
 from vfr.ml.quality import GateThresholds, QualityGateError, enforce, gate_training_data
+from vfr.ml.scorecache import champion_pointer_path
 from vfr.ml.tuning import TuneConfig, TuneResult, default_storage, tune
-from vfr.scoring import Selection, blend, classic_scores, ml_components, ml_confidence, risk_neutral_scores, select
+from vfr.scoring import Selection, blend, classic_scores, ml_components, ml_confidence, risk_neutral_scores
+from vfr.selection import require_features, stage_select, warm_champion_scores
 
 #: Names kept for importers (vfr.retraining, tests); the names are defined in vfr.data.tables.
 FEATURES_TABLE = tables.FEATURES
@@ -80,13 +82,7 @@ def _console(console: Console | None) -> Console:
     return console if console is not None else Console(stderr=True)
 
 
-def _require_features(store: MarketStore, stage: str) -> None:
-    """Raise :class:`StageError` naming the first missing step when the store lacks prices or features."""
-    counts = store.table_counts([tables.PRICES, FEATURES_TABLE])  # not every table: a COUNT(*) each
-    if not counts.get(tables.PRICES):
-        raise StageError(f"{stage}: the store has no prices; run `vfr data ingest` first")
-    if not counts.get(FEATURES_TABLE):
-        raise StageError(f"{stage}: the store has no features; run `vfr features build` first")
+_require_features = require_features
 
 
 # -- stages -----------------------------------------------------------------------------
@@ -189,7 +185,14 @@ def stage_features(settings: Settings, console: Console | None = None, *, alpha1
         if inputs["membership"] is not None:
             console.print(f"  point-in-time universe: {len(features):,} member rows of {len(prices):,} price rows")
         store.replace_table(FEATURES_TABLE, features)
-    return len(features)
+    n_rows = len(features)
+    del features
+    pointer = champion_pointer_path(settings.resolved_tracking_uri, settings.model_name)
+    if pointer is not None and pointer.exists():  # a champion serves: cache its scores of the new features
+        why = warm_champion_scores(settings)
+        if why is not None:
+            console.print(f"  the champion's scores of the latest day were not cached ({why})")
+    return n_rows
 
 
 @dataclass
@@ -362,6 +365,9 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
         if ok:
             registry.set_champion(settings.model_name, version)
             champion = True
+            why = warm_champion_scores(settings)  # the next `vfr select --include-ml` reads the cache
+            if why is not None:
+                console.print(f"train: the champion's scores of the latest day were not cached ({why})")
     else:
         reason = f"a champion exists (v{registry.champion_version(settings.model_name)}); " \
                  "new versions are challengers until compared"
@@ -415,44 +421,6 @@ def stage_tune(settings: Settings, *, n_trials: int = 20, timeout: float | None 
         task = progress.add_task(f"tune {config.algorithm} ({metric}, {n_splits}-fold purged CV)", total=n_trials)
         return tune(dataset, config.algorithm, config.objective, tune_config,
                     callback=lambda number, value: progress.advance(task))
-
-
-def stage_select(settings: Settings, *, date: str | None = None, include_ml: bool = False, top: int | None = None,
-                 symbols: list[str] | None = None, model_version: str | None = None) -> Selection:
-    """Rank the universe on a date (default: the latest) from the stored features.
-
-    Raises
-    ------
-    StageError
-        The store has no prices or no features (the step to run is named).
-    UsageError
-        ``date`` is not a date, or the store has no features on it (the first and last
-        dates available are named).
-    """
-    with MarketStore.from_settings(settings) as store:
-        _require_features(store, "select")
-        try:
-            day = pd.Timestamp(date) if date else None
-        except ValueError:
-            raise UsageError(f"select: --date {date!r} is not a date (expected YYYY-MM-DD)") from None
-        if day is None:
-            day = store.read_table(FEATURES_TABLE, columns=["date"])["date"].max()
-        features = store.read_table(FEATURES_TABLE, start=day, end=day)
-        if features.empty:
-            dates = store.read_table(FEATURES_TABLE, columns=["date"])["date"]
-            raise UsageError(f"select: the store has no features on {day.date()}; features are available "
-                             f"from {dates.min().date()} to {dates.max().date()} (trading days only)")
-        universe = store.read_universe() if store.has_table(tables.SECURITIES) else None
-    model, version, error = None, None, None
-    if include_ml:
-        try:
-            loaded = ModelRegistry.from_settings(settings).load(settings.model_name, model_version)
-            model, version = loaded, loaded.version
-        except RegistryError as exc:
-            error = str(exc)
-    return select(features, date=day, universe=universe, include_ml=include_ml, model=model,
-                  model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols,
-                  ml_neutralize=settings.ml_neutralize, ml_confidence_rule=settings.ml_confidence)
 
 
 @dataclass

@@ -384,7 +384,7 @@ def select_cmd(
     home: HomeOpt = None,
 ) -> None:
     """Rank stocks by classic score, optionally blended 85/15 with ML (confidence-weighted)."""
-    from vfr.pipeline import stage_select
+    from vfr.selection import stage_select
 
     try:
         sel = stage_select(_settings(home), date=date, include_ml=include_ml,

@@ -14,7 +14,10 @@ both and refuses any difference. Versions registered before checksums existed lo
 Aliases: ``champion`` (serves) and ``challenger`` (in an A/B test, with its traffic share
 stored as the version tag ``vfr.ab_traffic``). Every change of champion is appended to the
 registered model's tag ``vfr.champion_history`` so :meth:`ModelRegistry.rollback` can
-restore the previous one in one call.
+restore the previous one in one call. With a local SQLite tracking database, every champion
+change (and every load of the champion) also rewrites a champion pointer file beside it
+(:mod:`vfr.ml.scorecache`), so ``vfr select --include-ml`` can use a cached cross-section of
+scores without importing MLflow.
 
 Only :class:`mlflow.tracking.MlflowClient` is used (no ``mlflow.set_tracking_uri``), so two
 registries with different URIs can live in one process.
@@ -37,6 +40,7 @@ import pandas as pd
 
 from vfr.config import Settings
 from vfr.errors import VFRError
+from vfr.ml.scorecache import write_champion_pointer
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -396,6 +400,7 @@ class ModelRegistry:
                 history.append(previous)
             history.append(version)
             self.client.set_registered_model_tag(name, _HISTORY_TAG, json.dumps(history[-50:]))
+        write_champion_pointer(self.tracking_uri, name, version)  # last: newer than every write above
 
     def promote(self, name: str, version: str, *, max_size_mb: float = 500.0,
                 max_load_seconds: float = 10.0) -> dict[str, Any]:
@@ -613,6 +618,8 @@ class ModelRegistry:
                     f"{'...' if len(unknown) > 8 else ''}; retrain it on the current features")
         metadata |= {"sha256_verified": verified, "size_bytes": _folder_size(local),
                      "ab_traffic": float((mv.tags or {}).get(_AB_TAG, "nan"))}
+        if version is None and alias == CHAMPION:  # what the registry says now: the pointer is fresh again
+            write_champion_pointer(self.tracking_uri, name, str(mv.version))
         return LoadedModel(model=model, name=name, version=str(mv.version), metadata=metadata, path=local)
 
     def _verify(self, name: str, mv: Any, local: Path) -> bool:

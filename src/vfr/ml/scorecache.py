@@ -1,0 +1,152 @@
+"""The champion's scores of a day, computed once and read back without MLflow or the model library.
+
+``vfr select --include-ml`` used to load MLflow and the model's library on every call (several
+seconds of imports) to score one cross-section that does not change until the features or the
+champion do. This module keeps each scored cross-section as a small JSON file keyed by
+
+* the champion version, read from a **champion pointer**: a file beside the local tracking
+  database (``sqlite:`` URIs only) that :class:`vfr.ml.registry.ModelRegistry` rewrites whenever
+  it sets or reads the champion alias. The pointer counts only while it is at least as new as
+  the tracking database and its write-ahead log: any later write to the registry (a new
+  version, an alias moved outside VFR) makes it stale, and the caller takes the full path,
+  which rewrites it. A remote tracking server has no pointer (always the full path);
+* the day, and a fingerprint of that day's feature rows (rebuilt features miss the cache).
+
+Pure file I/O (``json``, ``hashlib``); pandas for the fingerprint. Files are written
+atomically (:func:`vfr._util.atomic_write`), so a reader never sees a part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from vfr._util import atomic_write
+
+if TYPE_CHECKING:
+    from vfr.config import Settings
+
+__all__ = ["CachedScores", "ScoreCache", "champion_pointer_path", "features_fingerprint", "read_champion_pointer",
+           "write_champion_pointer"]
+
+_SQLITE = "sqlite:///"
+
+
+def champion_pointer_path(tracking_uri: str, name: str) -> Path | None:
+    """Where the champion pointer of ``name`` lives: ``vfr-champions/<name>.json`` beside a local
+    SQLite tracking database; None for any other tracking URI."""
+    if not tracking_uri.startswith(_SQLITE):
+        return None
+    db = Path(tracking_uri[len(_SQLITE):])
+    return db.parent / "vfr-champions" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
+
+
+def write_champion_pointer(tracking_uri: str, name: str, version: str | None) -> None:
+    """Record (atomically) that ``version`` is the champion of ``name``; None removes the pointer.
+    No-op for a tracking URI without a pointer."""
+    path = champion_pointer_path(tracking_uri, name)
+    if path is None:
+        return
+    if version is None:
+        path.unlink(missing_ok=True)
+        return
+    text = json.dumps({"name": name, "version": str(version)})
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def read_champion_pointer(tracking_uri: str, name: str) -> str | None:
+    """The champion version the pointer records, or None when there is no pointer or it is
+    older than the tracking database (or its ``-wal`` file): then ask the registry."""
+    path = champion_pointer_path(tracking_uri, name)
+    if path is None:
+        return None
+    db = Path(tracking_uri[len(_SQLITE):])
+    try:
+        written = path.stat().st_mtime_ns
+        newest = max(os.stat(p).st_mtime_ns for p in (db, Path(f"{db}-wal")) if p.exists())
+        if written < newest:
+            return None
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return str(record["version"]) if record.get("name") == name and "version" in record else None
+
+
+def features_fingerprint(rows: pd.DataFrame) -> str:
+    """A digest of a day's feature rows (order-free: rows sorted by symbol, columns by name)."""
+    frame = rows.sort_values("symbol", kind="stable")[sorted(rows.columns)]
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:24]
+
+
+class CachedScores:
+    """A day's stored probabilities standing in for the model: ``predict_proba(rows)`` by symbol.
+
+    Raises ``KeyError`` from :meth:`predict_proba` for a symbol that was not scored.
+    """
+
+    def __init__(self, probs: pd.Series, version: str) -> None:
+        self.probs = probs
+        self.version = version
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability of each row's symbol, shape ``(n_rows,)``."""
+        found = features["symbol"].map(self.probs)
+        if found.isna().any():
+            missing = features.loc[found.isna(), "symbol"].head(5).tolist()
+            raise KeyError(f"no cached score for {missing}")
+        return found.to_numpy(dtype="float64")
+
+
+class ScoreCache:
+    """Scored cross-sections of registered models, one JSON file per (model, version, day, fingerprint).
+
+    Parameters
+    ----------
+    root : Path
+        Folder of the cache (``<VFR_HOME>/cache/scores`` from :meth:`from_settings`).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoreCache:
+        return cls(settings.home_dir / "cache" / "scores")
+
+    def _path(self, name: str, version: str, day: pd.Timestamp, fingerprint: str) -> Path:
+        model = hashlib.sha256(name.encode()).hexdigest()[:16]
+        return self.root / model / f"v{version}" / f"{pd.Timestamp(day).date()}-{fingerprint}.json"
+
+    def read(self, name: str, version: str, day: pd.Timestamp, fingerprint: str) -> CachedScores | None:
+        """The stored scores, or None (no file, or an unreadable one)."""
+        path = self._path(name, version, day, fingerprint)
+        try:
+            record = json.loads(path.read_text())
+            probs = pd.Series(record["prob"], index=record["symbol"], dtype="float64")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return CachedScores(probs, str(version))
+
+    def write(self, name: str, version: str, day: pd.Timestamp, fingerprint: str, symbols: pd.Series,
+              probs: np.ndarray) -> Path:
+        """Store a day's probabilities (``symbols`` and ``probs`` aligned, shape ``(n,)``), atomically.
+
+        Raises
+        ------
+        ValueError
+            ``symbols`` and ``probs`` differ in length, or a probability is not finite.
+        """
+        probs = np.asarray(probs, dtype="float64")
+        if len(symbols) != probs.size or not np.isfinite(probs).all():
+            raise ValueError(f"ScoreCache.write: {len(symbols)} symbols and {probs.size} finite probabilities needed")
+        text = json.dumps({"name": name, "version": str(version), "date": str(pd.Timestamp(day).date()),
+                           "fingerprint": fingerprint, "symbol": [str(s) for s in symbols],
+                           "prob": probs.tolist()})
+        return atomic_write(self._path(name, version, day, fingerprint), lambda tmp: tmp.write_text(text))

@@ -1,0 +1,139 @@
+"""The selection stage (``vfr select``), kept apart from :mod:`vfr.pipeline` so that it starts
+fast: it imports the store, the scores and, only on a cache miss, the model registry.
+
+With ``include_ml`` the champion's probabilities of the day come from
+:class:`vfr.ml.scorecache.ScoreCache` when the champion pointer is fresh and the day's feature
+rows are the ones scored before; otherwise the registry loads the model (MLflow and the model's
+library), scores the whole cross-section once and stores it for the next call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from vfr.config import Settings
+from vfr.data import MarketStore, tables
+from vfr.errors import StageError, UsageError
+from vfr.ml.scorecache import ScoreCache, features_fingerprint, read_champion_pointer
+from vfr.scoring import Selection, select
+
+__all__ = ["champion_scores", "require_features", "stage_select", "warm_champion_scores"]
+
+
+def require_features(store: MarketStore, stage: str) -> None:
+    """Raise :class:`StageError` naming the first missing step when the store lacks prices or features."""
+    counts = store.table_counts([tables.PRICES, tables.FEATURES])  # not every table: a COUNT(*) each
+    if not counts.get(tables.PRICES):
+        raise StageError(f"{stage}: the store has no prices; run `vfr data ingest` first")
+    if not counts.get(tables.FEATURES):
+        raise StageError(f"{stage}: the store has no features; run `vfr features build` first")
+
+
+def champion_scores(settings: Settings, day_rows: pd.DataFrame, day: pd.Timestamp,
+                    model_version: str | None = None) -> tuple[Any, str | None, str | None]:
+    """A predictor of the day's cross-section for :func:`vfr.scoring.select`.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``model_name``, the tracking URI and ``VFR_HOME`` (the cache's folder).
+    day_rows : DataFrame
+        Every feature row of ``day`` (the whole cross-section, as stored).
+    day : Timestamp
+    model_version : str, optional
+        A registered version; default the champion.
+
+    Returns
+    -------
+    tuple
+        ``(predictor, version, error)``: a :class:`vfr.ml.scorecache.CachedScores` and its
+        version, or ``(None, None, reason)`` when the registry has no usable model (the caller
+        falls back to the classic score).
+    """
+    cache = ScoreCache.from_settings(settings)
+    name = settings.model_name
+    fingerprint = features_fingerprint(day_rows)
+    version = model_version or read_champion_pointer(settings.resolved_tracking_uri, name)
+    if version is not None:
+        hit = cache.read(name, version, day, fingerprint)
+        if hit is not None:
+            return hit, hit.version, None
+    from vfr.ml.registry import ModelRegistry, RegistryError
+
+    try:
+        loaded = ModelRegistry.from_settings(settings).load(name, model_version)
+    except RegistryError as exc:
+        return None, None, str(exc)
+    try:
+        probs = loaded.predict_proba(day_rows)
+    except Exception:  # select scores it again, reports the failure and falls back to classic
+        return loaded, loaded.version, None
+    try:
+        cache.write(name, loaded.version, day, fingerprint, day_rows["symbol"], probs)
+    except (OSError, ValueError):
+        pass  # a cache that cannot be written only costs the next call its speed
+    hit = cache.read(name, loaded.version, day, fingerprint)
+    return (hit, loaded.version, None) if hit is not None else (loaded, loaded.version, None)
+
+
+def stage_select(settings: Settings, *, date: str | None = None, include_ml: bool = False, top: int | None = None,
+                 symbols: list[str] | None = None, model_version: str | None = None) -> Selection:
+    """Rank the universe on a date (default: the latest) from the stored features.
+
+    Raises
+    ------
+    StageError
+        The store has no prices or no features (the step to run is named).
+    UsageError
+        ``date`` is not a date, or the store has no features on it (the first and last
+        dates available are named).
+    """
+    with MarketStore.from_settings(settings) as store:
+        require_features(store, "select")
+        try:
+            day = pd.Timestamp(date) if date else None
+        except ValueError:
+            raise UsageError(f"select: --date {date!r} is not a date (expected YYYY-MM-DD)") from None
+        if day is None:
+            day = store.read_table(tables.FEATURES, columns=["date"])["date"].max()
+        features = store.read_table(tables.FEATURES, start=day, end=day)
+        if features.empty:
+            dates = store.read_table(tables.FEATURES, columns=["date"])["date"]
+            raise UsageError(f"select: the store has no features on {day.date()}; features are available "
+                             f"from {dates.min().date()} to {dates.max().date()} (trading days only)")
+        universe = store.read_universe() if store.has_table(tables.SECURITIES) else None
+    model, version, error = None, None, None
+    if include_ml:
+        model, version, error = champion_scores(settings, features, day, model_version)
+    return select(features, date=day, universe=universe, include_ml=include_ml, model=model,
+                  model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols,
+                  ml_neutralize=settings.ml_neutralize, ml_confidence_rule=settings.ml_confidence)
+
+
+def warm_champion_scores(settings: Settings) -> str | None:
+    """Score the latest day's cross-section with the champion and store it, so the next
+    ``vfr select --include-ml`` answers from the cache (called after `vfr train` sets a
+    champion and after `vfr features build` when a champion exists).
+
+    Returns
+    -------
+    str or None
+        None when done, else why not (no features, no usable champion, a store error): warming
+        is best effort and never fails the command that calls it.
+    """
+    from vfr.errors import VFRError
+
+    try:
+        with MarketStore.from_settings(settings) as store:
+            if not store.has_table(tables.FEATURES):
+                return "the store has no features"
+            day = store.read_table(tables.FEATURES, columns=["date"])["date"].max()
+            rows = store.read_table(tables.FEATURES, start=day, end=day)
+        model, _, error = champion_scores(settings, rows, day)
+    except (VFRError, OSError) as exc:
+        return str(exc)
+    if error is not None:
+        return error
+    return None if model is not None and hasattr(model, "probs") else "the champion could not score the day"

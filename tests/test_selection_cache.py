@@ -1,0 +1,103 @@
+"""Issue 18: `vfr select --include-ml` answers from the champion's cached scores without importing
+MLflow or the model's library, and never from stale ones (another champion, newer registry
+writes, rebuilt features)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from tests.test_pipeline import SMALL, small_prices_file  # noqa: F401  (fixture)
+from vfr.config import Settings
+from vfr.data import MarketStore, tables
+from vfr.ml import ModelRegistry, TrainConfig
+from vfr.ml.scorecache import ScoreCache, champion_pointer_path, read_champion_pointer, write_champion_pointer
+from vfr.pipeline import stage_features, stage_ingest, stage_train
+from vfr.selection import stage_select
+
+COLD_SELECT = """
+import json, sys
+from vfr.config import Settings
+from vfr.selection import stage_select
+sel = stage_select(Settings(), include_ml=True)
+heavy = sorted(m for m in ("mlflow", "lightgbm", "sklearn", "xgboost", "catboost", "torch") if m in sys.modules)
+print(json.dumps({"status": sel.ml_status, "version": sel.model_version, "heavy": heavy,
+                  "prob": sel.table.set_index("symbol")["ml_probability"].round(12).to_dict()}))
+"""
+
+
+def _cold_select(home: Path) -> dict:
+    env = os.environ | {"VFR_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-c", COLD_SELECT], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_pointer_is_stale_once_the_tracking_database_is_newer(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"x")
+    uri = f"sqlite:///{db}"
+    assert read_champion_pointer(uri, "m") is None  # no pointer
+    write_champion_pointer(uri, "m", "3")
+    assert read_champion_pointer(uri, "m") == "3" and read_champion_pointer(uri, "other") is None
+    later = champion_pointer_path(uri, "m").stat().st_mtime_ns + 10**9
+    os.utime(db, ns=(later, later))  # any later registry write
+    assert read_champion_pointer(uri, "m") is None
+    write_champion_pointer(uri, "m", "4")
+    os.utime(champion_pointer_path(uri, "m"), ns=(later, later))
+    assert read_champion_pointer(uri, "m") == "4"
+    write_champion_pointer(uri, "m", None)
+    assert read_champion_pointer(uri, "m") is None
+    assert champion_pointer_path("postgresql://h/db", "m") is None  # remote registries: always the full path
+
+
+def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,
+                                                         small_prices_file: Path) -> None:  # noqa: F811
+    stage_ingest(settings, small_prices_file)
+    stage_features(settings)
+    first = stage_train(settings, TrainConfig(**SMALL))
+    registry = ModelRegistry.from_settings(settings)
+    registry.set_champion(settings.model_name, first.version)
+    uri = settings.resolved_tracking_uri
+    assert read_champion_pointer(uri, settings.model_name) == first.version
+
+    full = stage_select(settings, include_ml=True)  # a miss: the model scores the day and is cached
+    assert full.ml_status == "ok" and full.model_version == first.version
+    cached_files = list(ScoreCache.from_settings(settings).root.rglob("*.json"))
+    assert len(cached_files) == 1
+
+    cold = _cold_select(settings.home)  # a fresh process: the cache, no MLflow, no model library
+    assert cold["status"] == "ok" and cold["version"] == first.version and cold["heavy"] == []
+    want = full.table.set_index("symbol")["ml_probability"].round(12).to_dict()
+    assert cold["prob"] == want
+    pd.testing.assert_frame_equal(stage_select(settings, include_ml=True).table, full.table)
+
+    # a new champion: the pointer moves, the old version's scores are not used
+    second = stage_train(settings, TrainConfig(**(SMALL | {"max_rounds": 12})))
+    registry.set_champion(settings.model_name, second.version)
+    assert read_champion_pointer(uri, settings.model_name) == second.version
+    now = stage_select(settings, include_ml=True)
+    assert now.model_version == second.version and now.ml_status == "ok"
+    assert not now.table.set_index("symbol")["ml_probability"].equals(full.table.set_index("symbol")["ml_probability"])
+
+    # a registry write after the pointer (e.g. an alias moved outside VFR): the full path, which refreshes it
+    registry.client.set_registered_model_tag(settings.model_name, "note", "touched")
+    assert read_champion_pointer(uri, settings.model_name) is None
+    assert stage_select(settings, include_ml=True).model_version == second.version
+    assert read_champion_pointer(uri, settings.model_name) == second.version
+
+    # rebuilt features with other values: the fingerprint misses, the model scores them again
+    with MarketStore.from_settings(settings) as store:
+        features = store.read_table(tables.FEATURES)
+        day = features["date"].max()
+        features.loc[features["date"] == day, "rsi_14"] = 50.0
+        store.replace_table(tables.FEATURES, features)
+    n_files = len(list(ScoreCache.from_settings(settings).root.rglob("*.json")))
+    again = stage_select(settings, include_ml=True)
+    assert again.ml_status == "ok"
+    assert len(list(ScoreCache.from_settings(settings).root.rglob("*.json"))) == n_files + 1
