@@ -1,6 +1,6 @@
-"""Start-up time of VFR: `import vfr.features`, `import vfr.metrics`, `import vfr.ml` and `vfr --help`.
+"""Start-up time of VFR: `import vfr`, `import vfr.features`, `vfr --help`, `vfr select --include-ml`.
 
-One command:  python benchmarks/startup.py [--runs 5] [--src PATH] [--label TEXT] [--no-write]
+One command:  python benchmarks/startup.py [--runs 5] [--src PATH] [--label TEXT] [--no-write] [--select-home PATH]
 
 Each case runs in a fresh interpreter (``sys.executable``), ``--runs`` times after one untimed
 warm-up run (so the file cache is warm, as for a user's second command); the median wall time
@@ -9,8 +9,15 @@ of the whole process (interpreter start included) is reported, next to a bare ``
 also lists the heavy libraries the process loaded. ``--src`` times another source tree (for
 example ``git archive HEAD src | tar -x -C /tmp/before``) by putting it first on PYTHONPATH.
 Results are appended to docs/benchmarks.md with the machine they ran on. Targets on the 2-core
-reference machine: 1.5 s for ``import vfr.features``, 1 s for ``import vfr`` and ``vfr --help``
-(issue 18).
+reference machine: 1.5 s for ``import vfr.features``, 1 s for ``import vfr``, ``vfr --help`` and
+``vfr select --include-ml`` over every stock (issue 18).
+
+``vfr select --include-ml`` is timed in a VFR home holding every S&P 500 member of the
+development data (../shared/data) from 2017 to 2019 with every factor group and a champion
+trained on them by a reduced walk-forward (built once into ``--select-home``, default
+``benchmarks/.results/select-home``; skipped with the reason when the data is absent). Every
+timed run is a fresh process; the champion's scores of the day come from the cache that
+`vfr train` filled (:mod:`vfr.ml.scorecache`).
 """
 
 from __future__ import annotations
@@ -42,7 +49,45 @@ CASES: dict[str, list[str]] = {
     "vfr --help": ["-m", "vfr.cli", "--help"],
     "vfr --version": ["-m", "vfr.cli", "--version"],
 }
-TARGETS = {"import vfr.features": 1.5, "import vfr": 1.0, "vfr --help": 1.0}
+SELECT_CASE = "vfr select --include-ml (every stock, a fresh process)"
+TARGETS = {"import vfr.features": 1.5, "import vfr": 1.0, "vfr --help": 1.0, SELECT_CASE: 1.0}
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VFR_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def build_select_home(home: Path) -> str | None:
+    """A VFR home with every member's 2017-2019 prices, every factor group and a champion
+    (reduced walk-forward); returns None when ready, else why it cannot be built."""
+    prices = SHARED / "sp500" / "prices_daily.parquet"
+    needed = [prices, SHARED / "sp500" / "constituents.csv", SHARED / "earnings" / "earnings_surprises.parquet",
+              SHARED / "macro"]
+    if not all(p.exists() for p in needed):
+        return f"development data not found under {SHARED}"
+    if (home / "vfr.duckdb").exists() and (home / "mlflow.db").exists():
+        return None
+    import pandas as pd
+
+    from vfr.config import Settings
+    from vfr.ml import ModelRegistry, TrainConfig
+    from vfr.pipeline import stage_features, stage_ingest, stage_ingest_fundamentals, stage_train
+
+    home.mkdir(parents=True, exist_ok=True)
+    raw = pd.read_parquet(prices)
+    part = home / "prices_2017_2019.parquet"
+    raw[raw["date"] >= "2017-01-01"].to_parquet(part)
+    settings = Settings(home=home)
+    stage_ingest(settings, part, universe=[str(needed[1]), "index-constitution:sp500"])
+    stage_ingest_fundamentals(settings, earnings=needed[2], macro=needed[3])
+    stage_features(settings)
+    outcome = stage_train(settings, TrainConfig.from_settings(settings, train_window=252, retrain_every=126,
+                                                              max_rounds=100))
+    registry = ModelRegistry.from_settings(settings)
+    if registry.champion_version(settings.model_name) is None:  # the gate may refuse a reduced model
+        registry.set_champion(settings.model_name, outcome.version)
+        from vfr.selection import warm_champion_scores
+
+        warm_champion_scores(settings)
+    return None
 _PROBE = ("import sys, runpy\nsys.argv = {argv!r}\n"
           "try:\n    {run}\nexcept SystemExit:\n    pass\n"
           "import json\nprint('\\n' + json.dumps(sorted({{n.split('.')[0] for n in sys.modules}} & set({heavy!r}))))")
@@ -100,21 +145,31 @@ def main() -> int:
     parser.add_argument("--src", help="source tree to time instead of the installed one (put first on PYTHONPATH)")
     parser.add_argument("--label", default="", help="what is measured, for the results' title")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to docs/benchmarks.md")
+    parser.add_argument("--select-home", type=Path, default=REPO / "benchmarks" / ".results" / "select-home",
+                        help="VFR home of the `vfr select --include-ml` case (built once when missing)")
     args = parser.parse_args()
     env = _env(args.src)
+    cases = dict(CASES)
+    why = build_select_home(args.select_home)
+    if why is None:
+        cases[SELECT_CASE] = ["-m", "vfr.cli", "select", "--include-ml"]
+        env_select = env | {"VFR_HOME": str(args.select_home)}
+    else:
+        print(f"{SELECT_CASE}: skipped ({why})", flush=True)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     rows = []
-    for name, case in CASES.items():
+    for name, case in cases.items():
         target = f"<= {TARGETS[name]} s" if name in TARGETS else ""
+        case_env = env_select if name == SELECT_CASE else env
         try:
-            seconds = time_case(case, args.runs, env)
+            seconds = time_case(case, args.runs, case_env)
         except RuntimeError as exc:  # an older tree (--src) may lack the module or the option
             if not args.src and "ModuleNotFoundError: No module named 'vfr." not in str(exc):
                 raise
             rows.append(f"| {name} | absent | {target} | |")
             print(rows[-1], flush=True)
             continue
-        heavy = heavy_loaded(case, env) if name.startswith(("import", "vfr")) else []
+        heavy = heavy_loaded(case, case_env) if name.startswith(("import", "vfr")) else []
         rows.append(f"| {name} | {seconds:.2f} | {target} | {', '.join(heavy) or 'none'} |")
         print(rows[-1], flush=True)
     stamp = time.strftime("%Y-%m-%d")
