@@ -255,8 +255,7 @@ class BacktestReport:
                             "max_drawdown", "annual_turnover") if c in self.metrics.columns]
         table = self.metrics[cols].to_html(float_format="{:.3f}".format, na_rep="–")
         c = self.config
-        how = (f"top {c.top_n}" if c.quantile is None else f"top {c.quantile:.0%}") + \
-            (" long-short" if c.long_short else "") + \
+        how = c.book + (" long-short" if c.long_short else "") + \
             f", {c.rebalance or f'every {c.rebalance_every} days'}, costs {c.costs.describe()}"
         return (f"<div><strong>VFR backtest</strong> &middot; {_html.escape(period)} &middot; "
                 f"{_html.escape(how)} &middot; {self.scores['symbol'].nunique()} symbols scored{table}</div>")

@@ -540,7 +540,7 @@ def _report_tables(results: dict[str, BacktestResult], comparison: pd.DataFrame,
                    split: str | None, model_metrics: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     """The extra tables of the backtest report: the comparison, before / after ``split``, model metrics."""
     cadence = config.rebalance or f"every {config.rebalance_every} trading days"
-    extra = {f"Strategies compared (same period, costs {config.costs.describe()}, top {config.top_n}, "
+    extra = {f"Strategies compared (same period, costs {config.costs.describe()}, {config.book}, "
              f"{cadence})": comparison}
     if split is not None:
         periods = period_table(results, {f"before {split}": (None, str(pd.Timestamp(split) - pd.Timedelta(days=1))),

@@ -308,7 +308,7 @@ def test_inverse_vol_book_by_hand():
 
 def test_weighting_setting_and_validation():
     assert BacktestConfig.from_settings(Settings(weighting="inverse_vol")).weighting == "inverse_vol"
-    assert BacktestConfig.from_settings(Settings()).weighting == "equal"
+    assert BacktestConfig.from_settings(Settings(weighting="equal")).weighting == "equal"
     with pytest.raises(ValueError, match="weighting"):
         BacktestConfig(weighting="score")
 

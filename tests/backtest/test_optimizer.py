@@ -146,5 +146,16 @@ def test_optimized_configuration_errors_and_setting():
         BacktestConfig(alpha_ic=0.0)
     with pytest.raises(ValueError, match="turnover_penalty"):
         BacktestConfig(turnover_penalty=-1.0)
-    assert BacktestConfig.from_settings(Settings(weighting="optimized")).weighting == "optimized"
+    opt = BacktestConfig.from_settings(Settings(weighting="optimized"))
+    assert opt.weighting == "optimized" and opt.max_weight == 0.05  # the research book's cap
+    assert BacktestConfig.from_settings(Settings(), weighting="optimized", max_weight=0.1).max_weight == 0.1
+    assert BacktestConfig.from_settings(Settings(weighting="equal")).max_weight is None
+    # the settings' default book is the optimiser (eleventh pass); top-N options ask for a top-N book
+    assert BacktestConfig.from_settings(Settings()).weighting == "optimized"
+    for top_n_book in ({"top_n": 5}, {"quantile": 0.2}, {"long_short": True}, {"buffer_n": 40}):
+        cfg = BacktestConfig.from_settings(Settings(), **top_n_book)
+        assert cfg.weighting == "equal" and cfg.max_weight is None, top_n_book
+    assert BacktestConfig.from_settings(Settings(), quantile=None, long_short=False).weighting == "optimized"
+    with pytest.raises(ValueError, match="optimized"):  # asked for both: a clear error
+        BacktestConfig.from_settings(Settings(), weighting="optimized", long_short=True)
     assert "risk_aversion" not in BacktestConfig().as_params()  # only an optimised book reports them

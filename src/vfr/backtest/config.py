@@ -21,7 +21,7 @@ from vfr.backtest.costs import CostModel
 if TYPE_CHECKING:
     from vfr.config import Settings
 
-__all__ = ["FILLS", "REBALANCE_CHOICES", "WEIGHTINGS", "BacktestConfig"]
+__all__ = ["FILLS", "OPTIMIZED_MAX_WEIGHT", "REBALANCE_CHOICES", "WEIGHTINGS", "BacktestConfig"]
 
 #: Calendar rebalancing choices (``None`` = every ``rebalance_every`` scored days).
 REBALANCE_CHOICES = ("daily", "weekly", "monthly")
@@ -30,6 +30,11 @@ FILLS = ("close", "open")
 #: Weights of the names a rebalance holds: equal, in inverse proportion to their volatility, or
 #: from the cost-aware mean-variance optimiser (:mod:`vfr.backtest.optimizer`).
 WEIGHTINGS = ("equal", "inverse_vol", "optimized")
+
+
+#: Largest weight of a name in an optimised book built from the settings (the research book
+#: ``opt-weekly``, docs/research.md, eleventh pass).
+OPTIMIZED_MAX_WEIGHT = 0.05
 
 
 def _where(name: str) -> str:
@@ -287,7 +292,11 @@ class BacktestConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> BacktestConfig:
         """Config from the settings' ``top_n``, ``weighting``, ``target_vol`` and costs
-        (``commission_bps`` + ``slippage_bps``).
+        (``commission_bps`` + ``slippage_bps``). An optimised book (``weighting="optimized"``)
+        holds at most :data:`OPTIMIZED_MAX_WEIGHT` of a name unless ``max_weight`` is given.
+        When the settings ask for the optimiser but the overrides describe a top-N book
+        (``top_n``, ``quantile``, ``long_short``, ``sector_neutral``, ``buffer_n`` or
+        ``max_drops``) and name no ``weighting``, the book is the top-N one, equal weight.
 
         Parameters
         ----------
@@ -309,7 +318,25 @@ class BacktestConfig:
                                 "target_vol": settings.target_vol,
                                 "costs": CostModel(commission_bps=settings.commission_bps,
                                                    slippage_bps=settings.slippage_bps)}
-        return cls(**(base | overrides))
+        merged = base | overrides
+        asks_top_n = ("top_n" in overrides or overrides.get("quantile") is not None or bool(overrides.get("long_short"))
+                      or bool(overrides.get("sector_neutral")) or overrides.get("buffer_n") is not None
+                      or overrides.get("max_drops") is not None)
+        if "weighting" not in overrides and merged["weighting"] == "optimized" and asks_top_n:
+            merged["weighting"] = "equal"  # options of a top-N book ask for one: not the settings' optimiser
+        if merged["weighting"] == "optimized" and "max_weight" not in overrides:
+            merged["max_weight"] = OPTIMIZED_MAX_WEIGHT  # the optimised book the research protocol tested
+        return cls(**merged)
+
+    @property
+    def book(self) -> str:
+        """The book in words, for report headers: ``top 20``, ``top 20, inverse-volatility weights``
+        or ``cost-aware optimiser over every eligible stock, at most 5% a name``."""
+        if self.weighting == "optimized":
+            cap = "" if self.max_weight is None else f", at most {self.max_weight:.0%} a name"
+            return f"cost-aware optimiser over every eligible stock{cap}"
+        size = f"top {self.quantile:.0%}" if self.quantile is not None else f"top {self.top_n}"
+        return size + (", inverse-volatility weights" if self.weighting == "inverse_vol" else "")
 
     @property
     def cost_bps(self) -> float:

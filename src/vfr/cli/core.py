@@ -402,7 +402,8 @@ def select_cmd(
 
 @app.command("backtest")
 def backtest_cmd(
-    top_n: Annotated[int | None, typer.Option(min=1, help="Stocks held.")] = None,
+    top_n: Annotated[int | None, typer.Option(min=1, help="Hold the top N, equal weight (the default book is the "
+                                              "cost-aware optimiser over every stock, VFR_WEIGHTING).")] = None,
     start: Annotated[str | None, typer.Option(help="First date YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date YYYY-MM-DD.")] = None,
     rebalance: Annotated[str | None, typer.Option(help="daily, weekly or monthly (default: every 5 days).")] = None,
