@@ -16,7 +16,13 @@ from tests.test_pipeline import SMALL, small_prices_file  # noqa: F401  (fixture
 from vfr.config import Settings
 from vfr.data import MarketStore, tables
 from vfr.ml import ModelRegistry, TrainConfig
-from vfr.ml.scorecache import ScoreCache, champion_pointer_path, read_champion_pointer, write_champion_pointer
+from vfr.ml.scorecache import (
+    ScoreCache,
+    champion_pointer_path,
+    read_champion_pointer,
+    tracking_db_stamp,
+    write_champion_pointer,
+)
 from vfr.pipeline import stage_features, stage_ingest, stage_train
 from vfr.selection import stage_select
 
@@ -38,22 +44,27 @@ def _cold_select(home: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_pointer_is_stale_once_the_tracking_database_is_newer(tmp_path: Path) -> None:
+def test_pointer_is_stale_once_the_tracking_database_changes(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
     db.write_bytes(b"x")
     uri = f"sqlite:///{db}"
     assert read_champion_pointer(uri, "m") is None  # no pointer
-    write_champion_pointer(uri, "m", "3")
+    assert write_champion_pointer(uri, "m", "3", tracking_db_stamp(uri))
     assert read_champion_pointer(uri, "m") == "3" and read_champion_pointer(uri, "other") is None
-    later = champion_pointer_path(uri, "m").stat().st_mtime_ns + 10**9
-    os.utime(db, ns=(later, later))  # any later registry write
+    stamp = tracking_db_stamp(uri)
+    later = db.stat().st_mtime_ns + 10**6
+    os.utime(db, ns=(later, later))  # any registry write since the stamp, even one that keeps the size
     assert read_champion_pointer(uri, "m") is None
-    write_champion_pointer(uri, "m", "4")
-    os.utime(champion_pointer_path(uri, "m"), ns=(later, later))
-    assert read_champion_pointer(uri, "m") == "4"
-    write_champion_pointer(uri, "m", None)
+    assert write_champion_pointer(uri, "m", "4", tracking_db_stamp(uri))
+    Path(f"{db}-wal").write_bytes(b"wal")  # a write that only reached the write-ahead log
+    assert read_champion_pointer(uri, "m") is None
+    # a pointer stamped before a concurrent alias change is stale, whatever its own file time
+    assert write_champion_pointer(uri, "m", "5", stamp)
+    assert read_champion_pointer(uri, "m") is None
+    assert not write_champion_pointer(uri, "m", None, tracking_db_stamp(uri))
     assert read_champion_pointer(uri, "m") is None
     assert champion_pointer_path("postgresql://h/db", "m") is None  # remote registries: always the full path
+    assert not write_champion_pointer("postgresql://h/db", "m", "1", [1])
 
 
 def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,

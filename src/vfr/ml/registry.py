@@ -15,9 +15,9 @@ Aliases: ``champion`` (serves) and ``challenger`` (in an A/B test, with its traf
 stored as the version tag ``vfr.ab_traffic``). Every change of champion is appended to the
 registered model's tag ``vfr.champion_history`` so :meth:`ModelRegistry.rollback` can
 restore the previous one in one call. With a local SQLite tracking database, every champion
-change (and every load of the champion) also rewrites a champion pointer file beside it
-(:mod:`vfr.ml.scorecache`), so ``vfr select --include-ml`` can use a cached cross-section of
-scores without importing MLflow.
+change (and every load of the champion) also rewrites a champion pointer file beside it,
+stamped with the database's state when the alias was read (:mod:`vfr.ml.scorecache`), so
+``vfr select --include-ml`` can use a cached cross-section of scores without importing MLflow.
 
 Only :class:`mlflow.tracking.MlflowClient` is used (no ``mlflow.set_tracking_uri``), so two
 registries with different URIs can live in one process.
@@ -40,7 +40,7 @@ import pandas as pd
 
 from vfr.config import Settings
 from vfr.errors import VFRError
-from vfr.ml.scorecache import write_champion_pointer
+from vfr.ml.scorecache import tracking_db_stamp, write_champion_pointer
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -400,7 +400,11 @@ class ModelRegistry:
                 history.append(previous)
             history.append(version)
             self.client.set_registered_model_tag(name, _HISTORY_TAG, json.dumps(history[-50:]))
-        write_champion_pointer(self.tracking_uri, name, version)  # last: newer than every write above
+        # the pointer: the database's stamp after every write above, kept only if the alias still says `version`
+        # (a write by anyone after the stamp changes it, so the pointer then reads as stale)
+        stamp = tracking_db_stamp(self.tracking_uri)
+        still = self.champion_version(name) == version
+        write_champion_pointer(self.tracking_uri, name, version if still else None, stamp)
 
     def promote(self, name: str, version: str, *, max_size_mb: float = 500.0,
                 max_load_seconds: float = 10.0) -> dict[str, Any]:
@@ -586,6 +590,7 @@ class ModelRegistry:
         """
         import mlflow
 
+        stamp = tracking_db_stamp(self.tracking_uri)  # before the alias is read (see vfr.ml.scorecache)
         try:
             mv = (self.client.get_model_version(name, str(version)) if version is not None
                   else self.client.get_model_version_by_alias(name, alias))
@@ -619,7 +624,7 @@ class ModelRegistry:
         metadata |= {"sha256_verified": verified, "size_bytes": _folder_size(local),
                      "ab_traffic": float((mv.tags or {}).get(_AB_TAG, "nan"))}
         if version is None and alias == CHAMPION:  # what the registry says now: the pointer is fresh again
-            write_champion_pointer(self.tracking_uri, name, str(mv.version))
+            write_champion_pointer(self.tracking_uri, name, str(mv.version), stamp)
         return LoadedModel(model=model, name=name, version=str(mv.version), metadata=metadata, path=local)
 
     def _verify(self, name: str, mv: Any, local: Path) -> bool:

@@ -6,10 +6,13 @@ champion do. This module keeps each scored cross-section as a small JSON file ke
 
 * the champion version, read from a **champion pointer**: a file beside the local tracking
   database (``sqlite:`` URIs only) that :class:`vfr.ml.registry.ModelRegistry` rewrites whenever
-  it sets or reads the champion alias. The pointer counts only while it is at least as new as
-  the tracking database and its write-ahead log: any later write to the registry (a new
-  version, an alias moved outside VFR) makes it stale, and the caller takes the full path,
-  which rewrites it. A remote tracking server has no pointer (always the full path);
+  it sets or reads the champion alias. The pointer records the database's stamp (size and
+  modification time of the file and of its write-ahead log) taken *before* the alias was read,
+  and counts only while the database still has that stamp: any write to the registry since (a
+  new version, the alias moved by another process or outside VFR) makes it stale, and the
+  caller takes the full path, which rewrites it. (A write within the file system's timestamp
+  granularity, about 4 ms, of the stamp that leaves the size unchanged is the one case not
+  seen.) A remote tracking server has no pointer (always the full path);
 * the day, and a fingerprint of that day's feature rows (rebuilt features miss the cache).
 
 Pure file I/O (``json``, ``hashlib``); pandas for the fingerprint. Files are written
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from vfr.config import Settings
 
 __all__ = ["CachedScores", "ScoreCache", "champion_pointer_path", "features_fingerprint", "read_champion_pointer",
-           "write_champion_pointer"]
+           "tracking_db_stamp", "write_champion_pointer"]
 
 _SQLITE = "sqlite:///"
 
@@ -47,35 +50,59 @@ def champion_pointer_path(tracking_uri: str, name: str) -> Path | None:
     return db.parent / "vfr-champions" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
 
 
-def write_champion_pointer(tracking_uri: str, name: str, version: str | None) -> None:
-    """Record (atomically) that ``version`` is the champion of ``name``; None removes the pointer.
-    No-op for a tracking URI without a pointer."""
-    path = champion_pointer_path(tracking_uri, name)
-    if path is None:
-        return
-    if version is None:
-        path.unlink(missing_ok=True)
-        return
-    text = json.dumps({"name": name, "version": str(version)})
-    atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def read_champion_pointer(tracking_uri: str, name: str) -> str | None:
-    """The champion version the pointer records, or None when there is no pointer or it is
-    older than the tracking database (or its ``-wal`` file): then ask the registry."""
-    path = champion_pointer_path(tracking_uri, name)
+def tracking_db_stamp(tracking_uri: str) -> list[int] | None:
+    """Size and modification time (ns) of a local SQLite tracking database and of its ``-wal``
+    file, or None (no such database, or not a ``sqlite:`` URI)."""
+    path = champion_pointer_path(tracking_uri, "")
     if path is None:
         return None
     db = Path(tracking_uri[len(_SQLITE):])
+    stamp: list[int] = []
     try:
-        written = path.stat().st_mtime_ns
-        newest = max(os.stat(p).st_mtime_ns for p in (db, Path(f"{db}-wal")) if p.exists())
-        if written < newest:
-            return None
+        for p in (db, Path(f"{db}-wal")):
+            if p.exists():
+                st = os.stat(p)
+                stamp += [st.st_size, st.st_mtime_ns]
+            else:
+                stamp += [-1, -1]
+    except OSError:
+        return None
+    return stamp
+
+
+def write_champion_pointer(tracking_uri: str, name: str, version: str | None, stamp: list[int] | None) -> bool:
+    """Record (atomically) that ``version`` was the champion of ``name`` when the tracking database
+    had ``stamp`` (:func:`tracking_db_stamp`, taken before the alias was read); ``version`` or
+    ``stamp`` None removes the pointer. Best effort: False when nothing could be written (a
+    read-only home, or a tracking URI without a pointer), which only costs the cache's speed."""
+    path = champion_pointer_path(tracking_uri, name)
+    if path is None:
+        return False
+    try:
+        if version is None or stamp is None:
+            path.unlink(missing_ok=True)
+            return False
+        text = json.dumps({"name": name, "version": str(version), "stamp": stamp})
+        atomic_write(path, lambda tmp: tmp.write_text(text))
+    except OSError:
+        return False
+    return True
+
+
+def read_champion_pointer(tracking_uri: str, name: str) -> str | None:
+    """The champion version the pointer records, or None when there is no pointer or the tracking
+    database was written since its stamp: then ask the registry."""
+    path = champion_pointer_path(tracking_uri, name)
+    if path is None:
+        return None
+    try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return str(record["version"]) if record.get("name") == name and "version" in record else None
+    stamp = tracking_db_stamp(tracking_uri)
+    if stamp is None or record.get("stamp") != stamp or record.get("name") != name or "version" not in record:
+        return None
+    return str(record["version"])
 
 
 def features_fingerprint(rows: pd.DataFrame) -> str:
