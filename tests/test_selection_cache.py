@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.test_pipeline import SMALL, small_prices_file  # noqa: F401  (fixture)
 from vfr.config import Settings
@@ -112,3 +113,46 @@ def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,
     again = stage_select(settings, include_ml=True)
     assert again.ml_status == "ok"
     assert len(list(ScoreCache.from_settings(settings).root.rglob("*.json"))) == n_files + 1
+
+
+def test_target_weights_of_the_optimised_book() -> None:
+    """`vfr select --weights`: the day's optimised book from closes known on the day."""
+    import numpy as np
+
+    from vfr.backtest import BacktestConfig
+    from vfr.selection import target_weights
+
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2020-01-01", periods=300)
+    symbols = [f"S{i:02d}" for i in range(60)]
+    closes = pd.DataFrame(100 * np.cumprod(1 + rng.normal(0.0003, 0.015, (300, 60)), axis=0), index=dates,
+                          columns=symbols)
+    closes.iloc[:250, 0] = np.nan  # listed 50 days ago: too short a history
+    closes.iloc[-1, 1] = np.nan  # no close on the day
+    day = dates[-1]
+    score = pd.Series(np.linspace(1.0, 0.0, 60), index=symbols)  # S00 ranks first
+    config = BacktestConfig(weighting="optimized", max_weight=0.05)
+    w = target_weights(closes, score, day, config)
+    assert w.sum() == pytest.approx(1.0) and w.max() <= 0.05 + 1e-9 and (w >= 0).all()
+    assert w["S00"] == 0.0 and w["S01"] == 0.0
+    assert w.iloc[2:20].mean() > w.iloc[40:].mean()  # the tilt follows the score
+    # later prices do not change the day's weights
+    future = pd.concat([closes, closes.iloc[[-1]].set_axis([day + pd.Timedelta(days=1)]) * 3.0])
+    pd.testing.assert_series_equal(target_weights(future, score, day, config), w)
+    # holding a book: the penalty keeps more of it than a fresh start would
+    held = pd.Series(1 / 30, index=symbols[30:])
+    kept = target_weights(closes, score, day, config, held)
+    assert (kept - held.reindex(symbols).fillna(0)).abs().sum() < (w - held.reindex(symbols).fillna(0)).abs().sum()
+
+
+def test_select_holdings_file_errors_name_the_file_and_row(tmp_path: Path) -> None:
+    env = os.environ | {"VFR_HOME": str(tmp_path / "home")}
+    cases = {"symbol,weight\nAAPL,0.5\nMSFT,abc\n": "row 3", "ticker,weight\nAAPL,0.5\n": "missing column",
+             "symbol,weight\nAAPL,0.7\nMSFT,0.6\n": "sum to 1.3000", "symbol,weight\nAAPL,0.1\naapl,0.2\n": "twice"}
+    for i, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"held{i}.csv"
+        path.write_text(text)
+        proc = subprocess.run([sys.executable, "-m", "vfr.cli", "select", "--holdings", str(path)],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and str(path.name) in proc.stderr and "Traceback" not in proc.stderr

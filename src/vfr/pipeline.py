@@ -82,9 +82,6 @@ def _console(console: Console | None) -> Console:
     return console if console is not None else Console(stderr=True)
 
 
-_require_features = require_features
-
-
 # -- stages -----------------------------------------------------------------------------
 def stage_ingest(settings: Settings, prices: Path, universe: Path | str | Sequence[Path | str] | None = None,
                  console: Console | None = None):
@@ -326,7 +323,7 @@ def stage_train(settings: Settings, config: TrainConfig | None = None, console: 
     # The store is open only to read the inputs and to write the predictions: while training
     # runs, DuckDB's file lock is free for other commands and its buffers are released.
     with MarketStore.from_settings(settings) as store:
-        _require_features(store, "train")
+        require_features(store, "train")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]),
                              membership=store.read_membership())
@@ -411,7 +408,7 @@ def stage_tune(settings: Settings, *, n_trials: int = 20, timeout: float | None 
             raise UsageError(f"tune: --storage {storage!r} is not a usable Optuna storage: "
                              f"{type(exc).__name__}: {exc}") from exc
     with MarketStore.from_settings(settings) as store:
-        _require_features(store, "tune")
+        require_features(store, "tune")
         features = store.read_table(FEATURES_TABLE)
         labels = make_labels(store.read_prices(columns=["symbol", "date", "close"]),
                              membership=store.read_membership())
@@ -480,7 +477,7 @@ def _read_backtest_inputs(settings: Settings, config: BacktestConfig) -> _Backte
     """Prices (the columns ``config`` uses), features, out-of-sample predictions, membership and,
     for a sector-neutral run, the sector of each security."""
     with MarketStore.from_settings(settings) as store:
-        _require_features(store, "backtest")
+        require_features(store, "backtest")
         return _BacktestInputs(
             prices=store.read_prices(columns=config.price_columns()),
             features=store.read_table(FEATURES_TABLE),

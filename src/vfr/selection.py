@@ -9,8 +9,10 @@ library), scores the whole cross-section once and stores it for the next call.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from vfr.config import Settings
@@ -19,7 +21,10 @@ from vfr.errors import StageError, UsageError
 from vfr.ml.scorecache import ScoreCache, features_fingerprint, read_champion_pointer
 from vfr.scoring import Selection, select
 
-__all__ = ["champion_scores", "require_features", "stage_select", "warm_champion_scores"]
+if TYPE_CHECKING:  # the optimiser is imported where it is used: a plain `vfr select` starts fast
+    from vfr.backtest import BacktestConfig
+
+__all__ = ["champion_scores", "require_features", "stage_select", "target_weights", "warm_champion_scores"]
 
 
 def require_features(store: MarketStore, stage: str) -> None:
@@ -78,9 +83,53 @@ def champion_scores(settings: Settings, day_rows: pd.DataFrame, day: pd.Timestam
     return (hit, loaded.version, None) if hit is not None else (loaded, loaded.version, None)
 
 
+def target_weights(closes: pd.DataFrame, score: pd.Series, day: pd.Timestamp, config: BacktestConfig,
+                   holdings: pd.Series | None = None) -> pd.Series:
+    """The optimised book's target weights for ``day`` (:func:`vfr.backtest.optimized_weights`).
+
+    Parameters
+    ----------
+    closes : DataFrame
+        Adjusted closes, index trading dates up to ``day``, one column per symbol (at least
+        ``config.cov_lookback + 1`` dates for full estimates; fewer names qualify otherwise).
+    score : Series
+        The day's score per symbol (index symbol; higher = better; NaN = not scored).
+    day : Timestamp
+    config : BacktestConfig
+        An optimised book (``weighting="optimized"``): its risk aversion, turnover penalty and
+        costs, ``max_weight``.
+    holdings : Series, optional
+        Weights held now per symbol (fractions of capital); the turnover penalty is charged
+        against them. Default: none (a new book).
+
+    Returns
+    -------
+    Series
+        Target weight per symbol of ``score`` (0 for names without a close on ``day`` or too
+        short a history), summing to ``config.gross_exposure``.
+    """
+    from vfr.backtest import optimized_weights
+
+    closes = closes.loc[:day]
+    returns = closes.pct_change(fill_method=None).iloc[1:].tail(config.cov_lookback).reindex(columns=score.index)
+    on_day = closes.iloc[-1].reindex(score.index) if len(closes) and closes.index[-1] == day else \
+        pd.Series(float("nan"), index=score.index)
+    eligible = (score.notna() & (on_day > 0)).to_numpy()
+    previous = np.zeros(len(score)) if holdings is None else \
+        holdings.reindex(score.index).fillna(0.0).to_numpy(dtype="float64")
+    w = optimized_weights(returns.to_numpy(dtype="float64"), score.to_numpy(dtype="float64"), eligible, previous,
+                          config)
+    return pd.Series(w, index=score.index, name="target_weight")
+
+
 def stage_select(settings: Settings, *, date: str | None = None, include_ml: bool = False, top: int | None = None,
-                 symbols: list[str] | None = None, model_version: str | None = None) -> Selection:
+                 symbols: list[str] | None = None, model_version: str | None = None, weights: bool = False,
+                 holdings: pd.Series | None = None) -> Selection:
     """Rank the universe on a date (default: the latest) from the stored features.
+
+    With ``weights``, the table also gets ``target_weight``: the optimised book of the day
+    (:func:`target_weights` on the composite score, the settings' costs, at most 5% a name),
+    penalising turnover against ``holdings`` (symbol -> weight held now; default none).
 
     Raises
     ------
@@ -104,12 +153,29 @@ def stage_select(settings: Settings, *, date: str | None = None, include_ml: boo
             raise UsageError(f"select: the store has no features on {day.date()}; features are available "
                              f"from {dates.min().date()} to {dates.max().date()} (trading days only)")
         universe = store.read_universe() if store.has_table(tables.SECURITIES) else None
+        config = None
+        if weights:
+            from vfr.backtest import BacktestConfig
+
+            config = BacktestConfig.from_settings(settings, weighting="optimized")
+        closes = None
+        if config is not None:  # the cov_lookback trading days up to the day (about 1.6 calendar days each)
+            start = day - pd.Timedelta(days=int(config.cov_lookback * 1.6) + 10)
+            prices = store.read_prices(symbols=features["symbol"].unique(), start=start, end=day, columns=["close"])
+            closes = prices.pivot(index="date", columns="symbol", values="close").sort_index()
     model, version, error = None, None, None
     if include_ml:
         model, version, error = champion_scores(settings, features, day, model_version)
-    return select(features, date=day, universe=universe, include_ml=include_ml, model=model,
-                  model_version=version, ml_error=error, ml_weight=settings.ml_weight, top=top, symbols=symbols,
-                  ml_neutralize=settings.ml_neutralize, ml_confidence_rule=settings.ml_confidence)
+    sel = select(features, date=day, universe=universe, include_ml=include_ml, model=model,
+                 model_version=version, ml_error=error, ml_weight=settings.ml_weight,
+                 top=None if config is not None else top, symbols=symbols,
+                 ml_neutralize=settings.ml_neutralize, ml_confidence_rule=settings.ml_confidence)
+    if config is None or closes is None:
+        return sel
+    table = sel.table.copy()
+    table["target_weight"] = target_weights(closes, table.set_index("symbol")["composite"], day, config,
+                                            holdings).to_numpy()
+    return replace(sel, table=table if top is None else table.head(top))
 
 
 def warm_champion_scores(settings: Settings) -> str | None:

@@ -18,6 +18,7 @@ Public interface::
     cost_aware_weights(alpha, risk, current, *, risk_aversion, cost, gross, max_weight, benchmark)
         -> weights  (active mean-variance with a turnover penalty; cvxpy + Clarabel)
     grinold_alpha(score, sigma, *, ic) -> alpha;  shrunk_covariance_factor(returns, *, n_factors) -> (F, d)
+    optimized_weights(returns, score, eligible, previous, config, sector_codes) -> weights  (one rebalance)
     write_report(result, out_dir, *, title, ic, feature_importance, extra_tables, factor, links,
                  summary) -> Path
     write_quantstats_tearsheet(result, path, *, title) -> Path   (QuantStats; extra vfr[tearsheet])
@@ -37,6 +38,7 @@ from vfr.backtest.engine import (
     buffered_selection,
     cap_sector_weights,
     inverse_vol_weights,
+    optimized_weights,
     run_backtest,
     select_weights,
     vol_target_scale,
@@ -105,6 +107,7 @@ __all__ = [
     "max_drawdown",
     "max_drawdown_duration",
     "monthly_returns",
+    "optimized_weights",
     "period_table",
     "profit_factor",
     "relative_metrics",

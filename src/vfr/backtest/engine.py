@@ -54,8 +54,8 @@ from vfr.backtest.costs import CostModel, trade_costs
 from vfr.backtest.metrics import relative_metrics, summary_metrics
 from vfr.errors import DataValidationError
 
-__all__ = ["BacktestConfig", "BacktestResult", "buffered_selection", "cap_sector_weights", "run_backtest",
-           "select_weights", "vol_target_scale"]
+__all__ = ["BacktestConfig", "BacktestResult", "buffered_selection", "cap_sector_weights", "optimized_weights",
+           "run_backtest", "select_weights", "vol_target_scale"]
 
 #: Trading days per year (annualising the volatility target's estimate).
 PERIODS_PER_YEAR = 252
@@ -907,29 +907,50 @@ def _select(score: np.ndarray, eligible: np.ndarray, held: np.ndarray, codes: np
 _PERIOD_DAYS = {"daily": 1, "weekly": 5, "monthly": 21}
 
 
-def _optimized(market: _Market, score: np.ndarray, eligible: np.ndarray, t: int, previous: np.ndarray,
-               codes: np.ndarray | None, config: BacktestConfig) -> np.ndarray:
-    """Weights of one rebalance from the cost-aware optimiser (``weighting="optimized"``).
+def optimized_weights(returns: np.ndarray, score: np.ndarray, eligible: np.ndarray, previous: np.ndarray,
+                      config: BacktestConfig, sector_codes: np.ndarray | None = None) -> np.ndarray:
+    """The optimised book of one rebalance (``weighting="optimized"``; pure function).
 
-    The names are the eligible ones with at least ``cov_lookback / 2`` daily returns over
-    calendar rows ``t - cov_lookback .. t - 1`` (``t`` = the signal date's row + 1: data up to
-    its close); their covariance (Ledoit-Wolf) and volatilities come from those rows, scaled
-    to one holding period; the turnover penalty is charged against ``previous`` (the last
-    target, known at the signal date). A solver failure falls back to the equal-weight book
-    of the names (logged).
+    The names are the ``eligible`` ones with at least ``config.cov_lookback / 2`` returns in
+    ``returns``; their Ledoit-Wolf covariance (20-component factor form) and volatilities come
+    from ``returns``, scaled to one holding period (``rebalance_every`` days, or 1 / 5 / 21 for
+    a daily / weekly / monthly rebalance); alphas from ``score`` by Grinold's rule with
+    ``config.alpha_ic``; the turnover penalty (``turnover_penalty`` x ``costs.bps``) is charged
+    against ``previous``; each name at most ``max_weight`` (raised to ``gross / n`` when fewer
+    names could not hold the book); then ``max_sector_weight`` with ``sector_codes``. A solver
+    failure holds the names' equal weight (logged). See :mod:`vfr.backtest.optimizer`.
+
+    Parameters
+    ----------
+    returns : numpy.ndarray
+        Daily returns known at the signal date, shape ``(T, n)`` (the ``cov_lookback`` days up
+        to and including it; NaN = no price).
+    score : numpy.ndarray
+        Scores, shape ``(n,)`` (higher = better; NaN where not ``eligible``).
+    eligible : numpy.ndarray
+        Boolean, shape ``(n,)``: scored and tradable.
+    previous : numpy.ndarray
+        Weights held before, shape ``(n,)`` (zeros for a new book).
+    config : BacktestConfig
+    sector_codes : numpy.ndarray, optional
+        Integer sector per name, shape ``(n,)`` (with ``max_sector_weight``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Weights, shape ``(n,)``, >= 0, summing to ``gross_exposure`` (0 everywhere when no name
+        qualifies).
     """
     from vfr.backtest.optimizer import OptimizerError, cost_aware_weights, grinold_alpha, shrunk_covariance_factor
 
-    assert market.r is not None
     lookback = config.cov_lookback
-    window = market.r[max(0, t - lookback):t]
     w = np.zeros(score.size)
-    enough = np.isfinite(window).sum(axis=0) >= max(2, lookback // 2)
-    names = np.flatnonzero(eligible & enough)
+    enough = np.isfinite(returns).sum(axis=0) >= max(2, lookback // 2)
+    names = np.flatnonzero(np.asarray(eligible, bool) & enough)
     if names.size == 0:
         return w
     h = config.rebalance_every if config.rebalance is None else _PERIOD_DAYS[config.rebalance]
-    rets = window[:, names]
+    rets = returns[:, names]
     factor, diag = shrunk_covariance_factor(rets)
     sigma = np.nanstd(rets, axis=0) * np.sqrt(h)
     alpha = grinold_alpha(score[names], sigma, ic=config.alpha_ic)
@@ -943,12 +964,21 @@ def _optimized(market: _Market, score: np.ndarray, eligible: np.ndarray, t: int,
     except OptimizerError as exc:
         import logging
 
-        logging.getLogger(__name__).warning("backtest: optimiser failed at calendar row %d (%s); holding the "
-                                            "equal-weight book of its %d names", t - 1, exc, names.size)
+        logging.getLogger(__name__).warning("backtest: optimiser failed (%s); holding the equal-weight book of its "
+                                            "%d names", exc, names.size)
         w[names] = gross / names.size
-    if config.max_sector_weight is not None and codes is not None:
-        w = cap_sector_weights(w, codes, config.max_sector_weight, gross=gross, max_weight=config.max_weight)
+    if config.max_sector_weight is not None and sector_codes is not None:
+        w = cap_sector_weights(w, sector_codes, config.max_sector_weight, gross=gross, max_weight=config.max_weight)
     return w
+
+
+def _optimized(market: _Market, score: np.ndarray, eligible: np.ndarray, t: int, previous: np.ndarray,
+               codes: np.ndarray | None, config: BacktestConfig) -> np.ndarray:
+    """:func:`optimized_weights` on calendar rows ``t - cov_lookback .. t - 1`` (``t`` = the
+    signal date's row + 1: returns up to its close)."""
+    assert market.r is not None
+    window = market.r[max(0, t - config.cov_lookback):t]
+    return optimized_weights(window, score, eligible, previous, config, codes)
 
 
 def _return_vol(market: _Market, t: int, window: int) -> np.ndarray:

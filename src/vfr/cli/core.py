@@ -352,6 +352,35 @@ _SHORT = {"technical_score": "tech", "fundamental_score": "fund", "macro_score":
           "ml_probability": "ml_prob", "ml_confidence": "ml_conf", "composite": "comp", "recommendation": "call"}
 
 
+def read_holdings(path: Path) -> pd.Series:
+    """The weights held now from a CSV with columns ``symbol, weight`` (fractions of capital,
+    >= 0, summing to at most 1): symbol -> weight. Exits 2 with a one-line reason naming the file
+    and the row on a bad file."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        _fail(UsageError(f"--holdings {path}: cannot be read ({exc})"))
+    missing = [c for c in ("symbol", "weight") if c not in frame.columns]
+    if missing:
+        _fail(UsageError(f"--holdings {path}: missing column(s) {missing}; expected symbol, weight"))
+    weight = pd.to_numeric(frame["weight"], errors="coerce")
+    bad = weight.isna() | ~np.isfinite(weight) | (weight < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        _fail(UsageError(f"--holdings {path}: row {row + 2}: weight {frame['weight'].iloc[row]!r} is not a number "
+                         ">= 0"))
+    symbols = frame["symbol"].astype(str).str.strip().str.upper()
+    if symbols.duplicated().any():
+        _fail(UsageError(f"--holdings {path}: symbol {symbols[symbols.duplicated()].iloc[0]!r} appears twice"))
+    if weight.sum() > 1.0 + 1e-6:
+        _fail(UsageError(f"--holdings {path}: the weights sum to {weight.sum():.4f} > 1 (fractions of capital, "
+                         "long only)"))
+    return pd.Series(weight.to_numpy(dtype="float64"), index=symbols.to_numpy(), name="weight")
+
+
 def groups_present_line(groups_present: pd.Series) -> str:
     """The "factor groups present" line of `vfr select`, over every ranked stock (not one row).
 
@@ -381,19 +410,29 @@ def select_cmd(
     top: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols to rank.")] = None,
     csv: Annotated[Path | None, typer.Option(help="Also write the full table to this CSV.")] = None,
+    weights: Annotated[bool, typer.Option("--weights", help="Add each stock's target weight in the optimised book "
+                                          "(the default backtest book: the cost-aware optimiser over every stock, "
+                                          "at most 5% a name).")] = False,
+    holdings: Annotated[Path | None, typer.Option(help="CSV of the weights held now (columns symbol, weight; "
+                                                  "fractions of capital): the optimiser charges the cost of trading "
+                                                  "away from them. Implies --weights.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Rank stocks by classic score, optionally blended 85/15 with ML (confidence-weighted)."""
     from vfr.selection import stage_select
 
+    held = read_holdings(holdings) if holdings is not None else None
     try:
         sel = stage_select(_settings(home), date=date, include_ml=include_ml,
-                           symbols=[s.strip().upper() for s in symbols.split(",")] if symbols else None)
+                           symbols=[s.strip().upper() for s in symbols.split(",")] if symbols else None,
+                           weights=weights or held is not None, holdings=held)
     except (VFRError, ValueError) as exc:
         _fail(exc)
     if csv:
         sel.table.to_csv(csv, index=False)
     shown = sel.table.head(top).drop(columns=["ml_score", "groups_present"], errors="ignore").rename(columns=_SHORT)
+    if "target_weight" in shown:
+        shown["target_weight"] = shown["target_weight"].map(lambda w: f"{w:.2%}")
     show_table(shown, f"Selection on {sel.date.date()}")
     if "groups_present" in sel.table and len(sel.table):
         out.print(groups_present_line(sel.table["groups_present"]))
