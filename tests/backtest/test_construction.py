@@ -440,7 +440,7 @@ def test_bad_construction_settings_name_the_field(kwargs, error, match):
 
 
 def test_construction_options_from_settings_and_in_params(tmp_path):
-    settings = Settings(home=tmp_path, top_n=20)
+    settings = Settings(home=tmp_path, top_n=20, weighting="equal")  # the top-N book
     cfg = BacktestConfig.from_settings(settings, buffer_n=40, max_drops=5, max_sector_weight=0.25,
                                        target_vol=0.15, vol_lookback=42, max_leverage=1.2)
     assert (cfg.top_n, cfg.buffer_n, cfg.max_drops, cfg.max_sector_weight, cfg.target_vol, cfg.vol_lookback,

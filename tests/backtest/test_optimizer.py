@@ -109,6 +109,7 @@ def test_optimized_book_in_the_engine():
     # the optimiser weighs the whole universe, not a top-N: far more than top_n names per book
     assert per_entry.size().median() > cfg.top_n / 2 + 5
     assert res.params["weighting"] == "optimized" and res.params["risk_aversion"] == 5.0
+    assert res.params["top_n"] is None and res.params["buffer_n"] is None  # an optimised book uses neither
     # the turnover penalty trades less than the cost-blind optimiser, and the costs are charged
     blind = run_backtest(prices, scores, dataclasses.replace(cfg, turnover_penalty=0.0))
     assert res.daily["turnover"].sum() < 0.8 * blind.daily["turnover"].sum()

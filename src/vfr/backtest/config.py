@@ -361,14 +361,17 @@ class BacktestConfig:
     def as_params(self) -> dict[str, Any]:
         """The settings as recorded in :attr:`vfr.backtest.BacktestResult.params` (``costs`` as
         a dict, ``cost_bps`` the proportional cost charged, ``buffer_n`` the rank buffer in
-        force: ``top_n`` when the field is None)."""
-        return {"top_n": self.top_n, "rebalance_every": self.rebalance_every, "cost_bps": self.cost_bps,
+        force: ``top_n`` when the field is None; both None for an optimised book, which uses
+        neither)."""
+        top_n_book = self.weighting != "optimized"
+        return {"top_n": self.top_n if top_n_book else None, "rebalance_every": self.rebalance_every,
+                "cost_bps": self.cost_bps,
                 "execution_lag": self.execution_lag, "start": self.start, "end": self.end,
                 "rebalance": self.rebalance, "quantile": self.quantile, "long_short": self.long_short,
                 "max_weight": self.max_weight, "sector_neutral": self.sector_neutral,
                 "min_trade": self.min_trade, "costs": asdict(self.costs), "fill": self.fill,
                 "dividends": self.dividends, "capital": self.capital, "gross_exposure": self.gross_exposure,
-                "buffer_n": self.effective_buffer_n, "max_drops": self.max_drops,
+                "buffer_n": self.effective_buffer_n if top_n_book else None, "max_drops": self.max_drops,
                 "max_sector_weight": self.max_sector_weight, "target_vol": self.target_vol,
                 "vol_lookback": self.vol_lookback, "max_leverage": self.max_leverage, "weighting": self.weighting,
                 **({"risk_aversion": self.risk_aversion, "turnover_penalty": self.turnover_penalty,
