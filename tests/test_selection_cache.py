@@ -51,7 +51,7 @@ def test_pointer_is_stale_once_the_tracking_database_changes(tmp_path: Path) -> 
     uri = f"sqlite:///{db}"
     assert read_champion_pointer(uri, "m") is None  # no pointer
     assert write_champion_pointer(uri, "m", "3", tracking_db_stamp(uri))
-    assert read_champion_pointer(uri, "m") == "3" and read_champion_pointer(uri, "other") is None
+    assert read_champion_pointer(uri, "m") == ("3", "") and read_champion_pointer(uri, "other") is None
     stamp = tracking_db_stamp(uri)
     later = db.stat().st_mtime_ns + 10**6
     os.utime(db, ns=(later, later))  # any registry write since the stamp, even one that keeps the size
@@ -76,7 +76,8 @@ def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,
     registry = ModelRegistry.from_settings(settings)
     registry.set_champion(settings.model_name, first.version)
     uri = settings.resolved_tracking_uri
-    assert read_champion_pointer(uri, settings.model_name) == first.version
+    pointer = read_champion_pointer(uri, settings.model_name)
+    assert pointer is not None and pointer[0] == first.version and len(pointer[1]) == 64  # the artifact's SHA-256
 
     full = stage_select(settings, include_ml=True)  # a miss: the model scores the day and is cached
     assert full.ml_status == "ok" and full.model_version == first.version
@@ -92,7 +93,7 @@ def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,
     # a new champion: the pointer moves, the old version's scores are not used
     second = stage_train(settings, TrainConfig(**(SMALL | {"max_rounds": 12})))
     registry.set_champion(settings.model_name, second.version)
-    assert read_champion_pointer(uri, settings.model_name) == second.version
+    assert read_champion_pointer(uri, settings.model_name)[0] == second.version
     now = stage_select(settings, include_ml=True)
     assert now.model_version == second.version and now.ml_status == "ok"
     assert not now.table.set_index("symbol")["ml_probability"].equals(full.table.set_index("symbol")["ml_probability"])
@@ -101,7 +102,7 @@ def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,
     registry.client.set_registered_model_tag(settings.model_name, "note", "touched")
     assert read_champion_pointer(uri, settings.model_name) is None
     assert stage_select(settings, include_ml=True).model_version == second.version
-    assert read_champion_pointer(uri, settings.model_name) == second.version
+    assert read_champion_pointer(uri, settings.model_name)[0] == second.version
 
     # rebuilt features with other values: the fingerprint misses, the model scores them again
     with MarketStore.from_settings(settings) as store:
@@ -113,6 +114,43 @@ def test_select_with_ml_reads_the_cached_champion_scores(settings: Settings,
     again = stage_select(settings, include_ml=True)
     assert again.ml_status == "ok"
     assert len(list(ScoreCache.from_settings(settings).root.rglob("*.json"))) == n_files + 1
+
+    # a registry rebuilt from scratch numbers from v1 again: the old v1's cached scores must not serve it
+    # (in a fresh process: this one's MLflow keeps the deleted database open). First the old v1's scores of
+    # today's features go into the cache, so a cache keyed by version alone would serve them.
+    assert stage_select(settings, include_ml=True, model_version=first.version).model_version == first.version
+    proc = subprocess.run([sys.executable, "-c", REBUILT_REGISTRY], capture_output=True, text=True, timeout=600,
+                          env=os.environ | {"VFR_HOME": str(settings.home)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["version"] == first.version and result["status"] == "ok"
+    assert result["max_abs_diff"] < 1e-12  # the rebuilt v1's own predictions, not the old v1's cache
+
+
+REBUILT_REGISTRY = """
+import json, shutil
+from pathlib import Path
+import numpy as np
+from tests.test_pipeline import SMALL
+from vfr.config import Settings
+from vfr.data import MarketStore, tables
+from vfr.ml import ModelRegistry, TrainConfig
+from vfr.pipeline import stage_train
+from vfr.selection import stage_select
+settings = Settings()
+Path(settings.resolved_tracking_uri.removeprefix("sqlite:///")).unlink()
+shutil.rmtree(settings.artifact_root)
+outcome = stage_train(settings, TrainConfig(**(SMALL | {"max_rounds": 7})))
+ModelRegistry.from_settings(settings).set_champion(settings.model_name, outcome.version)
+sel = stage_select(settings, include_ml=True)
+model = ModelRegistry.from_settings(settings).load(settings.model_name)
+with MarketStore.from_settings(settings) as store:
+    rows = store.read_table(tables.FEATURES, start=sel.date, end=sel.date)
+want = dict(zip(rows["symbol"], model.predict_proba(rows)))
+got = sel.table.set_index("symbol")["ml_probability"]
+diff = max(abs(got[s] - p) for s, p in want.items())
+print(json.dumps({"version": outcome.version, "status": sel.ml_status, "max_abs_diff": float(diff)}))
+"""
 
 
 def test_target_weights_of_the_optimised_book() -> None:

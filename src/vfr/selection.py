@@ -60,9 +60,10 @@ def champion_scores(settings: Settings, day_rows: pd.DataFrame, day: pd.Timestam
     cache = ScoreCache.from_settings(settings)
     name = settings.model_name
     fingerprint = features_fingerprint(day_rows)
-    version = model_version or read_champion_pointer(settings.resolved_tracking_uri, name)
-    if version is not None:
-        hit = cache.read(name, version, day, fingerprint)
+    # the champion named by a fresh pointer; an explicit version always asks the registry (its digest)
+    pointer = read_champion_pointer(settings.resolved_tracking_uri, name) if model_version is None else None
+    if pointer is not None:
+        hit = cache.read(name, pointer[0], pointer[1], day, fingerprint)
         if hit is not None:
             return hit, hit.version, None
     from vfr.ml.registry import ModelRegistry, RegistryError
@@ -75,11 +76,12 @@ def champion_scores(settings: Settings, day_rows: pd.DataFrame, day: pd.Timestam
         probs = loaded.predict_proba(day_rows)
     except Exception:  # select scores it again, reports the failure and falls back to classic
         return loaded, loaded.version, None
+    digest = str(loaded.metadata.get("sha256", ""))
     try:
-        cache.write(name, loaded.version, day, fingerprint, day_rows["symbol"], probs)
+        cache.write(name, loaded.version, digest, day, fingerprint, day_rows["symbol"], probs)
     except (OSError, ValueError):
         pass  # a cache that cannot be written only costs the next call its speed
-    hit = cache.read(name, loaded.version, day, fingerprint)
+    hit = cache.read(name, loaded.version, digest, day, fingerprint)
     return (hit, loaded.version, None) if hit is not None else (loaded, loaded.version, None)
 
 

@@ -404,7 +404,8 @@ class ModelRegistry:
         # (a write by anyone after the stamp changes it, so the pointer then reads as stale)
         stamp = tracking_db_stamp(self.tracking_uri)
         still = self.champion_version(name) == version
-        write_champion_pointer(self.tracking_uri, name, version if still else None, stamp)
+        digest = (self.client.get_model_version(name, version).tags or {}).get(_SHA_TAG) if still else None
+        write_champion_pointer(self.tracking_uri, name, version if still else None, stamp, digest)
 
     def promote(self, name: str, version: str, *, max_size_mb: float = 500.0,
                 max_load_seconds: float = 10.0) -> dict[str, Any]:
@@ -621,10 +622,11 @@ class ModelRegistry:
                     f"model {name!r} v{mv.version} was trained on features the current feature registry "
                     f"(vfr.features.ALL_FEATURES) does not define: {unknown[:8]}"
                     f"{'...' if len(unknown) > 8 else ''}; retrain it on the current features")
-        metadata |= {"sha256_verified": verified, "size_bytes": _folder_size(local),
+        digest = (mv.tags or {}).get(_SHA_TAG)
+        metadata |= {"sha256_verified": verified, "sha256": digest or "", "size_bytes": _folder_size(local),
                      "ab_traffic": float((mv.tags or {}).get(_AB_TAG, "nan"))}
         if version is None and alias == CHAMPION:  # what the registry says now: the pointer is fresh again
-            write_champion_pointer(self.tracking_uri, name, str(mv.version), stamp)
+            write_champion_pointer(self.tracking_uri, name, str(mv.version), stamp, digest)
         return LoadedModel(model=model, name=name, version=str(mv.version), metadata=metadata, path=local)
 
     def _verify(self, name: str, mv: Any, local: Path) -> bool:

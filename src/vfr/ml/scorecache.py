@@ -13,6 +13,8 @@ champion do. This module keeps each scored cross-section as a small JSON file ke
   caller takes the full path, which rewrites it. (A write within the file system's timestamp
   granularity, about 4 ms, of the stamp that leaves the size unchanged is the one case not
   seen.) A remote tracking server has no pointer (always the full path);
+* the artifact's registered SHA-256 (a registry rebuilt from scratch numbers its versions from 1
+  again: its v1 is not the old v1);
 * the day, and a fingerprint of that day's feature rows (rebuilt features miss the cache).
 
 Pure file I/O (``json``, ``hashlib``); pandas for the fingerprint. Files are written
@@ -70,11 +72,13 @@ def tracking_db_stamp(tracking_uri: str) -> list[int] | None:
     return stamp
 
 
-def write_champion_pointer(tracking_uri: str, name: str, version: str | None, stamp: list[int] | None) -> bool:
-    """Record (atomically) that ``version`` was the champion of ``name`` when the tracking database
-    had ``stamp`` (:func:`tracking_db_stamp`, taken before the alias was read); ``version`` or
-    ``stamp`` None removes the pointer. Best effort: False when nothing could be written (a
-    read-only home, or a tracking URI without a pointer), which only costs the cache's speed."""
+def write_champion_pointer(tracking_uri: str, name: str, version: str | None, stamp: list[int] | None,
+                           digest: str | None = None) -> bool:
+    """Record (atomically) that ``version`` (whose artifact has the registered SHA-256 ``digest``)
+    was the champion of ``name`` when the tracking database had ``stamp`` (:func:`tracking_db_stamp`,
+    taken before the alias was read); ``version`` or ``stamp`` None removes the pointer. Best
+    effort: False when nothing could be written (a read-only home, or a tracking URI without a
+    pointer), which only costs the cache's speed."""
     path = champion_pointer_path(tracking_uri, name)
     if path is None:
         return False
@@ -82,16 +86,17 @@ def write_champion_pointer(tracking_uri: str, name: str, version: str | None, st
         if version is None or stamp is None:
             path.unlink(missing_ok=True)
             return False
-        text = json.dumps({"name": name, "version": str(version), "stamp": stamp})
+        text = json.dumps({"name": name, "version": str(version), "digest": digest or "", "stamp": stamp})
         atomic_write(path, lambda tmp: tmp.write_text(text))
     except OSError:
         return False
     return True
 
 
-def read_champion_pointer(tracking_uri: str, name: str) -> str | None:
-    """The champion version the pointer records, or None when there is no pointer or the tracking
-    database was written since its stamp: then ask the registry."""
+def read_champion_pointer(tracking_uri: str, name: str) -> tuple[str, str] | None:
+    """The champion ``(version, digest)`` the pointer records (``digest``: the artifact's registered
+    SHA-256, "" for a version registered before checksums), or None when there is no pointer or the
+    tracking database was written since its stamp: then ask the registry."""
     path = champion_pointer_path(tracking_uri, name)
     if path is None:
         return None
@@ -102,7 +107,7 @@ def read_champion_pointer(tracking_uri: str, name: str) -> str | None:
     stamp = tracking_db_stamp(tracking_uri)
     if stamp is None or record.get("stamp") != stamp or record.get("name") != name or "version" not in record:
         return None
-    return str(record["version"])
+    return str(record["version"]), str(record.get("digest", ""))
 
 
 def features_fingerprint(rows: pd.DataFrame) -> str:
@@ -147,13 +152,15 @@ class ScoreCache:
     def from_settings(cls, settings: Settings) -> ScoreCache:
         return cls(settings.home_dir / "cache" / "scores")
 
-    def _path(self, name: str, version: str, day: pd.Timestamp, fingerprint: str) -> Path:
+    def _path(self, name: str, version: str, digest: str, day: pd.Timestamp, fingerprint: str) -> Path:
         model = hashlib.sha256(name.encode()).hexdigest()[:16]
-        return self.root / model / f"v{version}" / f"{pd.Timestamp(day).date()}-{fingerprint}.json"
+        return self.root / model / f"v{version}-{digest[:16]}" / f"{pd.Timestamp(day).date()}-{fingerprint}.json"
 
-    def read(self, name: str, version: str, day: pd.Timestamp, fingerprint: str) -> CachedScores | None:
-        """The stored scores, or None (no file, or an unreadable one)."""
-        path = self._path(name, version, day, fingerprint)
+    def read(self, name: str, version: str, digest: str, day: pd.Timestamp, fingerprint: str) -> CachedScores | None:
+        """The stored scores of the model ``name`` at ``version`` with artifact ``digest`` (so a
+        registry rebuilt from scratch, whose version numbers start again, never matches), or None
+        (no file, or an unreadable one)."""
+        path = self._path(name, version, digest, day, fingerprint)
         try:
             record = json.loads(path.read_text())
             probs = pd.Series(record["prob"], index=record["symbol"], dtype="float64")
@@ -161,7 +168,7 @@ class ScoreCache:
             return None
         return CachedScores(probs, str(version))
 
-    def write(self, name: str, version: str, day: pd.Timestamp, fingerprint: str, symbols: pd.Series,
+    def write(self, name: str, version: str, digest: str, day: pd.Timestamp, fingerprint: str, symbols: pd.Series,
               probs: np.ndarray) -> Path:
         """Store a day's probabilities (``symbols`` and ``probs`` aligned, shape ``(n,)``), atomically.
 
@@ -173,7 +180,8 @@ class ScoreCache:
         probs = np.asarray(probs, dtype="float64")
         if len(symbols) != probs.size or not np.isfinite(probs).all():
             raise ValueError(f"ScoreCache.write: {len(symbols)} symbols and {probs.size} finite probabilities needed")
-        text = json.dumps({"name": name, "version": str(version), "date": str(pd.Timestamp(day).date()),
+        text = json.dumps({"name": name, "version": str(version), "digest": digest,
+                           "date": str(pd.Timestamp(day).date()),
                            "fingerprint": fingerprint, "symbol": [str(s) for s in symbols],
                            "prob": probs.tolist()})
-        return atomic_write(self._path(name, version, day, fingerprint), lambda tmp: tmp.write_text(text))
+        return atomic_write(self._path(name, version, digest, day, fingerprint), lambda tmp: tmp.write_text(text))
