@@ -18,7 +18,7 @@ import pandas as pd
 from vfr.config import Settings
 from vfr.data import MarketStore, tables
 from vfr.errors import StageError, UsageError
-from vfr.ml.scorecache import ScoreCache, features_fingerprint, read_champion_pointer
+from vfr.ml.scorecache import CachedScores, ScoreCache, features_fingerprint, read_champion_pointer
 from vfr.scoring import Selection, select
 
 if TYPE_CHECKING:  # the optimiser is imported where it is used: a plain `vfr select` starts fast
@@ -79,10 +79,10 @@ def champion_scores(settings: Settings, day_rows: pd.DataFrame, day: pd.Timestam
     digest = str(loaded.metadata.get("sha256", ""))
     try:
         cache.write(name, loaded.version, digest, day, fingerprint, day_rows["symbol"], probs)
-    except (OSError, ValueError):
-        pass  # a cache that cannot be written only costs the next call its speed
-    hit = cache.read(name, loaded.version, digest, day, fingerprint)
-    return (hit, loaded.version, None) if hit is not None else (loaded, loaded.version, None)
+    except (OSError, ValueError):  # not finite: select scores it again and reports the failure
+        return loaded, loaded.version, None
+    return CachedScores(pd.Series(probs, index=day_rows["symbol"].to_numpy(), dtype="float64"),
+                        loaded.version), loaded.version, None
 
 
 def target_weights(closes: pd.DataFrame, score: pd.Series, day: pd.Timestamp, config: BacktestConfig,

@@ -52,6 +52,7 @@ import pandas as pd
 from vfr.backtest.config import BacktestConfig
 from vfr.backtest.costs import CostModel, trade_costs
 from vfr.backtest.metrics import relative_metrics, summary_metrics
+from vfr.backtest.optimizer import cap_weights as _cap_leg
 from vfr.errors import DataValidationError
 
 __all__ = ["BacktestConfig", "BacktestResult", "buffered_selection", "cap_sector_weights", "optimized_weights",
@@ -224,27 +225,6 @@ def _grid(scored_pos: np.ndarray, calendar: pd.DatetimeIndex, rebalance: str | N
     keys = calendar.to_period(freq).asi8
     last = np.flatnonzero(np.r_[keys[1:] != keys[:-1], True])
     return last[np.isin(last, scored_pos)]
-
-
-def _cap_leg(w: np.ndarray, cap: float) -> np.ndarray:
-    """Cap positive weights at ``cap``, redistributing the excess pro rata (water-filling).
-
-    The leg's total is preserved when ``n * cap >= total``; otherwise every name sits at the
-    cap and the rest stays in cash.
-    """
-    w = w.copy()
-    total = w.sum()
-    for _ in range(w.size):
-        over = w > cap + 1e-15
-        if not over.any():
-            break
-        w[over] = cap
-        free = (w > 0) & (w < cap - 1e-15)
-        short = total - w.sum()
-        if not free.any() or short <= 0:
-            break
-        w[free] += short * w[free] / w[free].sum()
-    return w
 
 
 def select_weights(score: np.ndarray, eligible: np.ndarray, *, top_n: int, quantile: float | None = None,

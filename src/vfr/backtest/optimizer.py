@@ -22,7 +22,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OptimizerError", "cost_aware_weights", "grinold_alpha", "shrunk_covariance_factor"]
+__all__ = ["OptimizerError", "cap_weights", "cost_aware_weights", "grinold_alpha", "shrunk_covariance_factor"]
+
+
+def cap_weights(w: np.ndarray, cap: float) -> np.ndarray:
+    """Cap non-negative weights at ``cap``, redistributing the excess pro rata (water-filling;
+    the backtest engine's position limit, and the optimiser's solution cleaned to its bounds).
+
+    The leg's total is preserved when ``n * cap >= total``; otherwise every name sits at the
+    cap and the rest stays in cash.
+    """
+    w = w.copy()
+    total = w.sum()
+    for _ in range(w.size):
+        over = w > cap + 1e-15
+        if not over.any():
+            break
+        w[over] = cap
+        free = (w > 0) & (w < cap - 1e-15)
+        short = total - w.sum()
+        if not free.any() or short <= 0:
+            break
+        w[free] += short * w[free] / w[free].sum()
+    return w
 
 
 class OptimizerError(RuntimeError):
@@ -199,10 +221,5 @@ def cost_aware_weights(alpha: np.ndarray, risk: tuple[np.ndarray, np.ndarray], c
     out[out < 1e-6 * gross] = 0.0
     if not out.sum() > 0:
         raise OptimizerError("cost_aware_weights: the solution holds nothing")
-    for _ in range(50):  # solver tolerance: rescale to gross with the cap exact, pro rata on the uncapped
-        gap = gross - out.sum()
-        free = out < cap
-        if abs(gap) <= 1e-12 * gross or not out[free].sum() > 0:
-            break
-        out[free] = np.minimum(out[free] * (1.0 + gap / out[free].sum()), cap)
-    return out
+    # solver tolerance: rescale to gross, then hold the cap exactly (the excess goes pro rata to the rest)
+    return cap_weights(out * (gross / out.sum()), cap)
