@@ -19,7 +19,15 @@ from tests.conftest import SP500_PRICES, require_shared
 from vfr.data.universe import clean_membership
 from vfr.errors import DataValidationError
 from vfr.features import build_all_features
-from vfr.features.alpha158 import ALPHA158_NAMES, KBAR, ROLLING, WINDOWS, alpha158, alpha158_names
+from vfr.features.alpha158 import (
+    ALPHA158_NAMES,
+    KBAR,
+    ROLLING,
+    WINDOWS,
+    alpha158,
+    alpha158_names,
+    alpha158_values,
+)
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "fixtures" / "alpha158"
 
@@ -194,6 +202,32 @@ def test_duplicate_rows_and_missing_columns_raise(prices: pd.DataFrame) -> None:
     short = alpha158(prices[prices["symbol"] == "CMI"].iloc[:30])  # shorter than most windows
     assert short.shape == (30, 159)
     assert short["MA60"].isna().all() and short["MA20"].notna().sum() == 11
+
+
+def test_values_of_chosen_rows_equal_the_full_frame(prices: pd.DataFrame, features: pd.DataFrame) -> None:
+    """``rows`` picks output rows only: each kept row keeps its whole-history values, whatever
+    else is dropped (a whole stock, a stretch, single days, an invalid row)."""
+    bad = prices.copy()
+    invalid = int(np.flatnonzero((bad["symbol"] == "CMI").to_numpy())[200])
+    bad.loc[invalid, "volume"] = -1.0
+    full = alpha158(bad)
+    rng = np.random.default_rng(7)
+    rows = rng.random(len(full)) < 0.6
+    rows[(full["symbol"] == "ODFL").to_numpy()] = False  # a whole stock dropped
+    rows[invalid] = True
+    got = alpha158_values(bad, rows=rows)
+    assert got.shape == (int(rows.sum()), len(ALPHA158_NAMES)) and got.dtype == np.float32
+    _same(pd.DataFrame(got), full.loc[rows, list(ALPHA158_NAMES)])
+    assert np.isnan(got[int(rows[:invalid].sum())]).all()  # the invalid row: NaN
+    out = np.zeros((int(rows.sum()), len(ALPHA158_NAMES)), dtype=np.float32, order="F")
+    assert alpha158_values(bad, rows=rows, out=out) is out
+    _same(pd.DataFrame(out), pd.DataFrame(got))
+    none = alpha158_values(bad, rows=np.zeros(len(bad), dtype=bool))
+    assert none.shape == (0, len(ALPHA158_NAMES))
+    with pytest.raises(ValueError, match="rows must be a bool array"):
+        alpha158_values(bad, rows=rows[1:])
+    with pytest.raises(ValueError, match="out must be float32"):
+        alpha158_values(bad, rows=rows, out=out[1:])
 
 
 # --- (3) the opt-in group in the builder -----------------------------------------------------

@@ -181,16 +181,70 @@ def alpha158(prices: pd.DataFrame) -> pd.DataFrame:
     DataValidationError
         A required column is missing or a (symbol, date) pair occurs twice.
     """
+    frame = _sorted(prices)
+    block = alpha158_values(frame)
+    result = pd.DataFrame(block, columns=alpha158_names(vwap="vwap" in prices.columns), copy=False)
+    result.insert(0, "date", frame["date"].to_numpy())
+    result.insert(0, "symbol", frame["symbol"].array)
+    return result
+
+
+def _sorted(prices: pd.DataFrame) -> pd.DataFrame:
     check_columns(prices)
-    has_vwap = "vwap" in prices.columns
-    cols = ["open", "high", "low", "close", "volume"] + (["vwap"] if has_vwap else [])
+    cols = ["open", "high", "low", "close", "volume"] + (["vwap"] if "vwap" in prices.columns else [])
     frame = prices[["symbol", "date", *cols]]
     if not is_sorted_by(frame, ["symbol", "date"]):
         frame = frame.sort_values(["symbol", "date"], kind="stable")
-    frame = frame.reset_index(drop=True)
+    return frame.reset_index(drop=True)
+
+
+def alpha158_values(prices: pd.DataFrame, *, rows: np.ndarray | None = None,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """The Alpha158 values of :func:`alpha158` as one float32 matrix, optionally of some rows only.
+
+    Every factor is still computed from each stock's whole history; ``rows`` only chooses which
+    rows are written, so a kept row's values do not depend on which other rows are kept.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        As :func:`alpha158`.
+    rows : ndarray of bool, shape (n,), optional
+        Rows to return, in ``symbol, date`` order (e.g. the point-in-time universe's member rows
+        of :func:`vfr.data.universe.membership_mask`); default every row.
+    out : ndarray of float32, shape (rows kept, n_names), optional
+        Where to write (e.g. a column-major slice of a larger block); overwritten entirely.
+
+    Returns
+    -------
+    ndarray of float32, shape (rows kept, len(alpha158_names(vwap)))
+        Columns in :func:`alpha158_names` order; ``out`` when given.
+
+    Raises
+    ------
+    DataValidationError
+        A required column is missing or a (symbol, date) pair occurs twice.
+    ValueError
+        ``rows`` or ``out`` has the wrong shape.
+    """
+    frame = _sorted(prices)
+    has_vwap = "vwap" in frame.columns
+    cols = ["open", "high", "low", "close", "volume"] + (["vwap"] if has_vwap else [])
     names = alpha158_names(vwap=has_vwap)
     n = len(frame)
-    block = np.full((n, len(names)), np.nan, dtype=np.float32, order="F")
+    if rows is not None and (rows.dtype != bool or rows.shape != (n,)):
+        raise ValueError(f"alpha158_values: rows must be a bool array of shape ({n},), "
+                         f"got {rows.dtype} {rows.shape}")
+    n_out = n if rows is None else int(rows.sum())
+    if out is None:
+        out = np.empty((n_out, len(names)), dtype=np.float32, order="F")
+    elif out.shape != (n_out, len(names)) or out.dtype != np.float32:
+        raise ValueError(f"alpha158_values: out must be float32 of shape {(n_out, len(names))}, "
+                         f"got {out.dtype} {out.shape}")
+    out[...] = np.nan
+    idx_type = np.int32 if n < 2**31 else np.int64
+    # output row of each input row, -1 where it is not kept
+    target = np.arange(n, dtype=idx_type) if rows is None else np.where(rows, np.cumsum(rows, dtype=idx_type) - 1, -1)
 
     sym, _ = pd.factorize(frame["symbol"])  # integer codes: no Python string per row
     dates = frame["date"].to_numpy()
@@ -201,7 +255,7 @@ def alpha158(prices: pd.DataFrame) -> pd.DataFrame:
         valid = np.isfinite(arrays["volume"]) & (arrays["volume"] >= 0)
         for c in ("open", "high", "low", "close"):
             valid &= np.isfinite(arrays[c]) & (arrays[c] > 0)
-    dest_all = np.flatnonzero(valid).astype(np.int32 if n < 2**31 else np.int64)  # rows that get values
+    dest_all = np.flatnonzero(valid).astype(idx_type)  # rows that get values
     del valid
     index = {name: j for j, name in enumerate(names)}
     if dest_all.size:
@@ -218,15 +272,11 @@ def alpha158(prices: pd.DataFrame) -> pd.DataFrame:
             while last < len(counts) and (last + 1 - first) * max(most, counts[last]) <= _CHUNK_CELLS:
                 most = max(most, counts[last])
                 last += 1
-            rows = slice(starts[first], starts[last])
-            _chunk({c: arrays[c] for c in cols}, dest_all[rows], code[rows] - first, pos[rows],
-                   last - first, int(counts[first:last].max()), block, index)
+            part = slice(starts[first], starts[last])
+            _chunk({c: arrays[c] for c in cols}, dest_all[part], target[dest_all[part]], code[part] - first,
+                   pos[part], last - first, int(counts[first:last].max()), out, index)
             first = last
-    del arrays
-    result = pd.DataFrame(block, columns=names, copy=False)
-    result.insert(0, "date", frame["date"].to_numpy())
-    result.insert(0, "symbol", frame["symbol"].array)
-    return result
+    return out
 
 
 def _float_values(column: pd.Series) -> np.ndarray:
@@ -236,9 +286,10 @@ def _float_values(column: pd.Series) -> np.ndarray:
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _chunk(arrays: dict[str, np.ndarray], dest: np.ndarray, code: np.ndarray, pos: np.ndarray,
-           n_symbols: int, width: int, block: np.ndarray, index: dict[str, int]) -> None:
-    """Compute the features of one chunk of symbols into ``block``'s rows ``dest``."""
+def _chunk(arrays: dict[str, np.ndarray], dest: np.ndarray, target: np.ndarray, code: np.ndarray,
+           pos: np.ndarray, n_symbols: int, width: int, block: np.ndarray, index: dict[str, int]) -> None:
+    """Compute the features of one chunk of symbols (input rows ``dest``) into ``block``'s
+    rows ``target`` (-1: not written)."""
     width = max(width, max(WINDOWS) + 1)  # NaN-padded: Bottleneck needs window <= length
     src = code.astype(np.int64) * width + pos  # flat index into the (symbols, width) matrices
 
@@ -247,22 +298,28 @@ def _chunk(arrays: dict[str, np.ndarray], dest: np.ndarray, code: np.ndarray, po
         m[src] = values[dest]
         return m.reshape(n_symbols, width)
 
+    kept = target >= 0
+    if not kept.any():  # none of the chunk's rows is returned
+        return
+    src_out = src if kept.all() else src[kept]
+    target = target[kept]
     done = np.zeros(len(index), dtype=bool)
-    # the chunk's output rows are one contiguous range unless it has invalid rows
-    rows = slice(dest[0], dest[-1] + 1) if dest[-1] - dest[0] + 1 == len(dest) else dest
+    # the chunk's output rows are one contiguous range unless rows are invalid or not kept
+    rows = slice(target[0], target[-1] + 1) if target[-1] - target[0] + 1 == len(target) \
+        else target
 
     def put(name: str, values: np.ndarray, warmup: int = 0) -> None:
+        j = index[name]
+        done[j] = True
         if warmup:
             values[:, :min(warmup, width)] = np.nan
-        j = index[name]
-        block[rows, j] = values.reshape(-1).take(src)  # cast to float32 on assignment
+        block[rows, j] = values.reshape(-1).take(src_out)  # cast to float32 on assignment
         if isinstance(rows, slice):
             column = block[rows, j]
             column[np.isinf(column)] = np.nan
         else:
             column = block[rows, j]
             block[rows[np.isinf(column)], j] = np.nan
-        done[j] = True
 
     _compute({c: wide(a) for c, a in arrays.items()}, put)
     if not done.all():  # a programming error, not a data error

@@ -12,35 +12,20 @@ from vfr.data.universe import membership_mask
 from vfr.errors import DataValidationError
 from vfr.features.alternative import alternative_features
 from vfr.features.catalogue import ALL_FEATURES, RATIO_FEATURES_DEFS
-from vfr.features.cross_section import build_features, member_rank_groups, rank_matrix
-from vfr.features.definitions import SENTIMENT_FEATURES
+from vfr.features.cross_section import member_rank_groups, rank_matrix, technical_values
+from vfr.features.definitions import FEATURES, SENTIMENT_FEATURES
 from vfr.features.fundamental import fundamental_features
-from vfr.features.interactions import interaction_features
+from vfr.features.interactions import interaction_inputs, interaction_values
 from vfr.features.macro import macro_features
 from vfr.features.sentiment import market_sentiment
 
 _RANKED = {f.name: f.ranked for f in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *SENTIMENT_FEATURES)}
 
 
-def _append(result: pd.DataFrame, part: pd.DataFrame, codes: np.ndarray) -> list[str]:
-    """Append ``part``'s feature columns and the ranks of the ranked ones to ``result``."""
-    names = [c for c in part.columns if c not in ("symbol", "date")]
-    for c in names:
-        result[c] = part[c].to_numpy(np.float32)
-    ranked = [c for c in names if _RANKED.get(c, True)]
-    if ranked:
-        values = np.column_stack([part[c].to_numpy(np.float32) for c in ranked])
-        ranks = rank_matrix(values, codes)
-        for j, c in enumerate(ranked):
-            result[f"{c}_rank"] = ranks[:, j]
-    return names
-
-
-def _check_aligned(group: str, part: pd.DataFrame, tech: pd.DataFrame) -> None:
-    """Raise unless ``part`` has ``tech``'s (symbol, date) rows in ``tech``'s order."""
-    if not (np.array_equal(part["date"].to_numpy(), tech["date"].to_numpy())
-            and np.array_equal(part["symbol"].astype(object).to_numpy(),
-                               tech["symbol"].astype(object).to_numpy())):
+def _check_aligned(group: str, part: pd.DataFrame, keys: pd.DataFrame) -> None:
+    """Raise unless ``part`` has ``keys``' (symbol, date) rows in ``keys``' order."""
+    if not (len(part) == len(keys) and np.array_equal(part["date"].to_numpy(), keys["date"].to_numpy())
+            and part["symbol"].equals(keys["symbol"])):
         raise DataValidationError(f"{group} features are not aligned with the technical frame",
                                   column="date")
 
@@ -100,11 +85,10 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         present (calendar effects need only dates); fundamental needs ``earnings``, macro
         needs ``macro``.
     """
-    tech = build_features(prices, progress=progress, membership=membership)
-    members = None if membership is None else membership_mask(tech["symbol"].to_numpy(), tech["date"].to_numpy(),
-                                                              membership)
-    codes = member_rank_groups(tech["date"].to_numpy(), members)
-    result = tech
+    keys, tech = technical_values(prices, progress)
+    dates = keys["date"].to_numpy()
+    members = None if membership is None else membership_mask(keys["symbol"].to_numpy(), dates, membership)
+    keep = None if members is None else np.flatnonzero(members)
     parts: dict[str, pd.DataFrame] = {}
     if earnings is not None:
         parts["fundamental"] = fundamental_features(prices, earnings, ratios=ratios,
@@ -113,32 +97,56 @@ def build_all_features(prices: pd.DataFrame, *, earnings: pd.DataFrame | None = 
         parts["macro"] = macro_features(prices, macro, membership=membership)
     parts["alternative"] = alternative_features(prices, earnings, universe, membership=membership)
     parts["sentiment"] = market_sentiment(prices, earnings=earnings, vix=macro.vix if macro is not None else None)
-    extra: dict[str, pd.Series] = {}
-    groups = ["technical"]
     for group, part in parts.items():
-        _check_aligned(group, part, tech)
-        frame = pd.DataFrame(index=tech.index)
-        _append(frame, part, codes)
-        extra.update({c: frame[c] for c in frame.columns})
-        groups.append(group)
-    result = pd.concat([tech, pd.DataFrame(extra, index=tech.index)], axis=1)
-    ix = interaction_features(result)
-    if ix.shape[1] > 2:
-        frame = pd.DataFrame(index=tech.index)
-        _append(frame, ix, codes)
-        result = pd.concat([result, frame], axis=1)
-        groups.append("interaction")
-    if members is not None:  # result rows are tech's rows, in tech's order
-        result = result.loc[members].reset_index(drop=True)
-    if alpha158:  # opt-in; per-stock time series in Qlib's scale-free form: no ranks
-        from vfr.features.alpha158 import alpha158 as alpha158_features  # scipy.ndimage: import on use
+        _check_aligned(group, part, keys)
 
-        part = alpha158_features(prices)
-        _check_aligned("alpha158", part, tech)
-        values = part.iloc[:, 2:]  # every column but symbol, date
-        if members is not None:
-            values = values.loc[members]
-        result = pd.concat([result, values.set_axis(result.index)], axis=1)
-        groups.append("alpha158")
-    result.attrs["groups_present"] = groups
+    # the layout of the one float32 block: per group its features, then the ranks of the ranked ones
+    tech_names = [f.name for f in FEATURES]
+    layout: list[tuple[str, list[str], list[str]]] = [("technical", tech_names, tech_names)]
+    for group, part in parts.items():
+        names = [c for c in part.columns if c not in ("symbol", "date")]
+        layout.append((group, names, [c for c in names if _RANKED.get(c, True)]))
+    ranked = {f"{c}_rank" for _, _, r in layout for c in r}
+    ix_names = [name for name, pair in interaction_inputs().items() if set(pair) <= ranked]
+    if ix_names:
+        layout.append(("interaction", ix_names, ix_names))
+    columns = [c for _, names, r in layout for c in (*names, *(f"{x}_rank" for x in r))]
+    if alpha158:  # opt-in; per-stock time series in Qlib's scale-free form: no ranks
+        from vfr.features.alpha158 import alpha158_names, alpha158_values  # scipy.ndimage: import on use
+    a158 = alpha158_names(vwap="vwap" in prices.columns) if alpha158 else []
+    n = len(keys) if keep is None else len(keep)
+    block = np.empty((n, len(columns) + len(a158)), dtype=np.float32, order="F")
+    where = {c: j for j, c in enumerate(columns)}
+    codes = member_rank_groups(dates if keep is None else dates[keep], None)  # members only: a date's code
+
+    def fill(name: str, values: np.ndarray) -> None:
+        block[:, where[name]] = values if keep is None else values[keep]
+
+    for group, names, to_rank in layout:
+        if group == "technical":
+            for j, c in enumerate(names):
+                fill(c, tech[:, j])
+            del tech
+        elif group == "interaction":
+            inputs = {c: block[:, where[c]] for pair in interaction_inputs(names).values() for c in pair}
+            for c, values in interaction_values(inputs, names).items():
+                block[:, where[c]] = values
+        else:
+            part = parts.pop(group)
+            for c in names:
+                fill(c, part[c].to_numpy(np.float32))
+            del part
+        if to_rank:
+            first, first_rank = where[to_rank[0]], where[f"{to_rank[0]}_rank"]
+            if [where[c] for c in to_rank] == list(range(first, first + len(to_rank))):
+                values = block[:, first:first + len(to_rank)]  # a view: no copy
+            else:
+                values = np.column_stack([block[:, where[c]] for c in to_rank])
+            rank_matrix(values, codes, out=block[:, first_rank:first_rank + len(to_rank)])
+    if alpha158:
+        alpha158_values(prices, rows=members, out=block[:, len(columns):])
+    result = pd.DataFrame(block, columns=[*columns, *a158], copy=False)
+    result.insert(0, "date", dates if keep is None else dates[keep])
+    result.insert(0, "symbol", keys["symbol"].array if keep is None else keys["symbol"].array.take(keep))
+    result.attrs["groups_present"] = [g for g, _, _ in layout] + (["alpha158"] if alpha158 else [])
     return result

@@ -177,8 +177,29 @@ def symbol_starts(codes: np.ndarray, dates: np.ndarray, symbols: pd.Series) -> n
                 column="date")
     return new_symbol
 
-def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
-                   membership: pd.DataFrame | None = None) -> pd.DataFrame:
+def technical_values(prices: pd.DataFrame,
+                     progress: Callable[[int], object] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The per-symbol technical features of every price row, unranked.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame, shape (n, >=7)
+        Canonical prices frame (as :func:`build_features`); any row order.
+    progress : callable, optional
+        As :func:`build_features`.
+
+    Returns
+    -------
+    keys : pandas.DataFrame, shape (n, 2)
+        ``symbol, date`` of each row, sorted by ``symbol, date``, with a ``RangeIndex``.
+    values : numpy.ndarray, shape (n, len(FEATURES)), float32, column-major
+        One column per feature of :data:`FEATURES`, row ``i`` of ``keys``.
+
+    Raises
+    ------
+    DataValidationError
+        If a required column is missing or a (symbol, date) pair occurs twice.
+    """
     check_columns(prices)
     frame = prices[["symbol", "date", *_PRICE_COLUMNS]]
     if not is_sorted_by(frame, ["symbol", "date"]):
@@ -190,22 +211,29 @@ def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | Non
     new_symbol = symbol_starts(sym, dates, frame["symbol"])
     starts = np.flatnonzero(new_symbol)
     ends = np.append(starts[1:], n) if n else starts
-
     arrays = [frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in _PRICE_COLUMNS]
+    values = np.empty((n, len(FEATURES)), dtype=np.float32, order="F")
+    for start, end in zip(starts, ends, strict=True):
+        values[start:end] = feature_matrix(*(a[start:end] for a in arrays))
+        if progress is not None:
+            progress(1)
+    return frame[["symbol", "date"]], values
+
+
+def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
+                   membership: pd.DataFrame | None = None) -> pd.DataFrame:
+    keys, values = technical_values(prices, progress)
     names = [f.name for f in FEATURES]
     k = len(names)
     # one column-major float32 block: features in [:, :k], ranks in [:, k:]; pandas keeps
     # it as a single block without copying
-    block = np.empty((n, 2 * k), dtype=np.float32, order="F")
-    for start, end in zip(starts, ends, strict=True):
-        block[start:end, :k] = feature_matrix(*(a[start:end] for a in arrays))
-        if progress is not None:
-            progress(1)
-    del arrays
-
-    members = None if membership is None else membership_mask(sym, dates, membership)
+    block = np.empty((len(keys), 2 * k), dtype=np.float32, order="F")
+    block[:, :k] = values
+    del values
+    dates = keys["date"].to_numpy()
+    members = None if membership is None else membership_mask(keys["symbol"].to_numpy(), dates, membership)
     rank_matrix(block[:, :k], member_rank_groups(dates, members), out=block[:, k:])
     result = pd.DataFrame(block, columns=[*names, *(f"{name}_rank" for name in names)], copy=False)
-    result.insert(0, "date", frame["date"].to_numpy())
-    result.insert(0, "symbol", frame["symbol"].array)
+    result.insert(0, "date", dates)
+    result.insert(0, "symbol", keys["symbol"].array)
     return result

@@ -19,6 +19,8 @@ sentiment work and is not here. Value x momentum now takes the basis-safe ``ey_r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -93,14 +95,41 @@ def interaction_features(features: pd.DataFrame,
         ``symbol, date`` and one float32 column per computed interaction, aligned with
         ``features`` row by row; NaN where an input rank is NaN.
     """
-    names = INTERACTIONS if names is None else tuple(names)
     out = features[["symbol", "date"]].copy()
-    for name in names:
-        a, b, _ = CANDIDATES[name]
-        ra, rb = f"{a}_rank", f"{b}_rank"
-        if ra not in features.columns or rb not in features.columns:
+    ranks = {c: features[c].to_numpy(np.float32) for pair in interaction_inputs(names).values()
+             for c in pair if c in features.columns}
+    for name, values in interaction_values(ranks, names).items():
+        out[name] = values
+    return out
+
+
+def interaction_inputs(names: tuple[str, ...] | list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """Interaction -> the two ``<feature>_rank`` columns it multiplies (default :data:`INTERACTIONS`)."""
+    names = INTERACTIONS if names is None else tuple(names)
+    return {name: (f"{CANDIDATES[name][0]}_rank", f"{CANDIDATES[name][1]}_rank") for name in names}
+
+
+def interaction_values(ranks: Mapping[str, np.ndarray],
+                       names: tuple[str, ...] | list[str] | None = None) -> dict[str, np.ndarray]:
+    """The interaction arrays of the given rank arrays (the formula of the module docstring).
+
+    Parameters
+    ----------
+    ranks : mapping of str to ndarray of shape (n,)
+        ``<feature>_rank`` -> percentile ranks in (0, 1] per date, all of one length.
+    names : sequence of str, optional
+        As :func:`interaction_features`; those whose inputs are absent from ``ranks`` are skipped.
+
+    Returns
+    -------
+    dict of str to ndarray of float32, shape (n,)
+        In the order of ``names``; NaN where an input rank is NaN.
+    """
+    out = {}
+    for name, (ra, rb) in interaction_inputs(names).items():
+        if ra not in ranks or rb not in ranks:
             continue
-        x = features[ra].to_numpy(np.float32) - np.float32(0.5)
-        y = features[rb].to_numpy(np.float32) - np.float32(0.5)
+        x = np.asarray(ranks[ra], dtype=np.float32) - np.float32(0.5)
+        y = np.asarray(ranks[rb], dtype=np.float32) - np.float32(0.5)
         out[name] = (np.float32(4.0) * x * y).astype(np.float32)
     return out
