@@ -15,7 +15,7 @@ does when ../shared is absent.
    v0.9.7's ``scripts/dump_bin.py``, which the pip package does not ship). For VFR's whole
    feature build a store is ingested in a private ``VFR_HOME`` (prices with the point-in-time
    universe, earnings, macro). None of this is timed.
-2. **Alternated runs**, ``--repeats`` times in the order Qlib, VFR Alpha158, VFR build (each in
+2. **Alternated runs**, ``--repeats`` times in the order Qlib, VFR Alpha158, VFR in memory, VFR build (each in
    a fresh process, CPU = user + system of the process and its waited children from ``wait4``,
    peak = its peak RSS):
    - *Qlib*: ``qlib.init(provider_uri=..., region="us", kernels=1)`` then
@@ -24,8 +24,10 @@ does when ../shared is absent.
      One kernel, so that every CPU second is counted (with joblib's worker pool the workers'
      time escapes ``wait4``); Qlib's expression and dataset caches are off.
    - *VFR Alpha158*: read the Parquet file, adjust, ``vfr.features.alpha158.alpha158(prices)``.
-   - *VFR build*: ``vfr features build --alpha158``: every VFR factor group, their
-     cross-sectional ranks and Alpha158, written to the store.
+   - *VFR in memory*: read the store's inputs and ``build_all_features(..., alpha158=True)``:
+     every VFR factor group, their cross-sectional ranks and Alpha158 as one frame (what Qlib's
+     ``D.features`` returns: the like-for-like row).
+   - *VFR build*: ``vfr features build --alpha158``: the same, written to the store.
 3. Medians per side and the ratios VFR / Qlib are appended to docs/benchmarks.md with the
    machine. Targets (issue 18): VFR's Alpha158 + groups in <= 1/5 of Qlib's CPU time, <= 2 GB.
 """
@@ -72,6 +74,20 @@ t0 = time.perf_counter()
 prices = adjust_prices(read_prices_parquet(sys.argv[1]))
 prices = prices[(prices["date"] >= sys.argv[2]) & (prices["date"] <= sys.argv[3])]
 out = alpha158(prices[["symbol", "date", "open", "high", "low", "close", "volume"]].reset_index(drop=True))
+print(json.dumps({"rows": len(out), "columns": out.shape[1] - 2, "call_wall_s": time.perf_counter() - t0}))
+"""
+
+VFR_MEMORY_CHILD = """
+import json, time
+from vfr.config import Settings
+from vfr.data.store import MarketStore
+from vfr.features import build_all_features
+from vfr.pipeline import stored_feature_inputs
+t0 = time.perf_counter()
+with MarketStore.from_settings(Settings()) as store:
+    prices = store.read_prices()
+    inputs = stored_feature_inputs(store)
+out = build_all_features(prices, alpha158=True, **inputs)
 print(json.dumps({"rows": len(out), "columns": out.shape[1] - 2, "call_wall_s": time.perf_counter() - t0}))
 """
 
@@ -149,11 +165,12 @@ def main() -> int:
     qdir = qlib_data(python)
     env = vfr_home()
     vfr = str(Path(sys.executable).with_name("vfr"))
-    runs: dict[str, list[dict]] = {"qlib": [], "vfr_alpha158": [], "vfr_build": []}
+    runs: dict[str, list[dict]] = {"qlib": [], "vfr_alpha158": [], "vfr_memory": [], "vfr_build": []}
     for i in range(args.repeats):  # alternated: Qlib, VFR, VFR, Qlib, ...
         for side, cmd, side_env in (
             ("qlib", [python, "-c", QLIB_CHILD, str(qdir), START, END], None),
             ("vfr_alpha158", [sys.executable, "-c", VFR_CHILD, str(PRICES), START, END], None),
+            ("vfr_memory", [sys.executable, "-c", VFR_MEMORY_CHILD], env),
             ("vfr_build", [vfr, "features", "build", "--alpha158"], env),
         ):
             m = run_measured(cmd, side_env)
@@ -165,9 +182,11 @@ def main() -> int:
     med = {side: {k: statistics.median(float(r[k]) for r in rs) for k in ("cpu_s", "wall_s", "peak_gb")}
            for side, rs in runs.items()}
     q = med["qlib"]
-    cols = {"qlib": runs["qlib"][0].get("columns"), "vfr_alpha158": runs["vfr_alpha158"][0].get("columns")}
+    cols = {side: runs[side][0].get("columns") for side in ("qlib", "vfr_alpha158", "vfr_memory")}
     label = {"qlib": f"Qlib {version}: `D.features` of Alpha158 ({cols['qlib']} fields), 1 kernel",
              "vfr_alpha158": f"VFR: read + adjust + `alpha158(prices)` ({cols['vfr_alpha158']} columns)",
+             "vfr_memory": (f"VFR: read the store + `build_all_features(..., alpha158=True)` in memory "
+                            f"({cols['vfr_memory']} columns: every group, ranks, Alpha158)"),
              "vfr_build": "VFR: `vfr features build --alpha158` (every group, ranks, Alpha158; written to the store)"}
     lines = ["", f"## VFR and Qlib side by side (`benchmarks/qlib_compare.py`, {dt.date.today()})", "",
              (f"Machine: {machine()}. Data: sp500 development set, {START} to {END} "

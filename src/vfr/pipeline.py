@@ -138,9 +138,16 @@ def stage_ingest_fundamentals(settings: Settings, *, earnings: Path | None = Non
     return written
 
 
-def _stored_inputs(store: MarketStore) -> dict[str, Any]:
-    """Earnings, macro series and universe held by the store, for :func:`build_all_features`."""
-    inputs: dict[str, Any] = {}
+def stored_feature_inputs(store: MarketStore) -> dict[str, Any]:
+    """The keyword inputs of :func:`vfr.features.build_all_features` that the store holds.
+
+    Returns
+    -------
+    dict
+        ``membership`` (the point-in-time universe or None) and, where stored, ``earnings``,
+        ``macro`` (:class:`~vfr.data.fundamentals.MacroData`), ``ratios`` and ``universe``.
+    """
+    inputs: dict[str, Any] = {"membership": store.read_membership()}
     if store.has_table(tables.EARNINGS):
         inputs["earnings"] = store.read_table(tables.EARNINGS)
     if store.has_table(tables.MACRO_FRED_MD):
@@ -171,8 +178,7 @@ def stage_features(settings: Settings, console: Console | None = None, *, alpha1
         prices = store.read_prices()
         if prices.empty:
             raise StageError("features: the store has no prices; run `vfr data ingest` first")
-        inputs = _stored_inputs(store)
-        inputs["membership"] = store.read_membership()
+        inputs = stored_feature_inputs(store)
         with _progress(console) as progress:
             task = progress.add_task("features", total=int(prices["symbol"].nunique()))
             features = build_all_features(prices, progress=lambda n: progress.advance(task, n),
