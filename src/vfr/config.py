@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     train_seeds: int = Field(
         default=3, ge=1, le=20, description="Models per walk-forward fit and for the served model, with seeds "
         "seed, seed+1, ...; their probabilities averaged (an ensemble over seeds; 1 = one model).")
+    train_shared_rounds: bool = Field(
+        default=False, description="The seed ensemble's members of a walk-forward window take the first member's "
+        "early-stopped boosting rounds (one probe fit per window) instead of each running its own probe.")
     train_algorithm: Literal["lightgbm", "xgboost", "catboost", "random_forest", "linear", "lstm"] = Field(
         default="lightgbm",
         description="Algorithm of the model `vfr train` fits, registers and serves (the model zoo's names).")

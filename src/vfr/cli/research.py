@@ -126,6 +126,10 @@ def research_ml(
     train_seeds: Annotated[int | None, typer.Option(
         help="Models per walk-forward fit inside vfr.ml.train, their probabilities averaged (what `vfr train` "
              "does with VFR_TRAIN_SEEDS; default VFR_TRAIN_SEEDS).")] = None,
+    shared_rounds: Annotated[bool | None, typer.Option(
+        "--shared-rounds/--own-rounds",
+        help="With --train-seeds > 1: the members of a window take the first member's early-stopped rounds "
+             "(one probe per window) or each runs its own probe (default VFR_TRAIN_SHARED_ROUNDS).")] = None,
     segment: SegmentOpt = "research",
     book: BookOpt = "top20-weekly",
     force_reason: ForceOpt = None,
@@ -142,7 +146,8 @@ def research_ml(
     settings = make_settings(home)
     overrides = {k: v for k, v in (("train_window", train_window), ("retrain_every", retrain_every),
                                    ("horizon", horizon), ("window_validation", window_validation),
-                                   ("bins_every", bins_every), ("seeds", train_seeds)) if v is not None}
+                                   ("bins_every", bins_every), ("seeds", train_seeds),
+                                   ("shared_rounds", shared_rounds)) if v is not None}
     if seeds < 1:
         fail(UsageError(f"--seeds must be >= 1, got {seeds}"))
     try:
@@ -156,6 +161,7 @@ def research_ml(
                  else " rounds=split-fit")
               + (f" bins-every={config.bins_every}" if config.make_model().reuses_bins else "")
               + (f" train-seeds={config.seeds}" if config.seeds > 1 else "")
+              + (" shared-rounds" if config.seeds > 1 and config.shared_rounds and config.window_validation else "")
               + (f" seeds={seeds}" if seeds > 1 else ""))
 
     def scores(data):

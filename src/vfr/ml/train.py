@@ -86,6 +86,11 @@ class TrainConfig:
         ``seed + 1``, ...; their probabilities are averaged (an ensemble over seeds; the final
         model is then a voting :class:`vfr.ml.models.Ensemble`). Each member early-stops its
         own rounds; LightGBM members share their group's binning. 1 = one model (the default).
+    shared_rounds : bool
+        With ``seeds > 1`` and ``window_validation > 0``: the members of a walk-forward window
+        take the early-stopped rounds of the first member's probe instead of each running its
+        own probe (one probe per window instead of ``seeds``; the members still differ in their
+        row and column subsampling). False = a probe per member.
     num_threads : int
         Threads per fit (0 = the library's default, all cores).
 
@@ -111,6 +116,7 @@ class TrainConfig:
     bins_every: int = 4
     seed: int = 42
     seeds: int = 1
+    shared_rounds: bool = False
     num_threads: int = 0
 
     def __post_init__(self) -> None:
@@ -140,11 +146,13 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
-        """Config from the settings' horizon, algorithm, objective, target, walk-forward step/window and seed."""
+        """Config from the settings' horizon, algorithm, objective, target, walk-forward step/window, seeds
+        and shared rounds."""
         base: dict[str, Any] = {"horizon": settings.horizon, "algorithm": settings.train_algorithm,
                                 "objective": settings.train_objective, "target": settings.train_target,
                                 "retrain_every": settings.retrain_every, "train_window": settings.train_window,
-                                "seed": settings.seed, "seeds": settings.train_seeds}
+                                "seed": settings.seed, "seeds": settings.train_seeds,
+                                "shared_rounds": settings.train_shared_rounds}
         return cls(**(base | overrides))
 
     @property
@@ -273,10 +281,12 @@ def fit_window(*, dataset: Dataset, labelled: Dataset, y_train: np.ndarray, date
     if not len(rows) or p_hi <= p_lo or (config.objective == "classification" and len(np.unique(y)) != 2):
         return None
     probs = []
+    rounds = None
     for member in range(config.seeds):
         model = config.make_model(params, member=member)
         if config.window_validation > 0 and model.iterative:
-            rounds = window_rounds(labelled, y_train, date_codes, window, config, binned=binned, member=member)
+            if member == 0 or not config.shared_rounds:
+                rounds = window_rounds(labelled, y_train, date_codes, window, config, binned=binned, member=member)
             model = config.make_model(rounds or params, member=member)
         _fit_rows(model, labelled, y_train, rows, binned=binned)
         probs.append(model.predict_proba(_inputs(dataset, slice(p_lo, p_hi), model)))

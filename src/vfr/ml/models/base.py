@@ -410,7 +410,7 @@ class LightGBMModel(Model):
         y = np.asarray(y, dtype=np.float64)
         reference = lgb.Dataset(X[bins_from], np.nan_to_num(y[bins_from]), feature_name=list(feature_columns),
                                 categorical_feature=categorical, params=p, free_raw_data=True)
-        binned = lgb.Dataset(X, np.nan_to_num(y), reference=reference, params=p, free_raw_data=False).construct()
+        binned = lgb.Dataset(X, np.nan_to_num(y), reference=reference, params=p, free_raw_data=True).construct()
         return BinnedRows(dataset=binned, y=y, feature_columns=list(feature_columns))
 
     def fit_binned(self, binned: BinnedRows, rows: np.ndarray, *,
