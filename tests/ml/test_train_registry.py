@@ -281,3 +281,37 @@ def test_an_ensemble_over_seeds_averages_the_runs_of_its_seeds(real_inputs) -> N
     with pytest.raises(ModelError, match="seeds must be at least 1"):
         TrainConfig(seeds=0)
 
+
+def test_shared_rounds_run_one_probe_per_window(real_inputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shared_rounds``: the members of a window take the first member's early-stopped rounds,
+    so each window runs one probe fit instead of one per member; the first member is the
+    one-model run's, and one model is unaffected by the option."""
+    import importlib
+    from dataclasses import replace
+
+    train_module = importlib.import_module("vfr.ml.train")  # the module (vfr.ml.train is also the function)
+    features, labels = real_inputs
+    config = TrainConfig(horizon="1w", objective="regression", target="excess_rank", max_rounds=40,
+                         early_stopping_rounds=5, train_window=0, retrain_every=126, date_stride=3,
+                         params={"min_data_in_leaf": 50}, num_threads=1, seeds=2)
+    probes: list[tuple[int, int | None]] = []
+    real = train_module.window_rounds
+
+    def counted(*args, **kwargs):  # the real probe, counted
+        out = real(*args, **kwargs)
+        probes.append((kwargs["member"], None if out is None else out.get("n_estimators")))
+        return out
+
+    monkeypatch.setattr(train_module, "window_rounds", counted)
+    own = train(features, labels, config)
+    own_probes, probes[:] = list(probes), []
+    shared = train(features, labels, replace(config, shared_rounds=True))
+    assert probes and {m for m, _ in probes} == {0}
+    assert {m for m, _ in own_probes} == {0, 1} and len(own_probes) == 2 * len(probes)
+    assert [r for m, r in own_probes if m == 0] == [r for _, r in probes]  # the same first member
+    if [r for m, r in own_probes if m == 1] != [r for _, r in probes]:  # member 1 stopped elsewhere alone
+        assert not np.allclose(shared.oos_predictions["prob"], own.oos_predictions["prob"])
+    one = train(features, labels, replace(config, seeds=1))
+    again = train(features, labels, replace(config, seeds=1, shared_rounds=True))
+    np.testing.assert_array_equal(one.oos_predictions["prob"], again.oos_predictions["prob"])
+
