@@ -143,25 +143,6 @@ def test_replace_table_failures_leave_old_table(store: MarketStore) -> None:
     assert store.table_counts() == {"features": len(old)}  # no staging table left behind
 
 
-def test_replace_table_in_row_chunks(store: MarketStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large frame is written in row chunks (one chunk's Arrow copy at a time): the same table
-    as one write, and a chunk the database rejects rolls every earlier chunk back."""
-    import vfr.data.store as store_module
-
-    old = _wide_frame()
-    store.replace_table("features", old)
-    monkeypatch.setattr(store_module, "_WRITE_CELLS", 3 * old.shape[1])  # 3 rows per chunk
-    new = _wide_frame(n=61, seed=3)
-    assert store.replace_table("features", new) == 61
-    pd.testing.assert_frame_equal(store.read_table("features"), new)
-    big = np.zeros(len(old), dtype="uint64")
-    big[-1] = 2**63 + 5  # only the last chunk overflows BIGINT
-    with pytest.raises(DB_ERRORS):
-        store.replace_table("features", old.assign(big=big))
-    pd.testing.assert_frame_equal(store.read_table("features"), new)
-    assert store.table_counts() == {"features": 61}
-
-
 @pytest.mark.postgres
 def test_replace_table_postgres_nul_byte_rolls_back(pg_url: str) -> None:
     with MarketStore(pg_url) as store:

@@ -132,10 +132,6 @@ def _schema_of(df: pd.DataFrame) -> dict[str, str]:
     return {str(c): _logical_type(df[c]) for c in df.columns}
 
 
-#: Values per Arrow chunk of a large :meth:`MarketStore.replace_table` write (128 MiB of float32).
-_WRITE_CELLS = 2**25
-
-
 def _to_arrow(df: pd.DataFrame, schema: dict[str, str]) -> pa.Table:
     """Arrow table of ``df`` with the arrow types of ``schema`` (NaN -> null)."""
     arrays = []
@@ -526,15 +522,12 @@ class MarketStore:
         """
         name = _check_name(name)
         schema = _schema_of(df)
-        types = list(schema.values())
-        # in row chunks of about _WRITE_CELLS values: one chunk's Arrow copy is alive at a time
-        step = max(1, _WRITE_CELLS // len(schema))
+        table = _to_arrow(df, schema)
         stage = f"{_STAGE_PREFIX}{name}"
-        with self._transaction() as con:  # a failed chunk rolls the whole write back
+        with self._transaction() as con:
             con.execute(f"DROP TABLE IF EXISTS {_q(stage)}")
             con.execute(self._create_sql(stage, schema))
-            for start in range(0, len(df), step):
-                self._load(con, stage, _to_arrow(df.iloc[start:start + step], schema), types)
+            self._load(con, stage, table, list(schema.values()))
             con.execute(f"DROP TABLE IF EXISTS {_q(name)}")
             con.execute(f"ALTER TABLE {_q(stage)} RENAME TO {_q(name)}")
         return len(df)
