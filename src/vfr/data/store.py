@@ -144,7 +144,10 @@ def _to_arrow(df: pd.DataFrame, schema: dict[str, str]) -> pa.Table:
         elif logical == "text":
             arrays.append(pa.array(s.astype("str"), type=pa.string(), from_pandas=True))
         else:
-            arr = pa.array(s, from_pandas=True)
+            # a plain NumPy float column is passed as its array: Arrow then shares its values
+            # (only the null bitmap is new) instead of copying them, as it does from a Series
+            values = s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f" else s
+            arr = pa.array(values, from_pandas=True)
             # unsigned ints are kept as-is: values beyond the signed range fail at insert time
             if not pa.types.is_unsigned_integer(arr.type):
                 arr = arr.cast(_ARROW[logical])
