@@ -25,7 +25,7 @@ _RANKED = {f.name: f.ranked for f in (*ALL_FEATURES, *RATIO_FEATURES_DEFS, *SENT
 def _check_aligned(group: str, part: pd.DataFrame, keys: pd.DataFrame) -> None:
     """Raise unless ``part`` has ``keys``' (symbol, date) rows in ``keys``' order."""
     if not (len(part) == len(keys) and np.array_equal(part["date"].to_numpy(), keys["date"].to_numpy())
-            and part["symbol"].equals(keys["symbol"])):
+            and part["symbol"].reset_index(drop=True).equals(keys["symbol"].reset_index(drop=True))):
         raise DataValidationError(f"{group} features are not aligned with the technical frame",
                                   column="date")
 
