@@ -177,8 +177,8 @@ def symbol_starts(codes: np.ndarray, dates: np.ndarray, symbols: pd.Series) -> n
                 column="date")
     return new_symbol
 
-def technical_values(prices: pd.DataFrame,
-                     progress: Callable[[int], object] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def technical_values(prices: pd.DataFrame, progress: Callable[[int], object] | None = None, *,
+                     out: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The per-symbol technical features of every price row, unranked.
 
     Parameters
@@ -187,18 +187,22 @@ def technical_values(prices: pd.DataFrame,
         Canonical prices frame (as :func:`build_features`); any row order.
     progress : callable, optional
         As :func:`build_features`.
+    out : numpy.ndarray, shape (n, len(FEATURES)), float32, optional
+        Where to write the values (e.g. a column-major slice of a larger block).
 
     Returns
     -------
     keys : pandas.DataFrame, shape (n, 2)
         ``symbol, date`` of each row, sorted by ``symbol, date``, with a ``RangeIndex``.
     values : numpy.ndarray, shape (n, len(FEATURES)), float32, column-major
-        One column per feature of :data:`FEATURES`, row ``i`` of ``keys``.
+        One column per feature of :data:`FEATURES`, row ``i`` of ``keys``; ``out`` when given.
 
     Raises
     ------
     DataValidationError
         If a required column is missing or a (symbol, date) pair occurs twice.
+    ValueError
+        ``out`` has the wrong shape or dtype.
     """
     check_columns(prices)
     frame = prices[["symbol", "date", *_PRICE_COLUMNS]]
@@ -212,24 +216,26 @@ def technical_values(prices: pd.DataFrame,
     starts = np.flatnonzero(new_symbol)
     ends = np.append(starts[1:], n) if n else starts
     arrays = [frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in _PRICE_COLUMNS]
-    values = np.empty((n, len(FEATURES)), dtype=np.float32, order="F")
+    if out is None:
+        out = np.empty((n, len(FEATURES)), dtype=np.float32, order="F")
+    elif out.shape != (n, len(FEATURES)) or out.dtype != np.float32:
+        raise ValueError(f"technical_values: out must be float32 of shape {(n, len(FEATURES))}, "
+                         f"got {out.dtype} {out.shape}")
     for start, end in zip(starts, ends, strict=True):
-        values[start:end] = feature_matrix(*(a[start:end] for a in arrays))
+        out[start:end] = feature_matrix(*(a[start:end] for a in arrays))
         if progress is not None:
             progress(1)
-    return frame[["symbol", "date"]], values
+    return frame[["symbol", "date"]], out
 
 
 def _feature_frame(prices: pd.DataFrame, progress: Callable[[int], object] | None,
                    membership: pd.DataFrame | None = None) -> pd.DataFrame:
-    keys, values = technical_values(prices, progress)
     names = [f.name for f in FEATURES]
     k = len(names)
     # one column-major float32 block: features in [:, :k], ranks in [:, k:]; pandas keeps
     # it as a single block without copying
-    block = np.empty((len(keys), 2 * k), dtype=np.float32, order="F")
-    block[:, :k] = values
-    del values
+    block = np.empty((len(prices), 2 * k), dtype=np.float32, order="F")
+    keys, _ = technical_values(prices, progress, out=block[:, :k])
     dates = keys["date"].to_numpy()
     members = None if membership is None else membership_mask(keys["symbol"].to_numpy(), dates, membership)
     rank_matrix(block[:, :k], member_rank_groups(dates, members), out=block[:, k:])
